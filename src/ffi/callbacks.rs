@@ -1,0 +1,163 @@
+//! Change and state callbacks.
+
+use std::ffi::{c_char, c_int, c_void, CString};
+
+use super::handle::{ndsr_t, registry};
+use super::{arg_str, guard};
+use crate::status::{Error, NDSR_E_INVALID_ARGUMENT};
+use crate::subscription::{Callback, Event};
+
+/// Called with the document of a watched path: `path` and `json` (NUL-terminated, `json_len`
+/// bytes without the NUL) are valid for the call only.
+pub type ndsr_change_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        path: *const c_char,
+        json: *const c_char,
+        json_len: usize,
+    ),
+>;
+/// Called with a connection state (an NDSR_STATE_* value).
+pub type ndsr_state_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, state: c_int)>;
+/// Releases a callback's userdata; called exactly once, after the callback's last call.
+pub type ndsr_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+/// The C side of a subscription: the userdata and its free function, run on drop.
+struct Userdata {
+    ptr: *mut c_void,
+    free: ndsr_free_fn,
+}
+
+// SAFETY: the C caller hands the userdata over to the callback thread (documented contract).
+unsafe impl Send for Userdata {}
+unsafe impl Sync for Userdata {}
+
+impl Userdata {
+    // A method, so that closures capture the whole Userdata (Send + Sync), not the raw field.
+    fn ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+}
+
+impl Drop for Userdata {
+    fn drop(&mut self) {
+        if let Some(f) = self.free {
+            // SAFETY: the caller's free function, called once with its userdata.
+            unsafe { f(self.ptr) };
+        }
+    }
+}
+
+fn change_callback(
+    f: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize),
+    ud: Userdata,
+) -> Callback {
+    Box::new(move |event| {
+        if let Event::Document { path, json } = event {
+            let (p, j) = (
+                CString::new(path).unwrap_or_default(),
+                CString::new(json).unwrap_or_default(),
+            );
+            // SAFETY: the caller's callback with its userdata and strings valid for the call.
+            unsafe { f(ud.ptr(), p.as_ptr(), j.as_ptr(), json.len()) };
+        }
+    })
+}
+
+fn state_callback(f: unsafe extern "C" fn(*mut c_void, c_int), ud: Userdata) -> Callback {
+    Box::new(move |event| {
+        if let Event::State(s) = event {
+            // SAFETY: the caller's callback with its userdata.
+            unsafe { f(ud.ptr(), s as c_int) };
+        }
+    })
+}
+
+/// Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
+/// gives it) once at once, then after every change, never twice in a row with the same document.
+/// Calls run on the handle's callback thread, one at a time, in order; a callback may call any
+/// ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
+/// holds up every other callback of the handle. `userdata_free(userdata)` (may be NULL) runs
+/// exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
+/// If this call fails, `userdata_free` is not called and the userdata stays the caller's.
+///
+/// Stores the subscription id in `*subscription` (may be NULL if not needed). Blocks at most
+/// `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
+/// not be read yet (no session): the subscription stands and the first call comes with the first
+/// read; NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+#[no_mangle]
+pub extern "C" fn ndsr_on_change(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    func: ndsr_change_fn,
+    userdata: *mut c_void,
+    userdata_free: ndsr_free_fn,
+    subscription: *mut u64,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        // SAFETY: a valid C string per the contract.
+        let path = unsafe { arg_str(path, "path")? };
+        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument fn is NULL"))?;
+        crate::path::validate(path)?;
+        let (id, applied) = r.on_change(
+            path,
+            change_callback(
+                f,
+                Userdata {
+                    ptr: userdata,
+                    free: userdata_free,
+                },
+            ),
+        )?;
+        if !subscription.is_null() {
+            // SAFETY: checked non-NULL.
+            unsafe { *subscription = id };
+        }
+        Ok(applied.code())
+    })
+}
+
+/// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
+/// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`.
+/// Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
+/// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+#[no_mangle]
+pub extern "C" fn ndsr_on_state(
+    h: *mut ndsr_t,
+    func: ndsr_state_fn,
+    userdata: *mut c_void,
+    userdata_free: ndsr_free_fn,
+    subscription: *mut u64,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument fn is NULL"))?;
+        let id = r.on_state(state_callback(
+            f,
+            Userdata {
+                ptr: userdata,
+                free: userdata_free,
+            },
+        ))?;
+        if !subscription.is_null() {
+            // SAFETY: checked non-NULL.
+            unsafe { *subscription = id };
+        }
+        Ok(crate::status::NDSR_OK)
+    })
+}
+
+/// Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
+/// of the callback starts (a call already running on the callback thread finishes); its
+/// `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
+/// NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
+/// NDSR_E_CLOSED.
+#[no_mangle]
+pub extern "C" fn ndsr_off(h: *mut ndsr_t, subscription: u64) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        r.off(subscription)?;
+        Ok(crate::status::NDSR_OK)
+    })
+}

@@ -1,0 +1,229 @@
+//! `ndsr_t`: open, close, write, read.
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use once_cell::sync::Lazy;
+use parking_lot::RwLock;
+
+use super::options::ndsr_options_t;
+use super::{arg_out, arg_str, guard};
+use crate::options::Options;
+use crate::registry::Registry;
+use crate::status::{Error, NDSR_E_CLOSED, NDSR_E_INTERNAL, NDSR_OK};
+
+/// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
+/// watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
+/// any function may be called on one handle from many threads at once, and from its callbacks.
+pub struct ndsr_t {
+    _private: [u8; 0],
+}
+
+/// cbindgen:ignore
+static HANDLES: Lazy<RwLock<HashMap<usize, Arc<Registry>>>> =
+    Lazy::new(|| RwLock::new(HashMap::new()));
+/// cbindgen:ignore
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
+
+pub(crate) fn registry(h: *const ndsr_t) -> Result<Arc<Registry>, Error> {
+    if h.is_null() {
+        return Err(Error::invalid("argument handle is NULL"));
+    }
+    HANDLES
+        .read()
+        .get(&(h as usize))
+        .cloned()
+        .ok_or_else(|| Error::new(NDSR_E_CLOSED, "the handle is closed (or was never opened)"))
+}
+
+/// Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
+/// (NULL means "localhost:2181"), with `opts` (NULL means the defaults; it is copied, so it may
+/// be freed right after). Blocks until a session exists, at most `timeout_ms`.
+///
+/// Returns NDSR_OK and stores the handle in `*out`; NDSR_E_NO_CONNECTION if no session could be
+/// had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
+/// background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
+/// written only on success. Close the handle with `ndsr_close`.
+#[no_mangle]
+pub extern "C" fn ndsr_open(
+    server: *const c_char,
+    opts: *const ndsr_options_t,
+    out: *mut *mut ndsr_t,
+) -> c_int {
+    guard(|| {
+        arg_out(out, "out")?;
+        // SAFETY: NULL or a valid C string, per the contract.
+        let server = if server.is_null() {
+            None
+        } else {
+            Some(unsafe { arg_str(server, "server")? })
+        };
+        let options = if opts.is_null() {
+            Options::default()
+        } else {
+            // SAFETY: an options object from ndsr_options_new.
+            unsafe { &*opts }.inner.clone()
+        };
+        let registry = Registry::open(server, options)?;
+        // Handle numbers look like aligned pointers and are never reused.
+        let id = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst) << 4;
+        HANDLES.write().insert(id, registry);
+        // SAFETY: checked non-NULL.
+        unsafe { *out = id as *mut ndsr_t };
+        Ok(NDSR_OK)
+    })
+}
+
+/// Closes a handle: ends its ZooKeeper session, so its ephemeral nodes disappear at once, stops
+/// its callbacks (each subscription's `userdata_free` runs once, after its last call) and frees
+/// everything. NULL is allowed. The handle is invalid afterwards; calls racing the close on other
+/// threads get NDSR_E_CLOSED. May be called from inside a callback of the same handle. Blocks for
+/// the close of the session (normally a few ms, at most about 2 s).
+#[no_mangle]
+pub extern "C" fn ndsr_close(h: *mut ndsr_t) {
+    guard(|| {
+        if h.is_null() {
+            return Ok(NDSR_OK);
+        }
+        let r = HANDLES.write().remove(&(h as usize));
+        if let Some(r) = r {
+            r.close();
+        }
+        Ok(NDSR_OK)
+    });
+}
+
+fn write_call(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    json: *const c_char,
+    f: fn(&Registry, &str, &str) -> crate::status::Result<crate::registry::Applied>,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        // SAFETY: valid C strings per the contract; json may be NULL.
+        let path = unsafe { arg_str(path, "path")? };
+        let json = if json.is_null() {
+            ""
+        } else {
+            unsafe { arg_str(json, "json")? }
+        };
+        Ok(f(&r, path, json)?.code())
+    })
+}
+
+/// Registers `path` as an ephemeral node holding `json` (a JSON object, a string, or NULL/"null"
+/// for no user data), stored in the Python original's format (`pid`, `created` and the user's
+/// keys). The node lives as long as the handle: it is re-created after a session expiry and
+/// removed by `ndsr_close`. Parent nodes are created as needed. Setting the same data again
+/// writes nothing.
+///
+/// Blocks at most `timeout_ms`. Returns NDSR_OK (in place), NDSR_QUEUED (kept and applied as soon
+/// as a session exists), NDSR_E_INVALID_ARGUMENT (bad path or JSON), NDSR_E_TOO_LARGE,
+/// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER.
+#[no_mangle]
+pub extern "C" fn ndsr_set_node(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
+    write_call(h, path, json, Registry::set_node)
+}
+
+/// Stores `json` in the persistent node `path` (same data format and return codes as
+/// `ndsr_set_node`). The node stays after the handle is closed.
+#[no_mangle]
+pub extern "C" fn ndsr_set_data(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
+    write_call(h, path, json, Registry::set_data)
+}
+
+/// Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
+/// not re-created. A missing node is not an error. Blocks at most `timeout_ms`. Returns NDSR_OK,
+/// NDSR_QUEUED, or an error as `ndsr_set_node` (NDSR_E_ZOOKEEPER if the node has children).
+#[no_mangle]
+pub extern "C" fn ndsr_unset(h: *mut ndsr_t, path: *const c_char) -> c_int {
+    write_call(h, path, std::ptr::null(), |r, p, _| r.unset(p))
+}
+
+/// Stores in `*out` the JSON document of `path`:
+/// `{"path":…,"stat":{…}|null,"data":…,"children":{"name":data,…}}` (`stat` is null when the
+/// node does not exist). The first call for a path reads it from ZooKeeper and starts watching
+/// it (blocking at most `timeout_ms`); later calls are answered from the cache without any
+/// network round-trip. `*out` is a NUL-terminated string of `*out_len` bytes (not counting the
+/// NUL) owned by the caller, to be freed with `ndsr_string_free`; nothing is truncated.
+/// `out_len` may be NULL. Outputs are written only on success.
+///
+/// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
+/// and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+#[no_mangle]
+pub extern "C" fn ndsr_get_json(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        arg_out(out, "out")?;
+        // SAFETY: a valid C string per the contract.
+        let path = unsafe { arg_str(path, "path")? };
+        let json = r.get_json(path)?;
+        let buf = copy_out(json.as_bytes())?;
+        // SAFETY: checked non-NULL (out_len may be NULL).
+        unsafe {
+            *out = buf;
+            if !out_len.is_null() {
+                *out_len = json.len();
+            }
+        }
+        Ok(NDSR_OK)
+    })
+}
+
+/// Copies bytes into a new NUL-terminated malloc'd buffer.
+pub(crate) fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Error> {
+    // SAFETY: malloc of len+1 bytes, then a copy of exactly len bytes and the NUL.
+    unsafe {
+        let p = libc::malloc(bytes.len() + 1) as *mut u8;
+        if p.is_null() {
+            return Err(Error::new(NDSR_E_INTERNAL, "out of memory"));
+        }
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        *p.add(bytes.len()) = 0;
+        Ok(p as *mut c_char)
+    }
+}
+
+/// Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
+#[no_mangle]
+pub extern "C" fn ndsr_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: allocated with malloc by copy_out.
+        unsafe { libc::free(s.cast()) };
+    }
+}
+
+/// Not connected (not yet, or the connection was lost and is being re-established).
+pub const NDSR_STATE_DISCONNECTED: c_int = 0;
+/// Connected to a read-write server.
+pub const NDSR_STATE_CONNECTED: c_int = 1;
+/// Connected to a read-only server.
+pub const NDSR_STATE_CONNECTED_READ_ONLY: c_int = 2;
+/// The session expired; a new session is being made and everything re-applied.
+pub const NDSR_STATE_EXPIRED: c_int = 3;
+/// ZooKeeper rejected the credentials; no further attempts are made.
+pub const NDSR_STATE_AUTH_FAILED: c_int = 4;
+/// The handle is closed.
+pub const NDSR_STATE_CLOSED: c_int = 5;
+
+/// The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
+/// NULL handle). Never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_state(h: *mut ndsr_t) -> c_int {
+    let mut state = NDSR_STATE_CLOSED;
+    guard(|| {
+        if let Ok(r) = registry(h) {
+            state = r.state() as c_int;
+        }
+        Ok(NDSR_OK)
+    });
+    state
+}

@@ -1,0 +1,101 @@
+//! Version, status names, last error, logging.
+
+use std::ffi::{c_char, c_int, c_void};
+
+use crate::logging::{self, LogFn};
+
+/// Major version of the library; equal to the major of `ndsr_version()`.
+pub const NDSR_VERSION_MAJOR: c_int = 0;
+/// Minor version of the library.
+pub const NDSR_VERSION_MINOR: c_int = 1;
+/// Patch version of the library.
+pub const NDSR_VERSION_PATCH: c_int = 0;
+
+/// cbindgen:ignore
+static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// The library version as "MAJOR.MINOR.PATCH". Static string; never free it. Thread-safe,
+/// never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_version() -> *const c_char {
+    VERSION.as_ptr().cast()
+}
+
+/// cbindgen:ignore
+static STATUS_NAMES: once_cell::sync::Lazy<Vec<(i32, std::ffi::CString)>> =
+    once_cell::sync::Lazy::new(|| {
+        (-64..=64)
+            .map(|c| {
+                (
+                    c,
+                    std::ffi::CString::new(crate::status::status_str(c)).expect("no NUL"),
+                )
+            })
+            .collect()
+    });
+
+/// The name and meaning of a status code ("NDSR_E_TIMEOUT: timed out"), or "unknown status
+/// code". Static string; never free it. Thread-safe, never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_status_str(status: c_int) -> *const c_char {
+    STATUS_NAMES
+        .iter()
+        .find(|(c, _)| *c == status)
+        .map(|(_, s)| s.as_ptr())
+        .unwrap_or(c"unknown status code".as_ptr())
+}
+
+/// The message of the last failed ndsr call on the calling thread ("" if none failed yet). The
+/// string belongs to the library and stays valid until the next failing ndsr call on this
+/// thread; copy it to keep it. Never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_last_error() -> *const c_char {
+    super::last_error_ptr()
+}
+
+/// A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
+/// is valid for the call only. It may be called from any library thread, concurrently.
+pub type ndsr_log_fn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
+
+/// Sends the library's log lines with a level up to `max_level` (0 = none … 5 = trace) to `fn`,
+/// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Passwords
+/// are never logged. `userdata` is passed to `fn` as is and must stay valid until the logger is
+/// replaced. Never blocks; returns NDSR_OK.
+#[no_mangle]
+pub extern "C" fn ndsr_set_logger(
+    func: ndsr_log_fn,
+    userdata: *mut c_void,
+    max_level: c_int,
+) -> c_int {
+    super::guard(|| {
+        let f: Option<LogFn> = func;
+        logging::set_sink(f, userdata, max_level);
+        Ok(crate::status::NDSR_OK)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_macros_match_cargo_toml() {
+        assert_eq!(
+            NDSR_VERSION_MAJOR.to_string(),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            NDSR_VERSION_MINOR.to_string(),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            NDSR_VERSION_PATCH.to_string(),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
+        let v = unsafe { std::ffi::CStr::from_ptr(ndsr_version()) }
+            .to_str()
+            .unwrap();
+        assert_eq!(v, env!("CARGO_PKG_VERSION"));
+    }
+}

@@ -1,0 +1,63 @@
+//! `ndsr_options_t`: the settings builder.
+
+use std::ffi::{c_char, c_int};
+
+use super::{arg_out, arg_str, guard};
+use crate::options::Options;
+use crate::status::NDSR_OK;
+
+/// Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
+/// `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
+/// thread-safe: use one options object from one thread at a time.
+pub struct ndsr_options_t {
+    pub(crate) inner: Options,
+}
+
+/// Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
+/// and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.
+/// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_int {
+    guard(|| {
+        arg_out(out, "out")?;
+        let b = Box::new(ndsr_options_t {
+            inner: Options::default(),
+        });
+        // SAFETY: checked non-NULL; the caller provides writable storage.
+        unsafe { *out = Box::into_raw(b) };
+        Ok(NDSR_OK)
+    })
+}
+
+/// Sets option `key` to `value`. Keys:
+/// - `timeout_ms`: session timeout in ms (100..600000, default 5000); also the longest time
+///   any call blocks, the wait for the first connection included.
+/// - `readonly`: `true`/`false`; writes fail with NDSR_E_READ_ONLY and read-only servers are
+///   accepted.
+/// - `lazy`: `true`/`false`; `ndsr_open` succeeds even if ZooKeeper cannot be reached.
+///
+/// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
+/// options are unchanged). Never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_options_set(
+    opts: *mut ndsr_options_t,
+    key: *const c_char,
+    value: *const c_char,
+) -> c_int {
+    guard(|| {
+        arg_out(opts, "opts")?;
+        // SAFETY: the caller passes valid C strings and an options object from ndsr_options_new.
+        let (key, value) = unsafe { (arg_str(key, "key")?, arg_str(value, "value")?) };
+        unsafe { &mut *opts }.inner.set(key, value)?;
+        Ok(NDSR_OK)
+    })
+}
+
+/// Frees an options object. NULL is allowed and does nothing. Never blocks.
+#[no_mangle]
+pub extern "C" fn ndsr_options_free(opts: *mut ndsr_options_t) {
+    if !opts.is_null() {
+        // SAFETY: created by ndsr_options_new and not freed before (documented contract).
+        drop(unsafe { Box::from_raw(opts) });
+    }
+}

@@ -1,0 +1,488 @@
+//! A registry handle: one ZooKeeper session (renewed on expiry), its registrations, its watch
+//! cache, and the dispatcher thread that runs its callbacks.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::codec;
+use crate::dispatcher::Dispatcher;
+use crate::options::Options;
+use crate::path;
+use crate::registration::{self, Desired, Kind, Registration};
+use crate::runtime;
+use crate::session::{Generation, Session, SessionConfig, State};
+use crate::status::*;
+use crate::subscription::{Callback, Subscription};
+use crate::watch::{run as watch_path, Entry};
+use crate::zk::{Counters, RequestCounts, Zk};
+
+/// What a successful write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// ZooKeeper holds the desired state now.
+    Done,
+    /// No session could carry it in time; it is kept and applied once one exists.
+    Queued,
+}
+
+impl Applied {
+    /// The status code for the C API.
+    pub fn code(self) -> i32 {
+        match self {
+            Applied::Done => NDSR_OK,
+            Applied::Queued => NDSR_QUEUED,
+        }
+    }
+}
+
+/// A registry handle.
+pub struct Registry {
+    options: Options,
+    session: Arc<Session>,
+    dispatcher: Arc<Dispatcher>,
+    counters: Arc<Counters>,
+    watches: Mutex<HashMap<String, Arc<Entry>>>,
+    registrations: Mutex<HashMap<String, Arc<Registration>>>,
+    /// Subscription id -> the entry it watches (None for a state subscription).
+    subscriptions: Mutex<HashMap<u64, Option<Arc<Entry>>>>,
+    state_subs: Mutex<Vec<Arc<Subscription>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    closed: AtomicBool,
+    closed_tx: watch::Sender<bool>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    /// Opens a handle on `server` (a connect string; None = `localhost:2181`). Waits up to the
+    /// timeout for the first session; without one, fails with `NDSR_E_NO_CONNECTION` unless
+    /// `lazy`.
+    pub fn open(server: Option<&str>, options: Options) -> Result<Arc<Registry>> {
+        crate::logging::install();
+        let connect = server.unwrap_or("localhost:2181").trim().to_string();
+        if connect.is_empty() {
+            return Err(Error::invalid("empty connect string"));
+        }
+        let session = Session::new(SessionConfig {
+            connect: connect.clone(),
+            timeout: options.timeout,
+            readonly: options.readonly,
+        });
+        let first = runtime::block_on(session.first_connect())?;
+        if first.is_none() && !options.lazy {
+            return Err(Error::new(
+                NDSR_E_NO_CONNECTION,
+                format!(
+                    "could not connect to ZooKeeper at {connect} within {} ms",
+                    options.timeout.as_millis()
+                ),
+            ));
+        }
+        let dispatcher = Arc::new(Dispatcher::start("ndsr-callbacks").map_err(|e| {
+            Error::new(
+                NDSR_E_INTERNAL,
+                format!("cannot start the callback thread: {e}"),
+            )
+        })?);
+        if let Some(client) = &first {
+            session.adopt(client);
+        }
+        let registry = Arc::new(Registry {
+            options,
+            session: session.clone(),
+            dispatcher,
+            counters: Arc::new(Counters::default()),
+            watches: Mutex::new(HashMap::new()),
+            registrations: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashMap::new()),
+            state_subs: Mutex::new(Vec::new()),
+            tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            closed_tx: watch::channel(false).0,
+            next_id: AtomicU64::new(1),
+        });
+        let mut tasks = registry.tasks.lock();
+        tasks.push(runtime::spawn(session.clone().run(first)));
+        tasks.push(runtime::spawn(forward_states(
+            Arc::downgrade(&registry),
+            session.subscribe_state(),
+        )));
+        tasks.push(runtime::spawn(reapply_on_reconnect(Arc::downgrade(
+            &registry,
+        ))));
+        drop(tasks);
+        Ok(registry)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `fut` on the calling thread, bounded by the timeout and by close.
+    fn bounded<T: Send>(
+        &self,
+        fut: impl Future<Output = Result<T>> + Send,
+        on_timeout: impl FnOnce() -> Result<T> + Send,
+    ) -> Result<T> {
+        let mut closed = self.closed_tx.subscribe();
+        let timeout = self.options.timeout;
+        runtime::block_on(async move {
+            tokio::select! {
+                r = tokio::time::timeout(timeout, fut) => match r {
+                    Ok(r) => r,
+                    Err(_) => on_timeout(),
+                },
+                _ = closed.wait_for(|c| *c) => Err(Error::closed()),
+            }
+        })
+    }
+
+    fn write_check(&self, p: &str) -> Result<()> {
+        self.check_open()?;
+        path::validate_for_write(p)?;
+        if self.options.readonly {
+            return Err(Error::new(
+                NDSR_E_READ_ONLY,
+                "the handle is read-only: no writes allowed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Registers `p` as an ephemeral node with `json` data (object, string or null).
+    pub fn set_node(&self, p: &str, json: &str) -> Result<Applied> {
+        self.set(p, json, Kind::Ephemeral)
+    }
+
+    /// Stores `json` in the persistent node `p`.
+    pub fn set_data(&self, p: &str, json: &str) -> Result<Applied> {
+        self.set(p, json, Kind::Persistent)
+    }
+
+    fn set(&self, p: &str, json: &str, kind: Kind) -> Result<Applied> {
+        self.write_check(p)?;
+        let user = codec::parse_user_data(json)?;
+        let encoded = codec::encode(&user, std::process::id(), &codec::now_created())?;
+        let desired = Desired {
+            kind,
+            present: true,
+            user,
+            encoded,
+        };
+        self.change(p, desired, |cur, new| {
+            cur.kind == new.kind && cur.present && cur.user == new.user
+        })
+    }
+
+    /// Removes `p` (and forgets the registration, so it is not re-created). A missing node is
+    /// not an error.
+    pub fn unset(&self, p: &str) -> Result<Applied> {
+        self.write_check(p)?;
+        let desired = Desired {
+            kind: Kind::Persistent,
+            present: false,
+            user: Value::Null,
+            encoded: Vec::new(),
+        };
+        self.change(p, desired, |_, _| false)
+    }
+
+    /// Records `desired` for `p` and applies it, unless `same(current, desired)` says it is in
+    /// place already on the current session.
+    fn change(
+        &self,
+        p: &str,
+        desired: Desired,
+        same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
+    ) -> Result<Applied> {
+        let reg = {
+            let mut regs = self.registrations.lock();
+            regs.entry(p.to_string())
+                .or_insert_with(|| Arc::new(Registration::new(p, desired.clone())))
+                .clone()
+        };
+        // Whatever happens below, the desired state is recorded first, so a write that cannot be
+        // carried now is applied on the next session.
+        let result = self.bounded(
+            async {
+                let mut st = reg.state.lock().await;
+                let live_gen = self.session.current().map(|g| g.id);
+                if st.applied_in != 0
+                    && Some(st.applied_in) == live_gen
+                    && same(&st.desired, &desired)
+                {
+                    return Ok(Applied::Done);
+                }
+                st.desired = desired;
+                st.applied_in = 0;
+                // With no session at all (lazy open, ZooKeeper down) there is nothing to wait
+                // for; a session that is reconnecting is waited for, within the timeout.
+                if live_gen.is_none() {
+                    return Ok(Applied::Queued);
+                }
+                let Some(gen) = self.session.wait_connected().await else {
+                    return Err(Error::closed());
+                };
+                let zk = Zk {
+                    client: &gen.client,
+                    counters: &self.counters,
+                };
+                match registration::apply(&zk, gen.client.session_id().0, gen.id, p, &mut st).await
+                {
+                    Ok(()) => Ok(Applied::Done),
+                    Err(e) if e.code == NDSR_E_NO_CONNECTION => Ok(Applied::Queued),
+                    Err(e) => Err(e),
+                }
+            },
+            || Ok(Applied::Queued),
+        );
+        if matches!(result, Ok(Applied::Queued)) {
+            log::info!(
+                "{p}: no ZooKeeper session now; the change is kept and applied on reconnect"
+            );
+        }
+        result
+    }
+
+    fn entry(&self, p: &str) -> Arc<Entry> {
+        let mut watches = self.watches.lock();
+        if let Some(e) = watches.get(p) {
+            return e.clone();
+        }
+        let entry = Entry::new(p);
+        watches.insert(p.to_string(), entry.clone());
+        drop(watches);
+        let task = runtime::spawn(watch_path(
+            entry.clone(),
+            self.session.clone(),
+            self.counters.clone(),
+            self.dispatcher.clone(),
+        ));
+        self.tasks.lock().push(task);
+        entry
+    }
+
+    fn no_document(&self) -> Error {
+        if self.session.state().is_connected() {
+            Error::new(NDSR_E_TIMEOUT, "timed out reading from ZooKeeper")
+        } else {
+            Error::new(
+                NDSR_E_NO_CONNECTION,
+                "no connection to ZooKeeper and nothing cached for this path",
+            )
+        }
+    }
+
+    /// The document of `p` as JSON. The first call reads it and starts watching it; later calls
+    /// are answered from the cache without a network round-trip.
+    pub fn get_json(&self, p: &str) -> Result<String> {
+        self.check_open()?;
+        path::validate(p)?;
+        let entry = self.entry(p);
+        if let Some(doc) = entry.current() {
+            return Ok(doc.json.clone());
+        }
+        self.bounded(async { Ok(entry.wait_ready().await.json.clone()) }, || {
+            Err(self.no_document())
+        })
+    }
+
+    fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Calls `callback` with the document of `p` now and after every change. Returns the
+    /// subscription id, and whether the first call is queued (true) or waits for the first
+    /// read because no session could provide it in time (false).
+    pub fn on_change(&self, p: &str, callback: Callback) -> Result<(u64, Applied)> {
+        self.check_open()?;
+        path::validate(p)?;
+        let entry = self.entry(p);
+        let id = self.new_id();
+        let sub = Subscription::new(id, callback);
+        self.subscriptions.lock().insert(id, Some(entry.clone()));
+        entry.subscribe(sub, &self.dispatcher);
+        if entry.current().is_some() {
+            return Ok((id, Applied::Done));
+        }
+        match self.bounded(async { Ok(entry.wait_ready().await) }, || {
+            Err(self.no_document())
+        }) {
+            Ok(_) => Ok((id, Applied::Done)),
+            Err(e) if e.code == NDSR_E_CLOSED => Err(e),
+            Err(_) => Ok((id, Applied::Queued)),
+        }
+    }
+
+    /// Calls `callback` with the connection state now and after every change.
+    pub fn on_state(&self, callback: Callback) -> Result<u64> {
+        self.check_open()?;
+        let id = self.new_id();
+        let sub = Subscription::new(id, callback);
+        self.subscriptions.lock().insert(id, None);
+        let mut subs = self.state_subs.lock();
+        sub.deliver_state(&self.dispatcher, self.session.state());
+        subs.push(sub);
+        Ok(id)
+    }
+
+    /// Removes a subscription; its callback is not called again once this returns (unless this
+    /// is called from that callback, which finishes first), and its resources are released on
+    /// the dispatcher thread after its last call.
+    pub fn off(&self, id: u64) -> Result<()> {
+        self.check_open()?;
+        let target = self.subscriptions.lock().remove(&id);
+        let sub = match target {
+            None => {
+                return Err(Error::new(
+                    NDSR_E_NOT_FOUND,
+                    format!("no subscription {id}"),
+                ))
+            }
+            Some(Some(entry)) => entry.unsubscribe(id),
+            Some(None) => {
+                let mut subs = self.state_subs.lock();
+                subs.iter().position(|s| s.id == id).map(|i| subs.remove(i))
+            }
+        };
+        if let Some(sub) = sub {
+            sub.retire(&self.dispatcher);
+        }
+        Ok(())
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> State {
+        if self.closed.load(Ordering::SeqCst) {
+            State::Closed
+        } else {
+            self.session.state()
+        }
+    }
+
+    /// ZooKeeper requests this handle has issued, by kind.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counters.snapshot()
+    }
+
+    /// The current session's id (0 when there is none).
+    pub fn session_id(&self) -> i64 {
+        self.session
+            .current()
+            .map_or(0, |g| g.client.session_id().0)
+    }
+
+    /// Closes the handle: stops every task, closes the session (ZooKeeper removes this handle's
+    /// ephemeral nodes at once), releases every subscription after its last call, and stops the
+    /// dispatcher. Calls racing the close get `NDSR_E_CLOSED`. Safe from inside a callback.
+    pub fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.closed_tx.send_replace(true);
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        let session = self.session.clone();
+        runtime::block_on(async move {
+            for t in &tasks {
+                t.abort();
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            session.close().await;
+        });
+        let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock());
+        for entry in self.watches.lock().values() {
+            subs.extend(entry.take_subscribers());
+        }
+        self.subscriptions.lock().clear();
+        for sub in subs {
+            sub.retire(&self.dispatcher);
+        }
+        self.dispatcher.shutdown();
+        log::info!("registry closed");
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+async fn forward_states(registry: std::sync::Weak<Registry>, mut states: watch::Receiver<State>) {
+    while states.changed().await.is_ok() {
+        let state = *states.borrow_and_update();
+        let Some(r) = registry.upgrade() else { return };
+        let subs = r.state_subs.lock();
+        for sub in subs.iter() {
+            sub.deliver_state(&r.dispatcher, state);
+        }
+    }
+}
+
+/// Applies, on every (re)connection, the registrations that the current session does not carry
+/// yet: all of them after a new session (ephemeral nodes died with the old one), and those whose
+/// last attempt failed after a reconnection of the same session.
+async fn reapply_on_reconnect(registry: std::sync::Weak<Registry>) {
+    let Some(session) = registry.upgrade().map(|r| r.session.clone()) else {
+        return;
+    };
+    loop {
+        let mut states = session.subscribe_state();
+        let Some(gen) = session.wait_connected().await else {
+            return;
+        };
+        {
+            let Some(r) = registry.upgrade() else { return };
+            r.reapply(&gen).await;
+        }
+        // Wait until the connection drops or the session changes.
+        loop {
+            if states.changed().await.is_err() {
+                return;
+            }
+            let s = *states.borrow_and_update();
+            if !s.is_connected() || session.current().map(|g| g.id) != Some(gen.id) {
+                break;
+            }
+        }
+    }
+}
+
+impl Registry {
+    async fn reapply(&self, gen: &Generation) {
+        let regs: Vec<Arc<Registration>> = self.registrations.lock().values().cloned().collect();
+        let zk = Zk {
+            client: &gen.client,
+            counters: &self.counters,
+        };
+        for reg in regs {
+            let mut st = reg.state.lock().await;
+            if st.applied_in == gen.id {
+                continue;
+            }
+            // A persistent node applied on an earlier session is still in place.
+            if st.applied_in != 0 && st.desired.kind == Kind::Persistent {
+                st.applied_in = gen.id;
+                continue;
+            }
+            match registration::apply(&zk, gen.client.session_id().0, gen.id, &reg.path, &mut st)
+                .await
+            {
+                Ok(()) => log::info!("{}: registration applied", reg.path),
+                Err(e) => log::warn!("{}: could not apply the registration: {}", reg.path, e),
+            }
+        }
+    }
+}

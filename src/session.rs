@@ -1,0 +1,323 @@
+//! Session supervisor: owns the ZooKeeper client, makes a new session when the old one expires,
+//! and publishes the current client (with a generation number) and the connection state.
+//!
+//! Reconnection within a session (server restart, leader change) is done by the client crate,
+//! which re-sends one-shot watches; this module only steps in when a session ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use zookeeper_client::{Client, SessionState};
+
+use crate::status::{Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION};
+
+/// Connection state as reported to callers. Values are part of the ABI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum State {
+    /// No connection (not yet connected, or lost and being re-established).
+    Disconnected = 0,
+    /// Connected to a read-write server.
+    Connected = 1,
+    /// Connected to a read-only server.
+    ConnectedReadOnly = 2,
+    /// The session expired; a new one is being made.
+    Expired = 3,
+    /// ZooKeeper rejected the credentials; no further attempts are made.
+    AuthFailed = 4,
+    /// The handle is closed.
+    Closed = 5,
+}
+
+impl State {
+    fn from_zk(s: SessionState) -> State {
+        match s {
+            SessionState::Disconnected => State::Disconnected,
+            SessionState::SyncConnected => State::Connected,
+            SessionState::ConnectedReadOnly => State::ConnectedReadOnly,
+            SessionState::Expired => State::Expired,
+            SessionState::AuthFailed => State::AuthFailed,
+            SessionState::Closed => State::Closed,
+        }
+    }
+
+    /// True in the two connected states.
+    pub fn is_connected(self) -> bool {
+        matches!(self, State::Connected | State::ConnectedReadOnly)
+    }
+}
+
+/// One ZooKeeper session: the client and its generation (1 for the first session, +1 for each
+/// new session after an expiry).
+#[derive(Clone)]
+pub struct Generation {
+    /// Increases with every new session.
+    pub id: u64,
+    /// The client of this session.
+    pub client: Client,
+}
+
+/// Settings the supervisor needs.
+#[derive(Clone)]
+pub struct SessionConfig {
+    /// ZooKeeper connect string.
+    pub connect: String,
+    /// Session timeout.
+    pub timeout: Duration,
+    /// Allow read-only servers.
+    pub readonly: bool,
+}
+
+/// Owns the session and publishes its state.
+pub struct Session {
+    config: SessionConfig,
+    current: watch::Sender<Option<Generation>>,
+    state: watch::Sender<State>,
+    closed: watch::Sender<bool>,
+    generation: AtomicU64,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_millis(1000);
+
+impl Session {
+    /// Creates the supervisor; [`Session::run`] does the work.
+    pub fn new(config: SessionConfig) -> Arc<Session> {
+        Arc::new(Session {
+            config,
+            current: watch::channel(None).0,
+            state: watch::channel(State::Disconnected).0,
+            closed: watch::channel(false).0,
+            generation: AtomicU64::new(0),
+        })
+    }
+
+    fn connector(&self) -> zookeeper_client::Connector {
+        Client::connector()
+            .with_session_timeout(self.config.timeout)
+            .with_readonly(self.config.readonly)
+    }
+
+    /// Makes one connection attempt, bounded by about the session timeout.
+    async fn connect_once(&self) -> std::result::Result<Client, zookeeper_client::Error> {
+        let fut = self.connector().connect(&self.config.connect);
+        // The crate bounds the attempt itself; this is a second fence.
+        match tokio::time::timeout(self.config.timeout * 2, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(zookeeper_client::Error::Timeout),
+        }
+    }
+
+    /// Publishes the first client at once, so that calls made right after `open` find it.
+    pub fn adopt(&self, client: &Client) {
+        let id = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.current.send_replace(Some(Generation {
+            id,
+            client: client.clone(),
+        }));
+        self.set_state(State::from_zk(client.state()));
+    }
+
+    /// Supervises sessions until closed: connect, publish, follow the state, and after a
+    /// terminal state connect again (except after an authentication failure). `first` is a
+    /// client already published with [`Session::adopt`].
+    pub async fn run(self: Arc<Self>, first: Option<Client>) {
+        let mut closed = self.closed.subscribe();
+        let mut adopted = first.is_some();
+        let mut pending_client = first;
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            if *closed.borrow() {
+                return;
+            }
+            let client = match pending_client.take() {
+                Some(c) => c,
+                None => {
+                    let attempt = tokio::select! {
+                        r = self.connect_once() => r,
+                        _ = closed.wait_for(|c| *c) => return,
+                    };
+                    match attempt {
+                        Ok(c) => c,
+                        Err(e) => {
+                            log::debug!("connecting to {} failed: {e}", self.config.connect);
+                            if matches!(e, zookeeper_client::Error::AuthFailed) {
+                                self.set_state(State::AuthFailed);
+                                return;
+                            }
+                            let jitter = Duration::from_millis(fastrand_ms(
+                                backoff.as_millis() as u64 / 2 + 1,
+                            ));
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff + jitter) => {},
+                                _ = closed.wait_for(|c| *c) => return,
+                            }
+                            backoff = (backoff * 2).min(BACKOFF_MAX);
+                            continue;
+                        }
+                    }
+                }
+            };
+            backoff = BACKOFF_MIN;
+            let mut states = client.state_watcher();
+            let _ = states.state();
+            if !std::mem::take(&mut adopted) {
+                self.adopt(&client);
+            }
+            log::info!(
+                "ZooKeeper session 0x{:x} established",
+                client.session_id().0
+            );
+            drop(client);
+            let last = loop {
+                let s = tokio::select! {
+                    s = states.changed() => s,
+                    _ = closed.wait_for(|c| *c) => return,
+                };
+                let st = State::from_zk(s);
+                match st {
+                    State::Disconnected => log::warn!("ZooKeeper connection lost; reconnecting"),
+                    State::Connected | State::ConnectedReadOnly => {
+                        log::info!("ZooKeeper connection restored")
+                    }
+                    State::Expired => {
+                        log::warn!("ZooKeeper session expired; opening a new session")
+                    }
+                    State::AuthFailed => log::error!("ZooKeeper authentication failed"),
+                    State::Closed => {}
+                }
+                self.set_state(st);
+                if s.is_terminated() {
+                    break st;
+                }
+            };
+            // Drop the dead client so that nobody issues requests on it.
+            self.current.send_replace(None);
+            if last == State::AuthFailed || last == State::Closed {
+                return;
+            }
+        }
+    }
+
+    fn set_state(&self, s: State) {
+        self.state.send_if_modified(|cur| {
+            if *cur == s {
+                false
+            } else {
+                *cur = s;
+                true
+            }
+        });
+    }
+
+    /// Makes the first connection for `open`, waiting at most the timeout. `Ok(None)` when no
+    /// server answered in time (the caller decides whether that is fatal).
+    pub async fn first_connect(&self) -> Result<Option<Client>> {
+        match self.connect_once().await {
+            Ok(c) => Ok(Some(c)),
+            Err(zookeeper_client::Error::BadArguments(why)) => Err(Error::new(
+                NDSR_E_INVALID_ARGUMENT,
+                format!("invalid connect string: {why}"),
+            )),
+            Err(zookeeper_client::Error::AuthFailed) => Err(Error::new(
+                crate::status::NDSR_E_AUTH_FAILED,
+                "authentication failed",
+            )),
+            Err(e) => {
+                log::warn!(
+                    "could not connect to ZooKeeper at {}: {e}",
+                    self.config.connect
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// The current generation, if a session exists right now.
+    pub fn current(&self) -> Option<Generation> {
+        self.current.borrow().clone()
+    }
+
+    /// Waits until a session exists and is connected, or the session is closed (None).
+    pub async fn wait_connected(&self) -> Option<Generation> {
+        let mut cur = self.current.subscribe();
+        let mut state = self.state.subscribe();
+        let mut closed = self.closed.subscribe();
+        loop {
+            if *closed.borrow() {
+                return None;
+            }
+            if state.borrow().is_connected() {
+                if let Some(g) = cur.borrow().clone() {
+                    return Some(g);
+                }
+            }
+            tokio::select! {
+                r = cur.changed() => if r.is_err() { return None },
+                r = state.changed() => if r.is_err() { return None },
+                _ = closed.wait_for(|c| *c) => return None,
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for a connected session.
+    pub async fn connected_within(&self, timeout: Duration) -> Result<Generation> {
+        match tokio::time::timeout(timeout, self.wait_connected()).await {
+            Ok(Some(g)) => Ok(g),
+            Ok(None) => Err(Error::closed()),
+            Err(_) => Err(Error::new(
+                NDSR_E_NO_CONNECTION,
+                "no connection to ZooKeeper",
+            )),
+        }
+    }
+
+    /// The connection state now.
+    pub fn state(&self) -> State {
+        *self.state.borrow()
+    }
+
+    /// Subscribes to state changes.
+    pub fn subscribe_state(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
+    }
+
+    /// Subscribes to session changes (a new generation, or none).
+    pub fn subscribe_current(&self) -> watch::Receiver<Option<Generation>> {
+        self.current.subscribe()
+    }
+
+    /// The configured session timeout.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    /// Closes the session: the supervisor stops, the client is dropped (which sends
+    /// CloseSession, so the server removes our ephemeral nodes at once), and we wait a bounded
+    /// time for the close to go through. Every other holder of a client must be gone first.
+    pub async fn close(&self) {
+        let current = self.current.send_replace(None);
+        self.closed.send_replace(true);
+        if let Some(g) = current {
+            let mut states = g.client.state_watcher();
+            drop(g);
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while !states.state().is_terminated() {
+                    states.changed().await;
+                }
+            })
+            .await;
+        }
+        self.set_state(State::Closed);
+    }
+}
+
+// A little jitter so that a fleet does not reconnect in lockstep; no need for a crate.
+fn fastrand_ms(max: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(max);
+    h.finish() % max.max(1)
+}

@@ -1,0 +1,440 @@
+//! The watch cache: for each watched path, a task that keeps `{stat, data, children{name: data}}`
+//! current with one-shot watches and publishes a new immutable document after each change.
+//!
+//! Cost of a change after the first read: the node's data changed -> one getData; the children
+//! changed -> one getChildren plus one getData per child that is new; a child's data changed ->
+//! one getData for that child; a child removed -> nothing beyond the getChildren. Each child in
+//! the document has its own data watch.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
+
+use crate::codec;
+use crate::dispatcher::Dispatcher;
+use crate::document::{self, Document};
+use crate::path;
+use crate::session::Session;
+use crate::status::is_connection_error;
+use crate::subscription::Subscription;
+use crate::zk::{Counters, Zk};
+
+/// The cached state of one watched path, shared between its task, readers and subscribers.
+pub struct Entry {
+    /// The watched path.
+    pub path: Arc<str>,
+    shared: Mutex<Shared>,
+    ready: watch::Sender<bool>,
+}
+
+struct Shared {
+    doc: Option<Arc<Document>>,
+    subs: Vec<Arc<Subscription>>,
+}
+
+impl Entry {
+    /// A new entry with no document yet.
+    pub fn new(path: &str) -> Arc<Entry> {
+        Arc::new(Entry {
+            path: path.into(),
+            shared: Mutex::new(Shared {
+                doc: None,
+                subs: Vec::new(),
+            }),
+            ready: watch::channel(false).0,
+        })
+    }
+
+    /// The current document, if the first read has completed.
+    pub fn current(&self) -> Option<Arc<Document>> {
+        self.shared.lock().doc.clone()
+    }
+
+    /// Waits until the first document exists.
+    pub async fn wait_ready(&self) -> Arc<Document> {
+        let mut rx = self.ready.subscribe();
+        loop {
+            if let Some(doc) = self.current() {
+                return doc;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Replaces the document and queues it for every subscriber, unless it is unchanged.
+    fn publish(&self, doc: Document, dispatcher: &Dispatcher) {
+        let mut shared = self.shared.lock();
+        if matches!(&shared.doc, Some(old) if old.json == doc.json) {
+            return;
+        }
+        let doc = Arc::new(doc);
+        shared.doc = Some(doc.clone());
+        for sub in &shared.subs {
+            sub.deliver_document(dispatcher, &self.path, &doc);
+        }
+        drop(shared);
+        self.ready.send_replace(true);
+    }
+
+    /// Adds a subscriber and queues the current document for it, if there is one.
+    pub fn subscribe(&self, sub: Arc<Subscription>, dispatcher: &Dispatcher) {
+        let mut shared = self.shared.lock();
+        if let Some(doc) = &shared.doc {
+            sub.deliver_document(dispatcher, &self.path, doc);
+        }
+        shared.subs.push(sub);
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, id: u64) -> Option<Arc<Subscription>> {
+        let mut shared = self.shared.lock();
+        let i = shared.subs.iter().position(|s| s.id == id)?;
+        Some(shared.subs.remove(i))
+    }
+
+    /// Removes every subscriber (on close).
+    pub fn take_subscribers(&self) -> Vec<Arc<Subscription>> {
+        std::mem::take(&mut self.shared.lock().subs)
+    }
+}
+
+/// Which watch fired; each armed watch has a unique id so that events of superseded watches
+/// (a node deleted and re-created, a session replaced) are recognised and ignored.
+enum Source {
+    Node(u64),
+    Children(u64),
+    Child(String, u64),
+}
+
+type Pending = FuturesUnordered<Pin<Box<dyn Future<Output = (Source, WatchedEvent)> + Send>>>;
+
+struct Child {
+    json: Box<str>,
+    /// The id of the child's live data watch; 0 when it has none (deleted, waiting for the list).
+    watch: u64,
+}
+
+#[derive(Default)]
+struct Local {
+    stat: Option<Stat>,
+    data: String,
+    children: BTreeMap<String, Child>,
+    node_watch: u64,
+    children_watch: u64,
+    next_id: u64,
+}
+
+impl Local {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn render(&self, path: &str) -> Document {
+        let size: usize = self
+            .children
+            .iter()
+            .map(|(k, c)| k.len() + c.json.len() + 4)
+            .sum();
+        let data = if self.data.is_empty() {
+            "null"
+        } else {
+            self.data.as_str()
+        };
+        document::render(
+            path,
+            self.stat.as_ref(),
+            data,
+            self.children.iter().map(|(k, c)| (k, &*c.json)),
+            size,
+        )
+    }
+
+    fn set_missing(&mut self) {
+        self.stat = None;
+        self.data = "null".into();
+        self.children.clear();
+        self.children_watch = 0;
+    }
+}
+
+fn arm(pending: &Pending, source: Source, watcher: OneshotWatcher) {
+    pending.push(Box::pin(async move { (source, watcher.changed().await) }));
+}
+
+fn decoded_json(raw: &[u8]) -> String {
+    codec::decode(raw).to_string()
+}
+
+type ZkResult<T> = Result<T, zookeeper_client::Error>;
+
+// How many child reads are in flight at once during a full read.
+const CHILD_READ_BATCH: usize = 1000;
+
+struct Watcher<'a> {
+    zk: Zk<'a>,
+    path: &'a str,
+    local: Local,
+    pending: Pending,
+}
+
+impl Watcher<'_> {
+    /// Reads the node, its children list and every child's data, arming all watches. A missing
+    /// node gets an exists watch instead.
+    async fn full_read(&mut self) -> ZkResult<()> {
+        self.pending = Pending::new();
+        self.local = Local {
+            next_id: self.local.next_id,
+            ..Local::default()
+        };
+        loop {
+            let data = self.zk.get_and_watch_data(self.path);
+            let children = self.zk.get_and_watch_children(self.path);
+            let (data, children) = tokio::join!(data, children);
+            match (data, children) {
+                (Ok((raw, stat, dw)), Ok((names, cstat, cw))) => {
+                    // The children reply was issued second, so its stat is the newer one.
+                    let _ = stat;
+                    self.local.stat = Some(cstat);
+                    self.local.data = decoded_json(&raw);
+                    let id = self.local.id();
+                    self.local.node_watch = id;
+                    arm(&self.pending, Source::Node(id), dw);
+                    let id = self.local.id();
+                    self.local.children_watch = id;
+                    arm(&self.pending, Source::Children(id), cw);
+                    return self.read_children(names).await;
+                }
+                (Err(zookeeper_client::Error::NoNode), _)
+                | (_, Err(zookeeper_client::Error::NoNode)) => {
+                    if self.watch_missing().await? {
+                        return Ok(());
+                    }
+                    // Created in between: read again.
+                    self.pending = Pending::new();
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Sets an exists watch on a missing node. False when the node exists after all.
+    async fn watch_missing(&mut self) -> ZkResult<bool> {
+        let (stat, watcher) = self.zk.check_and_watch_stat(self.path).await?;
+        if stat.is_some() {
+            return Ok(false);
+        }
+        self.local.set_missing();
+        let id = self.local.id();
+        self.local.node_watch = id;
+        arm(&self.pending, Source::Node(id), watcher);
+        Ok(true)
+    }
+
+    /// Reads (with a data watch) every listed child that has no live watch, drops the children
+    /// that are no longer listed.
+    async fn read_children(&mut self, names: Vec<String>) -> ZkResult<()> {
+        let listed: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.local
+            .children
+            .retain(|name, _| listed.contains(name.as_str()));
+        let to_read: Vec<String> = names
+            .iter()
+            .filter(|n| self.local.children.get(*n).map_or(true, |c| c.watch == 0))
+            .cloned()
+            .collect();
+        for batch in to_read.chunks(CHILD_READ_BATCH) {
+            let paths: Vec<String> = batch.iter().map(|n| path::join(self.path, n)).collect();
+            let futures: Vec<_> = paths
+                .iter()
+                .map(|p| self.zk.get_and_watch_data(p))
+                .collect();
+            let results = futures_util::future::join_all(futures).await;
+            for (name, result) in batch.iter().zip(results) {
+                match result {
+                    Ok((raw, _, w)) => {
+                        let id = self.local.id();
+                        self.local.children.insert(
+                            name.clone(),
+                            Child {
+                                json: decoded_json(&raw).into(),
+                                watch: id,
+                            },
+                        );
+                        arm(&self.pending, Source::Child(name.clone(), id), w);
+                    }
+                    // Deleted since the list was read; the children watch will report it.
+                    Err(zookeeper_client::Error::NoNode) => {
+                        self.local.children.remove(name);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one watch event; true when the document may have changed.
+    async fn handle(&mut self, source: Source, event: WatchedEvent) -> ZkResult<bool> {
+        match source {
+            Source::Node(id) if id == self.local.node_watch => match event.event_type {
+                EventType::NodeDataChanged => match self.zk.get_and_watch_data(self.path).await {
+                    Ok((raw, stat, w)) => {
+                        self.local.data = decoded_json(&raw);
+                        self.local.stat = Some(stat);
+                        let id = self.local.id();
+                        self.local.node_watch = id;
+                        arm(&self.pending, Source::Node(id), w);
+                        Ok(true)
+                    }
+                    Err(zookeeper_client::Error::NoNode) => self.node_deleted().await,
+                    Err(e) => Err(e),
+                },
+                EventType::NodeDeleted => self.node_deleted().await,
+                EventType::NodeCreated => self.full_read().await.map(|_| true),
+                _ => Ok(false),
+            },
+            Source::Children(id) if id == self.local.children_watch => match event.event_type {
+                EventType::NodeChildrenChanged => {
+                    match self.zk.get_and_watch_children(self.path).await {
+                        Ok((names, stat, w)) => {
+                            self.local.stat = Some(stat);
+                            let id = self.local.id();
+                            self.local.children_watch = id;
+                            arm(&self.pending, Source::Children(id), w);
+                            self.read_children(names).await.map(|_| true)
+                        }
+                        // The node is gone; its data watch reports that.
+                        Err(zookeeper_client::Error::NoNode) => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Ok(false),
+            },
+            Source::Child(name, id) => {
+                if self.local.children.get(&name).map(|c| c.watch) != Some(id) {
+                    return Ok(false);
+                }
+                match event.event_type {
+                    EventType::NodeDataChanged => {
+                        let child_path = path::join(self.path, &name);
+                        match self.zk.get_and_watch_data(&child_path).await {
+                            Ok((raw, _, w)) => {
+                                let id = self.local.id();
+                                self.local.children.insert(
+                                    name.clone(),
+                                    Child {
+                                        json: decoded_json(&raw).into(),
+                                        watch: id,
+                                    },
+                                );
+                                arm(&self.pending, Source::Child(name, id), w);
+                                Ok(true)
+                            }
+                            Err(zookeeper_client::Error::NoNode) => {
+                                self.child_unwatched(&name);
+                                Ok(false)
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    // The parent's children watch reports the removal.
+                    _ => {
+                        self.child_unwatched(&name);
+                        Ok(false)
+                    }
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn child_unwatched(&mut self, name: &str) {
+        if let Some(c) = self.local.children.get_mut(name) {
+            c.watch = 0;
+        }
+    }
+
+    async fn node_deleted(&mut self) -> ZkResult<bool> {
+        if self.watch_missing().await? {
+            Ok(true)
+        } else {
+            self.full_read().await.map(|_| true)
+        }
+    }
+}
+
+/// Keeps `entry` current until the session is closed.
+pub async fn run(
+    entry: Arc<Entry>,
+    session: Arc<Session>,
+    counters: Arc<Counters>,
+    dispatcher: Arc<Dispatcher>,
+) {
+    let mut next_id = 0;
+    while let Some(generation) = session.wait_connected().await {
+        let zk = Zk {
+            client: &generation.client,
+            counters: &counters,
+        };
+        let mut w = Watcher {
+            zk,
+            path: &entry.path,
+            local: Local {
+                next_id,
+                ..Local::default()
+            },
+            pending: Pending::new(),
+        };
+        let mut result = w.full_read().await;
+        if result.is_ok() {
+            entry.publish(w.local.render(&entry.path), &dispatcher);
+            while let Some((source, event)) = w.pending.next().await {
+                if event.event_type == EventType::Session {
+                    if event.session_state.is_terminated() {
+                        break;
+                    }
+                    continue;
+                }
+                match w.handle(source, event).await {
+                    Ok(true) => entry.publish(w.local.render(&entry.path), &dispatcher),
+                    Ok(false) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        next_id = w.local.next_id;
+        if let Err(e) = result {
+            if is_connection_error(&e) {
+                log::debug!("watch on {}: {e}; re-reading once connected", entry.path);
+            } else {
+                log::warn!("watch on {}: {e}; re-reading once connected", entry.path);
+            }
+            // Do not spin on an error the server keeps returning (NoAuth, say).
+            if !is_connection_error(&e) {
+                tokio::time::sleep(session.timeout()).await;
+            }
+        }
+        // A session that expired is replaced by the supervisor; wait_connected returns the new one.
+        if generation_dead(&session, generation.id) {
+            continue;
+        }
+        // Same session, lost a read: wait a moment for the state to settle before re-reading.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn generation_dead(session: &Session, id: u64) -> bool {
+    session.current().map_or(true, |g| g.id != id)
+}

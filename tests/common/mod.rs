@@ -1,0 +1,169 @@
+//! Test helpers: a real ZooKeeper started by `tests/harness/zk.sh`, removed on drop, and a raw
+//! ZooKeeper client for playing "someone else".
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running ZooKeeper (standalone or a 3-node ensemble); stopped and deleted on drop.
+pub struct Zk {
+    pub base: PathBuf,
+    pub connect: String,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/harness/zk.sh")
+}
+
+impl Zk {
+    pub fn start(kind: &str) -> Zk {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(["start", kind])
+            .output()
+            .expect("run zk.sh");
+        assert!(
+            out.status.success(),
+            "zk.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let field = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .expect(k)
+                .to_string()
+        };
+        Zk {
+            base: PathBuf::from(field("BASE=")),
+            connect: field("CONNECT="),
+        }
+    }
+
+    pub fn standalone() -> Zk {
+        Zk::start("standalone")
+    }
+
+    pub fn ensemble() -> Zk {
+        Zk::start("ensemble")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("bash")
+            .arg(script())
+            .arg(&self.base)
+            .args(args)
+            .output()
+            .expect("run zk.sh");
+        assert!(
+            out.status.success(),
+            "zk.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for Zk {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script())
+            .arg(&self.base)
+            .arg("clean")
+            .status();
+    }
+}
+
+/// A plain zookeeper-client session on its own runtime, standing for another process.
+pub struct Raw {
+    pub rt: tokio::runtime::Runtime,
+    pub client: zookeeper_client::Client,
+}
+
+impl Raw {
+    pub fn connect(connect: &str) -> Raw {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt
+            .block_on(
+                zookeeper_client::Client::connector()
+                    .with_session_timeout(Duration::from_secs(10))
+                    .connect(connect),
+            )
+            .expect("raw connect");
+        Raw { rt, client }
+    }
+
+    pub fn create(&self, path: &str, data: &[u8]) {
+        let opts = zookeeper_client::CreateMode::Persistent
+            .with_acls(zookeeper_client::Acls::anyone_all());
+        self.rt
+            .block_on(self.client.create(path, data, &opts))
+            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+    }
+
+    pub fn create_ephemeral(&self, path: &str, data: &[u8]) {
+        let opts =
+            zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
+        self.rt
+            .block_on(self.client.create(path, data, &opts))
+            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+    }
+
+    pub fn set(&self, path: &str, data: &[u8]) {
+        self.rt
+            .block_on(self.client.set_data(path, data, None))
+            .unwrap_or_else(|e| panic!("set {path}: {e}"));
+    }
+
+    pub fn delete(&self, path: &str) {
+        self.rt
+            .block_on(self.client.delete(path, None))
+            .unwrap_or_else(|e| panic!("delete {path}: {e}"));
+    }
+
+    pub fn get(&self, path: &str) -> Option<(Vec<u8>, zookeeper_client::Stat)> {
+        match self.rt.block_on(self.client.get_data(path)) {
+            Ok(r) => Some(r),
+            Err(zookeeper_client::Error::NoNode) => None,
+            Err(e) => panic!("get {path}: {e}"),
+        }
+    }
+
+    pub fn exists(&self, path: &str) -> bool {
+        self.rt
+            .block_on(self.client.check_stat(path))
+            .unwrap()
+            .is_some()
+    }
+}
+
+/// Receives callback documents with a deadline, so a missing event fails the test instead of
+/// hanging it.
+pub struct Events<T> {
+    pub rx: mpsc::Receiver<T>,
+}
+
+impl<T: std::fmt::Debug> Events<T> {
+    pub fn next(&self) -> T {
+        self.rx
+            .recv_timeout(Duration::from_secs(15))
+            .expect("no event within 15 s")
+    }
+
+    /// Asserts nothing else arrives within `d` (used only to check for *extra* events after the
+    /// expected ones have been awaited).
+    pub fn assert_quiet(&self, d: Duration) {
+        if let Ok(e) = self.rx.recv_timeout(d) {
+            panic!("unexpected extra event: {e:?}");
+        }
+    }
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("bad JSON {s}: {e}"))
+}
