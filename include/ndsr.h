@@ -18,6 +18,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Not connected (not yet, or the connection was lost and is being re-established).
+#define NDSR_STATE_DISCONNECTED 0
+
+// Connected to a read-write server.
+#define NDSR_STATE_CONNECTED 1
+
+// Connected to a read-only server.
+#define NDSR_STATE_CONNECTED_READ_ONLY 2
+
+// The session expired; a new session is being made and everything re-applied.
+#define NDSR_STATE_EXPIRED 3
+
+// ZooKeeper rejected the credentials; no further attempts are made.
+#define NDSR_STATE_AUTH_FAILED 4
+
+// The handle is closed.
+#define NDSR_STATE_CLOSED 5
+
+// Major version of the library; equal to the major of `ndsr_version()`.
+#define NDSR_VERSION_MAJOR 0
+
+// Minor version of the library.
+#define NDSR_VERSION_MINOR 1
+
+// Patch version of the library.
+#define NDSR_VERSION_PATCH 0
+
 // Success.
 #define NDSR_OK 0
 
@@ -63,33 +90,6 @@
 // the server drop the connection, so the cap leaves room for the path and the framing.
 #define NDSR_MAX_DATA_LEN 1047552
 
-// Not connected (not yet, or the connection was lost and is being re-established).
-#define NDSR_STATE_DISCONNECTED 0
-
-// Connected to a read-write server.
-#define NDSR_STATE_CONNECTED 1
-
-// Connected to a read-only server.
-#define NDSR_STATE_CONNECTED_READ_ONLY 2
-
-// The session expired; a new session is being made and everything re-applied.
-#define NDSR_STATE_EXPIRED 3
-
-// ZooKeeper rejected the credentials; no further attempts are made.
-#define NDSR_STATE_AUTH_FAILED 4
-
-// The handle is closed.
-#define NDSR_STATE_CLOSED 5
-
-// Major version of the library; equal to the major of `ndsr_version()`.
-#define NDSR_VERSION_MAJOR 0
-
-// Minor version of the library.
-#define NDSR_VERSION_MINOR 1
-
-// Patch version of the library.
-#define NDSR_VERSION_PATCH 0
-
 // Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
 // `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
 // thread-safe: use one options object from one thread at a time.
@@ -118,7 +118,7 @@ typedef void (*ndsr_log_fn)(void *userdata, int level, const char *message);
 extern "C" {
 #endif // __cplusplus
 
-// Calls `fn(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
+// Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
 // gives it) once at once, then after every change, never twice in a row with the same document.
 // Calls run on the handle's callback thread, one at a time, in order; a callback may call any
 // ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
@@ -130,6 +130,9 @@ extern "C" {
 // `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
 // not be read yet (no session): the subscription stands and the first call comes with the first
 // read; NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_on_change(ndsr_t *h,
                    const char *path,
                    ndsr_change_fn func,
@@ -137,19 +140,22 @@ int ndsr_on_change(ndsr_t *h,
                    ndsr_free_fn userdata_free,
                    uint64_t *subscription);
 
-// Calls `fn(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
+// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
 // every change, on the handle's callback thread, with the same rules as `ndsr_on_change`.
 // Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
 // NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_on_state(ndsr_t *h,
                   ndsr_state_fn func,
                   void *userdata,
                   ndsr_free_fn userdata_free,
                   uint64_t *subscription);
 
-// Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. After it returns the
-// callback is not called again (if called from that very callback, the running call finishes
-// first); its `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
+// Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
+// of the callback starts (a call already running on the callback thread finishes); its
+// `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
 // NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
 // NDSR_E_CLOSED.
 int ndsr_off(ndsr_t *h, uint64_t subscription);
@@ -162,6 +168,9 @@ int ndsr_off(ndsr_t *h, uint64_t subscription);
 // had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
 // background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
 // written only on success. Close the handle with `ndsr_close`.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_open(const char *server, const ndsr_options_t *opts, ndsr_t **out);
 
 // Closes a handle: ends its ZooKeeper session, so its ephemeral nodes disappear at once, stops
@@ -201,9 +210,15 @@ int ndsr_unset(ndsr_t *h, const char *path);
 //
 // Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
 // and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
 
 // Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 void ndsr_string_free(char *s);
 
 // The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
@@ -232,6 +247,9 @@ int ndsr_set_logger(ndsr_log_fn func, void *userdata, int max_level);
 // Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
 // and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.
 // Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT if `out` is NULL.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_options_new(ndsr_options_t **out);
 
 // Sets option `key` to `value`. Keys:
@@ -243,9 +261,15 @@ int ndsr_options_new(ndsr_options_t **out);
 //
 // Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
 // options are unchanged). Never blocks.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 int ndsr_options_set(ndsr_options_t *opts, const char *key, const char *value);
 
 // Frees an options object. NULL is allowed and does nothing. Never blocks.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
 void ndsr_options_free(ndsr_options_t *opts);
 
 #ifdef __cplusplus

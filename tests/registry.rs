@@ -189,8 +189,9 @@ fn watch_sees_each_change_once_with_incremental_reads() {
     assert_eq!(d["children"], json!({}));
 
     // Each step: the change, what the document must show, the reads it may cost.
+    type Change<'a> = Box<dyn Fn() + 'a>;
     type Check = Box<dyn Fn(&Value)>;
-    let steps: Vec<(&str, Box<dyn Fn()>, Check, RequestCounts)> = vec![
+    let steps: Vec<(&str, Change, Check, RequestCounts)> = vec![
         (
             "child added",
             Box::new(|| {

@@ -85,8 +85,11 @@ fn state_callback(f: unsafe extern "C" fn(*mut c_void, c_int), ud: Userdata) -> 
 /// `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
 /// not be read yet (no session): the subscription stands and the first call comes with the first
 /// read; NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_on_change(
+pub unsafe extern "C" fn ndsr_on_change(
     h: *mut ndsr_t,
     path: *const c_char,
     func: ndsr_change_fn,
@@ -122,8 +125,11 @@ pub extern "C" fn ndsr_on_change(
 /// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`.
 /// Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
 /// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_on_state(
+pub unsafe extern "C" fn ndsr_on_state(
     h: *mut ndsr_t,
     func: ndsr_state_fn,
     userdata: *mut c_void,

@@ -46,8 +46,11 @@ pub(crate) fn registry(h: *const ndsr_t) -> Result<Arc<Registry>, Error> {
 /// had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
 /// background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
 /// written only on success. Close the handle with `ndsr_close`.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_open(
+pub unsafe extern "C" fn ndsr_open(
     server: *const c_char,
     opts: *const ndsr_options_t,
     out: *mut *mut ndsr_t,
@@ -153,8 +156,11 @@ pub extern "C" fn ndsr_unset(h: *mut ndsr_t, path: *const c_char) -> c_int {
 ///
 /// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
 /// and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_get_json(
+pub unsafe extern "C" fn ndsr_get_json(
     h: *mut ndsr_t,
     path: *const c_char,
     out: *mut *mut c_char,
@@ -193,8 +199,11 @@ pub(crate) fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Error> {
 }
 
 /// Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_string_free(s: *mut c_char) {
+pub unsafe extern "C" fn ndsr_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: allocated with malloc by copy_out.
         unsafe { libc::free(s.cast()) };

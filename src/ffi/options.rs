@@ -16,8 +16,11 @@ pub struct ndsr_options_t {
 /// Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
 /// and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.
 /// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT if `out` is NULL.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_int {
+pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_int {
     guard(|| {
         arg_out(out, "out")?;
         let b = Box::new(ndsr_options_t {
@@ -38,8 +41,11 @@ pub extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_int {
 ///
 /// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
 /// options are unchanged). Never blocks.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_options_set(
+pub unsafe extern "C" fn ndsr_options_set(
     opts: *mut ndsr_options_t,
     key: *const c_char,
     value: *const c_char,
@@ -54,8 +60,11 @@ pub extern "C" fn ndsr_options_set(
 }
 
 /// Frees an options object. NULL is allowed and does nothing. Never blocks.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
-pub extern "C" fn ndsr_options_free(opts: *mut ndsr_options_t) {
+pub unsafe extern "C" fn ndsr_options_free(opts: *mut ndsr_options_t) {
     if !opts.is_null() {
         // SAFETY: created by ndsr_options_new and not freed before (documented contract).
         drop(unsafe { Box::from_raw(opts) });

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building and testing libndsr needs on Debian (bookworm): ZooKeeper 3.8 (run by
+# the tests with java), a C compiler, Python venv support; the pinned cbindgen; and .venv with the
+# Python original (nd_service_registry, from PyPI) for the interoperability test.
+# Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CBINDGEN_VERSION=0.29.0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+apt_get() {
+  # Another apt may hold the lock for a while (unattended upgrades, a parallel job): wait for it.
+  for i in $(seq 1 60); do
+    if $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=60 "$@"; then return 0; fi
+    echo "apt-get $* failed (attempt $i); retrying in 5 s" >&2
+    sleep 5
+  done
+  return 1
+}
+
+need=()
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
+command -v java >/dev/null || need+=(default-jre-headless)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  apt_get update -q
+  apt_get install -y -q "${need[@]}"
+fi
+
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
+  echo "installing cbindgen $CBINDGEN_VERSION"
+  cargo install --quiet --locked cbindgen --version "$CBINDGEN_VERSION"
+fi
+
+if ! .venv/bin/python -c 'import nd_service_registry' 2>/dev/null; then
+  echo "creating .venv with nd_service_registry"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check nd-service-registry==1.1.0 kazoo==2.11.0
+fi

@@ -1,0 +1,279 @@
+/*
+ * Exercises every function of the C API against a real ZooKeeper (NDSR_TEST_SERVER), NULL
+ * arguments included. Prints "N passed, N failed" and exits non-zero on any failure.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ndsr.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (cond) {                                                                    \
+            passed++;                                                                  \
+        } else {                                                                       \
+            failed++;                                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+                    ndsr_last_error());                                                \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_RC(expr, want) CHECK((expr) == (want))
+
+/* A small event box the callbacks fill and the test waits on, with a deadline. */
+struct box {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+    int frees;
+    int last_state;
+    char last_json[4096];
+    ndsr_t *close_me;
+};
+
+static void box_init(struct box *b) {
+    memset(b, 0, sizeof *b);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    b->last_state = -1;
+}
+
+/* Waits until *field >= want (5 s at most); returns the value seen. */
+static int box_wait(struct box *b, int *field, int want) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&b->mu);
+    while (*field < want) {
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &deadline) == ETIMEDOUT) break;
+    }
+    int v = *field;
+    pthread_mutex_unlock(&b->mu);
+    return v;
+}
+
+static void on_change(void *ud, const char *path, const char *json, size_t len) {
+    struct box *b = ud;
+    (void)path;
+    pthread_mutex_lock(&b->mu);
+    b->calls++;
+    snprintf(b->last_json, sizeof b->last_json, "%s", json);
+    if (strlen(json) != len) b->calls += 1000; /* caught by the exact-count checks */
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_change_then_close(void *ud, const char *path, const char *json, size_t len) {
+    struct box *b = ud;
+    on_change(ud, path, json, len);
+    /* Closing the handle from its own callback must work. */
+    ndsr_close(b->close_me);
+}
+
+static void on_state(void *ud, int state) {
+    struct box *b = ud;
+    pthread_mutex_lock(&b->mu);
+    b->calls++;
+    b->last_state = state;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_free(void *ud) {
+    struct box *b = ud;
+    pthread_mutex_lock(&b->mu);
+    b->frees++;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int log_lines;
+static void on_log(void *ud, int level, const char *msg) {
+    (void)ud;
+    if (level >= 1 && level <= 5 && msg != NULL) __atomic_add_fetch(&log_lines, 1, __ATOMIC_SEQ_CST);
+}
+
+static ndsr_t *open_handle(const char *server) {
+    ndsr_options_t *o = NULL;
+    CHECK_RC(ndsr_options_new(&o), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "timeout_ms", "5000"), NDSR_OK);
+    ndsr_t *h = NULL;
+    CHECK_RC(ndsr_open(server, o, &h), NDSR_OK);
+    ndsr_options_free(o);
+    CHECK(h != NULL);
+    return h;
+}
+
+static void test_static(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", NDSR_VERSION_MAJOR, NDSR_VERSION_MINOR, NDSR_VERSION_PATCH);
+    CHECK(strcmp(ndsr_version(), want) == 0);
+    CHECK(strstr(ndsr_status_str(NDSR_OK), "NDSR_OK") != NULL);
+    CHECK(strstr(ndsr_status_str(NDSR_E_CLOSED), "NDSR_E_CLOSED") != NULL);
+    CHECK(strstr(ndsr_status_str(NDSR_QUEUED), "NDSR_QUEUED") != NULL);
+    CHECK(strcmp(ndsr_status_str(9999), "unknown status code") == 0);
+    CHECK(ndsr_last_error() != NULL);
+}
+
+static void test_options(void) {
+    CHECK_RC(ndsr_options_new(NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK(strstr(ndsr_last_error(), "out") != NULL);
+    ndsr_options_t *o = NULL;
+    CHECK_RC(ndsr_options_new(&o), NDSR_OK);
+    CHECK_RC(ndsr_options_set(NULL, "lazy", "true"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, NULL, "true"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "lazy", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "no_such_key", "1"), NDSR_E_INVALID_ARGUMENT);
+    CHECK(strstr(ndsr_last_error(), "no_such_key") != NULL);
+    CHECK_RC(ndsr_options_set(o, "timeout_ms", "soon"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "readonly", "perhaps"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "timeout_ms", "800"), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "lazy", "false"), NDSR_OK);
+    /* Nobody listens on port 1: a non-lazy open fails within the timeout. */
+    ndsr_t *h = (ndsr_t *)0x1;
+    CHECK_RC(ndsr_open("127.0.0.1:1", o, &h), NDSR_E_NO_CONNECTION);
+    CHECK(h == (ndsr_t *)0x1); /* outputs are written only on success */
+    CHECK_RC(ndsr_open("127.0.0.1:1", o, NULL), NDSR_E_INVALID_ARGUMENT);
+    ndsr_options_free(o);
+    ndsr_options_free(NULL);
+}
+
+static void test_null_handle(void) {
+    char *s = NULL;
+    CHECK_RC(ndsr_set_node(NULL, "/x", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_data(NULL, "/x", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_unset(NULL, "/x"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_get_json(NULL, "/x", &s, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_change(NULL, "/x", on_change, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_state(NULL, on_state, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_off(NULL, 1), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_state(NULL), NDSR_STATE_CLOSED);
+    ndsr_close(NULL);
+    ndsr_string_free(NULL);
+    /* A pointer that was never a handle is reported as closed, not dereferenced. */
+    CHECK_RC(ndsr_set_node((ndsr_t *)0x7777770, "/x", NULL), NDSR_E_CLOSED);
+}
+
+static void test_handle(const char *server) {
+    ndsr_t *h = open_handle(server);
+    CHECK_RC(ndsr_state(h), NDSR_STATE_CONNECTED);
+
+    /* Bad arguments */
+    CHECK_RC(ndsr_set_node(h, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_node(h, "relative", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_node(h, "/a/", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_node(h, "/zookeeper/x", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_node(h, "/capi/x", "{oops"), NDSR_E_INVALID_ARGUMENT);
+    CHECK(strstr(ndsr_last_error(), "JSON") != NULL);
+    CHECK_RC(ndsr_set_data(h, "/capi/x", "[1]"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_unset(h, NULL), NDSR_E_INVALID_ARGUMENT);
+    char *doc = NULL;
+    size_t len = 0;
+    CHECK_RC(ndsr_get_json(h, "/capi", NULL, &len), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_get_json(h, NULL, &doc, &len), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_get_json(h, "bad", &doc, &len), NDSR_E_INVALID_ARGUMENT);
+    CHECK(doc == NULL);
+    CHECK_RC(ndsr_on_change(h, "/capi", NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_state(h, NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_off(h, 123456), NDSR_E_NOT_FOUND);
+
+    /* Writes and reads */
+    CHECK_RC(ndsr_set_data(h, "/capi", "{\"role\":\"dir\"}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/capi/server1:22", NULL), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/capi/server2:22", "\"just a string\""), NDSR_OK);
+    CHECK_RC(ndsr_get_json(h, "/capi", &doc, &len), NDSR_OK);
+    CHECK(doc != NULL && strlen(doc) == len);
+    CHECK(doc && strstr(doc, "\"path\":\"/capi\"") != NULL);
+    CHECK(doc && strstr(doc, "\"role\":\"dir\"") != NULL);
+    CHECK(doc && strstr(doc, "\"server1:22\":{\"pid\":") != NULL);
+    CHECK(doc && strstr(doc, "\"string_value\":\"just a string\"") != NULL);
+    ndsr_string_free(doc);
+    doc = NULL;
+    CHECK_RC(ndsr_get_json(h, "/capi", &doc, NULL), NDSR_OK); /* out_len is optional */
+    ndsr_string_free(doc);
+
+    /* Change callbacks: once at once, then per change; userdata_free once after off. */
+    struct box b;
+    box_init(&b);
+    uint64_t sub = 0;
+    CHECK_RC(ndsr_on_change(h, "/capi", on_change, &b, on_free, &sub), NDSR_OK);
+    CHECK(sub != 0);
+    CHECK(box_wait(&b, &b.calls, 1) == 1);
+    CHECK_RC(ndsr_unset(h, "/capi/server2:22"), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 2) == 2);
+    pthread_mutex_lock(&b.mu);
+    CHECK(strstr(b.last_json, "server2:22") == NULL && strstr(b.last_json, "server1:22") != NULL);
+    pthread_mutex_unlock(&b.mu);
+    CHECK_RC(ndsr_off(h, sub), NDSR_OK);
+    CHECK(box_wait(&b, &b.frees, 1) == 1);
+    CHECK_RC(ndsr_off(h, sub), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_set_node(h, "/capi/server3:22", NULL), NDSR_OK);
+
+    /* State callbacks */
+    struct box s;
+    box_init(&s);
+    uint64_t ssub = 0;
+    CHECK_RC(ndsr_on_state(h, on_state, &s, on_free, &ssub), NDSR_OK);
+    CHECK(box_wait(&s, &s.calls, 1) >= 1);
+    CHECK(s.last_state == NDSR_STATE_CONNECTED);
+
+    /* Logger: a bad write at warn level reaches the sink; then back to stderr. */
+    CHECK_RC(ndsr_set_logger(on_log, NULL, 5), NDSR_OK);
+    CHECK_RC(ndsr_unset(h, "/capi"), NDSR_E_ZOOKEEPER); /* not empty */
+    CHECK(__atomic_load_n(&log_lines, __ATOMIC_SEQ_CST) > 0);
+    CHECK_RC(ndsr_set_logger(NULL, NULL, 2), NDSR_OK);
+
+    /* Close: the state subscription's userdata is freed exactly once; calls after close fail. */
+    ndsr_close(h);
+    CHECK(box_wait(&s, &s.frees, 1) == 1);
+    CHECK(s.frees == 1);
+    CHECK(b.frees == 1);
+    CHECK_RC(ndsr_set_node(h, "/capi/late", NULL), NDSR_E_CLOSED);
+    CHECK_RC(ndsr_get_json(h, "/capi", &doc, &len), NDSR_E_CLOSED);
+    CHECK_RC(ndsr_state(h), NDSR_STATE_CLOSED);
+    ndsr_close(h); /* the stale handle is ignored */
+}
+
+static void test_close_from_callback(const char *server) {
+    ndsr_t *h = open_handle(server);
+    struct box b;
+    box_init(&b);
+    b.close_me = h;
+    CHECK_RC(ndsr_on_change(h, "/capi2", on_change_then_close, &b, on_free, NULL), NDSR_OK);
+    CHECK(box_wait(&b, &b.frees, 1) == 1);
+    CHECK(b.calls == 1);
+    CHECK_RC(ndsr_state(h), NDSR_STATE_CLOSED);
+    CHECK_RC(ndsr_set_node(h, "/capi2/x", NULL), NDSR_E_CLOSED);
+
+    /* The ephemeral nodes of a closed handle are gone for everyone else. */
+    ndsr_t *a = open_handle(server);
+    ndsr_t *c = open_handle(server);
+    CHECK_RC(ndsr_set_node(a, "/capi3/a", NULL), NDSR_OK);
+    ndsr_close(a);
+    char *doc = NULL;
+    CHECK_RC(ndsr_get_json(c, "/capi3", &doc, NULL), NDSR_OK);
+    CHECK(doc && strstr(doc, "\"children\":{}") != NULL);
+    ndsr_string_free(doc);
+    ndsr_close(c);
+}
+
+int main(void) {
+    const char *server = getenv("NDSR_TEST_SERVER");
+    if (!server) {
+        fprintf(stderr, "NDSR_TEST_SERVER is not set (run tests/c/run.sh)\n");
+        return 2;
+    }
+    test_static();
+    test_options();
+    test_null_handle();
+    test_handle(server);
+    test_close_from_callback(server);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,95 @@
+//! Interoperability with the Python original (nd_service_registry from PyPI, run for real):
+//! each side reads what the other registered, in the same ZooKeeper paths.
+//!
+//! Needs a Python with nd_service_registry: `$NDSR_PYTHON`, else `.venv/bin/python`
+//! (made by scripts/install-deps.sh).
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use common::*;
+use ndsr::options::Options;
+use ndsr::registry::Registry;
+use ndsr::subscription::Event;
+use serde_json::json;
+
+fn python() -> String {
+    std::env::var("NDSR_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
+#[test]
+fn python_original_and_libndsr_read_each_other() {
+    let py = python();
+    assert!(
+        std::path::Path::new(&py).exists(),
+        "{py} not found: run scripts/install-deps.sh (it makes .venv with nd_service_registry)"
+    );
+    let zk = Zk::standalone();
+    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    r.set_node("/interop/svc/rust:1", r#"{"lang":"rust","note":"café"}"#)
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    r.on_change(
+        "/interop/svc",
+        Box::new(move |e| {
+            if let Event::Document { json, .. } = e {
+                let _ = tx.send(json.to_string());
+            }
+        }),
+    )
+    .unwrap();
+    let events = Events { rx };
+    assert!(json(&events.next())["children"].get("rust:1").is_some());
+
+    let script = format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(&py)
+        .args([
+            &script,
+            &zk.connect,
+            "/interop/svc/py:1",
+            r#"{"lang":"python","n":3}"#,
+            "/interop/svc/rust:1",
+            "/interop/svc",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let seen = json(&line);
+    // Python decodes our node to the same object we wrote, with our pid and created.
+    let ours = &seen["read"];
+    assert_eq!(ours["lang"], "rust");
+    assert_eq!(ours["note"], "café");
+    assert_eq!(ours["pid"], std::process::id());
+    assert!(ours["created"].is_string());
+    let mut names: Vec<String> = serde_json::from_value(seen["children"].clone()).unwrap();
+    names.sort();
+    assert_eq!(names, ["py:1", "rust:1"]);
+
+    // We see the Python registration arrive with its data …
+    let d = json(&events.next());
+    let py_node = &d["children"]["py:1"];
+    assert_eq!(py_node["lang"], "python");
+    assert_eq!(py_node["n"], 3);
+    assert_eq!(py_node["pid"], child.id());
+    assert_eq!(
+        json(&r.get_json("/interop/svc").unwrap())["children"]["py:1"],
+        *py_node
+    );
+
+    // … and leave when the Python process stops.
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let d = json(&events.next());
+    assert_eq!(
+        d["children"],
+        json!({"rust:1": d["children"]["rust:1"].clone()})
+    );
+}
