@@ -52,7 +52,8 @@ pub struct Registry {
     registrations: Mutex<HashMap<String, Arc<Registration>>>,
     /// Subscription id -> the entry it watches (None for a state subscription).
     subscriptions: Mutex<HashMap<u64, Option<Arc<Entry>>>>,
-    state_subs: Mutex<Vec<Arc<Subscription>>>,
+    /// State subscriptions, each with the sequence number of the state it was first given.
+    state_subs: Mutex<Vec<(Arc<Subscription>, u64)>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
     closed_tx: watch::Sender<bool>,
@@ -111,7 +112,7 @@ impl Registry {
         tasks.push(runtime::spawn(session.clone().run(first)));
         tasks.push(runtime::spawn(forward_states(
             Arc::downgrade(&registry),
-            session.subscribe_state(),
+            session.subscribe_transitions(),
         )));
         tasks.push(runtime::spawn(reapply_on_reconnect(Arc::downgrade(
             &registry,
@@ -331,8 +332,9 @@ impl Registry {
         let sub = Subscription::new(id, callback);
         self.subscriptions.lock().insert(id, None);
         let mut subs = self.state_subs.lock();
-        sub.deliver_state(&self.dispatcher, self.session.state());
-        subs.push(sub);
+        let (seq, state) = self.session.state_with_seq();
+        sub.deliver_state(&self.dispatcher, state);
+        subs.push((sub, seq));
         Ok(id)
     }
 
@@ -352,7 +354,9 @@ impl Registry {
             Some(Some(entry)) => entry.unsubscribe(id),
             Some(None) => {
                 let mut subs = self.state_subs.lock();
-                subs.iter().position(|s| s.id == id).map(|i| subs.remove(i))
+                subs.iter()
+                    .position(|(s, _)| s.id == id)
+                    .map(|i| subs.remove(i).0)
             }
         };
         if let Some(sub) = sub {
@@ -382,6 +386,13 @@ impl Registry {
             .map_or(0, |g| g.client.session_id().0)
     }
 
+    /// The current session's id and password, for tests that force a server-side expiry (the
+    /// password is a bearer secret: never log it).
+    #[doc(hidden)]
+    pub fn session_info(&self) -> Option<zookeeper_client::SessionInfo> {
+        self.session.current().map(|g| g.client.session().clone())
+    }
+
     /// Closes the handle: stops every task, closes the session (ZooKeeper removes this handle's
     /// ephemeral nodes at once), releases every subscription after its last call, and stops the
     /// dispatcher. Calls racing the close get `NDSR_E_CLOSED`. Safe from inside a callback.
@@ -401,7 +412,10 @@ impl Registry {
             }
             session.close().await;
         });
-        let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock());
+        let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock())
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
         for entry in self.watches.lock().values() {
             subs.extend(entry.take_subscribers());
         }
@@ -420,12 +434,25 @@ impl Drop for Registry {
     }
 }
 
-async fn forward_states(registry: std::sync::Weak<Registry>, mut states: watch::Receiver<State>) {
-    while states.changed().await.is_ok() {
-        let state = *states.borrow_and_update();
+async fn forward_states(
+    registry: std::sync::Weak<Registry>,
+    mut states: tokio::sync::broadcast::Receiver<(u64, State)>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let (seq, state) = match states.recv().await {
+            Ok(t) => t,
+            // Fell behind by hundreds of transitions: report where things stand now.
+            Err(RecvError::Lagged(_)) => match registry.upgrade() {
+                Some(r) => r.session.state_with_seq(),
+                None => return,
+            },
+            Err(RecvError::Closed) => return,
+        };
         let Some(r) = registry.upgrade() else { return };
         let subs = r.state_subs.lock();
-        for sub in subs.iter() {
+        // A subscriber that joined after this transition was given the state then already.
+        for (sub, _) in subs.iter().filter(|(_, since)| seq > *since) {
             sub.deliver_state(&r.dispatcher, state);
         }
     }

@@ -75,6 +75,10 @@ pub struct Session {
     config: SessionConfig,
     current: watch::Sender<Option<Generation>>,
     state: watch::Sender<State>,
+    /// Every transition with its sequence number, in order (the watch above keeps only the
+    /// latest).
+    transitions: tokio::sync::broadcast::Sender<(u64, State)>,
+    transition_seq: parking_lot::Mutex<u64>,
     closed: watch::Sender<bool>,
     generation: AtomicU64,
 }
@@ -89,6 +93,8 @@ impl Session {
             config,
             current: watch::channel(None).0,
             state: watch::channel(State::Disconnected).0,
+            transitions: tokio::sync::broadcast::channel(256).0,
+            transition_seq: parking_lot::Mutex::new(0),
             closed: watch::channel(false).0,
             generation: AtomicU64::new(0),
         })
@@ -202,7 +208,9 @@ impl Session {
     }
 
     fn set_state(&self, s: State) {
-        self.state.send_if_modified(|cur| {
+        // The sequence lock makes (state, sequence) change together.
+        let mut seq = self.transition_seq.lock();
+        let changed = self.state.send_if_modified(|cur| {
             if *cur == s {
                 false
             } else {
@@ -210,6 +218,10 @@ impl Session {
                 true
             }
         });
+        if changed {
+            *seq += 1;
+            let _ = self.transitions.send((*seq, s));
+        }
     }
 
     /// Makes the first connection for `open`, waiting at most the timeout. `Ok(None)` when no
@@ -279,9 +291,20 @@ impl Session {
         *self.state.borrow()
     }
 
-    /// Subscribes to state changes.
+    /// Subscribes to state changes (latest value only).
     pub fn subscribe_state(&self) -> watch::Receiver<State> {
         self.state.subscribe()
+    }
+
+    /// Subscribes to every state transition (with its sequence number), in order.
+    pub fn subscribe_transitions(&self) -> tokio::sync::broadcast::Receiver<(u64, State)> {
+        self.transitions.subscribe()
+    }
+
+    /// The state now and the sequence number of the transition that made it.
+    pub fn state_with_seq(&self) -> (u64, State) {
+        let seq = self.transition_seq.lock();
+        (*seq, *self.state.borrow())
     }
 
     /// Subscribes to session changes (a new generation, or none).

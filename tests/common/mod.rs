@@ -167,3 +167,81 @@ impl<T: std::fmt::Debug> Events<T> {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("bad JSON {s}: {e}"))
 }
+
+/// A loopback TCP proxy to one ZooKeeper server that can cut traffic (drop every connection and
+/// refuse new ones) and restore it: a partition of the client only.
+pub struct Proxy {
+    pub addr: String,
+    state: Arc<ProxyState>,
+}
+
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    stop: std::sync::atomic::AtomicBool,
+    conns: std::sync::Mutex<Vec<std::net::TcpStream>>,
+}
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+impl Proxy {
+    pub fn start(target: &str) -> Proxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let state = Arc::new(ProxyState {
+            cut: false.into(),
+            stop: false.into(),
+            conns: std::sync::Mutex::new(Vec::new()),
+        });
+        let (st, target) = (state.clone(), target.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if st.stop.load(SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                if st.cut.load(SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut conns = st.conns.lock().unwrap();
+                conns.push(client.try_clone().unwrap());
+                conns.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { addr, state }
+    }
+
+    /// Drops every proxied connection and refuses new ones until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.state.cut.store(true, SeqCst);
+        for c in self.state.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn restore(&self) {
+        self.state.cut.store(false, SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.state.stop.store(true, SeqCst);
+        let _ = std::net::TcpStream::connect(&self.addr);
+    }
+}
