@@ -124,7 +124,8 @@ extern "C" {
 // ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
 // holds up every other callback of the handle. `userdata_free(userdata)` (may be NULL) runs
 // exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
-// If this call fails, `userdata_free` is not called and the userdata stays the caller's.
+// The userdata belongs to the library from this call on: if the call fails, `userdata_free` has
+// run before it returns.
 //
 // Stores the subscription id in `*subscription` (may be NULL if not needed). Blocks at most
 // `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
@@ -141,7 +142,8 @@ int ndsr_on_change(ndsr_t *h,
                    uint64_t *subscription);
 
 // Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
-// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`.
+// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`
+// (`userdata_free` included).
 // Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
 // NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
 //

@@ -313,16 +313,28 @@ impl Registry {
         let sub = Subscription::new(id, callback);
         self.subscriptions.lock().insert(id, Some(entry.clone()));
         entry.subscribe(sub, &self.dispatcher);
-        if entry.current().is_some() {
-            return Ok((id, Applied::Done));
+        if self.closed.load(Ordering::SeqCst) {
+            // Close may have collected the subscribers before this one was added.
+            if let Some(sub) = entry.unsubscribe(id) {
+                sub.retire(&self.dispatcher);
+            }
+            return Err(Error::closed());
         }
-        match self.bounded(async { Ok(entry.wait_ready().await) }, || {
-            Err(self.no_document())
-        }) {
-            Ok(_) => Ok((id, Applied::Done)),
-            Err(e) if e.code == NDSR_E_CLOSED => Err(e),
-            Err(_) => Ok((id, Applied::Queued)),
+        if entry.current().is_none() {
+            // The subscription stands from here on, whatever the wait gives (the callback may
+            // even have closed the handle already).
+            let _ = self.bounded(async { Ok(entry.wait_ready().await) }, || {
+                Err(self.no_document())
+            });
         }
+        Ok((
+            id,
+            if entry.current().is_some() {
+                Applied::Done
+            } else {
+                Applied::Queued
+            },
+        ))
     }
 
     /// Calls `callback` with the connection state now and after every change.
@@ -332,6 +344,13 @@ impl Registry {
         let sub = Subscription::new(id, callback);
         self.subscriptions.lock().insert(id, None);
         let mut subs = self.state_subs.lock();
+        if self.closed.load(Ordering::SeqCst) {
+            // Close collects the state subscribers under this lock after setting the flag.
+            self.subscriptions.lock().remove(&id);
+            drop(subs);
+            sub.retire(&self.dispatcher);
+            return Err(Error::closed());
+        }
         let (seq, state) = self.session.state_with_seq();
         sub.deliver_state(&self.dispatcher, state);
         subs.push((sub, seq));

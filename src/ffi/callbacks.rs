@@ -79,7 +79,8 @@ fn state_callback(f: unsafe extern "C" fn(*mut c_void, c_int), ud: Userdata) -> 
 /// ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
 /// holds up every other callback of the handle. `userdata_free(userdata)` (may be NULL) runs
 /// exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
-/// If this call fails, `userdata_free` is not called and the userdata stays the caller's.
+/// The userdata belongs to the library from this call on: if the call fails, `userdata_free` has
+/// run before it returns.
 ///
 /// Stores the subscription id in `*subscription` (may be NULL if not needed). Blocks at most
 /// `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
@@ -97,22 +98,17 @@ pub unsafe extern "C" fn ndsr_on_change(
     userdata_free: ndsr_free_fn,
     subscription: *mut u64,
 ) -> c_int {
-    guard(|| {
+    // Taken first, so that userdata_free runs exactly once on every path, failures included.
+    let ud = Userdata {
+        ptr: userdata,
+        free: userdata_free,
+    };
+    guard(move || {
         let r = registry(h)?;
         // SAFETY: a valid C string per the contract.
         let path = unsafe { arg_str(path, "path")? };
-        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument fn is NULL"))?;
-        crate::path::validate(path)?;
-        let (id, applied) = r.on_change(
-            path,
-            change_callback(
-                f,
-                Userdata {
-                    ptr: userdata,
-                    free: userdata_free,
-                },
-            ),
-        )?;
+        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
+        let (id, applied) = r.on_change(path, change_callback(f, ud))?;
         if !subscription.is_null() {
             // SAFETY: checked non-NULL.
             unsafe { *subscription = id };
@@ -122,7 +118,8 @@ pub unsafe extern "C" fn ndsr_on_change(
 }
 
 /// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
-/// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`.
+/// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`
+/// (`userdata_free` included).
 /// Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
 /// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
 ///
@@ -136,16 +133,14 @@ pub unsafe extern "C" fn ndsr_on_state(
     userdata_free: ndsr_free_fn,
     subscription: *mut u64,
 ) -> c_int {
-    guard(|| {
+    let ud = Userdata {
+        ptr: userdata,
+        free: userdata_free,
+    };
+    guard(move || {
         let r = registry(h)?;
-        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument fn is NULL"))?;
-        let id = r.on_state(state_callback(
-            f,
-            Userdata {
-                ptr: userdata,
-                free: userdata_free,
-            },
-        ))?;
+        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
+        let id = r.on_state(state_callback(f, ud))?;
         if !subscription.is_null() {
             // SAFETY: checked non-NULL.
             unsafe { *subscription = id };

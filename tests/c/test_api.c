@@ -182,6 +182,13 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_on_change(h, "/capi", NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_on_state(h, NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_off(h, 123456), NDSR_E_NOT_FOUND);
+    /* The userdata passes to the library at the call: freed once even when the call fails. */
+    struct box f;
+    box_init(&f);
+    CHECK_RC(ndsr_on_change(h, "bad path", on_change, &f, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_change(NULL, "/capi", on_change, &f, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_state(h, NULL, &f, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK(f.frees == 3 && f.calls == 0);
 
     /* Writes and reads */
     CHECK_RC(ndsr_set_data(h, "/capi", "{\"role\":\"dir\"}"), NDSR_OK);
