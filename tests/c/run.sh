@@ -1,37 +1,97 @@
 #!/usr/bin/env bash
-# Builds libndsr, the C examples and the C tests (-Wall -Wextra -Werror), starts a ZooKeeper
-# with the shared harness and runs them against it. Cleans up on exit.
+# The C and C++ consumer tests. Installs libndsr with `make install` into a temporary prefix and
+# builds everything from there with pkg-config, as a user would; then, against a ZooKeeper from
+# the shared harness, runs:
+#   - tests/c/test_api.c: plain, compiled as C++, under ASan+UBSan, under valgrind, and linked
+#     statically against libndsr.a;
+#   - tests/cpp/test_wrapper.cpp (the C++ wrapper);
+#   - the examples (each built with -Wall -Wextra -Werror).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-cargo build --release --lib --quiet
-# The SONAME is libndsr.so.<major>; the loader looks for that name.
-ln -sf libndsr.so target/release/libndsr.so.0
 out=$root/target/ctest
-mkdir -p "$out"
-CFLAGS=(-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -g -Iinclude)
-LIBS=(-Ltarget/release -Wl,-rpath,"$root/target/release" -lndsr -lpthread)
-cc "${CFLAGS[@]}" tests/c/test_api.c -o "$out/test_api" "${LIBS[@]}"
-cc "${CFLAGS[@]}" examples/c/register.c -o "$out/register" "${LIBS[@]}"
+rm -rf "$out" && mkdir -p "$out"
+prefix=$out/prefix
+make --quiet install PREFIX="$prefix" CARGO="cargo" >/dev/null
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+[ "$(pkg-config --modversion ndsr)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ]
+readelf -d "$prefix/lib/libndsr.so" | grep -q 'SONAME.*libndsr.so.0'
+
+WARN=(-Wall -Wextra -Werror)
+CF=(-std=c11 -D_POSIX_C_SOURCE=200809L "${WARN[@]}" -g $(pkg-config --cflags ndsr))
+LD=($(pkg-config --libs ndsr) -Wl,-rpath,"$prefix/lib" -lpthread)
+SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+
+cc "${CF[@]}" tests/c/test_api.c -o "$out/test_api" "${LD[@]}"
+c++ -x c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/c/test_api.c -o "$out/test_api_cxx" "${LD[@]}"
+cc "${CF[@]}" "${SAN[@]}" tests/c/test_api.c -o "$out/test_api_asan" "${LD[@]}"
+cc "${CF[@]}" tests/c/test_api.c -o "$out/test_api_static" \
+  "$prefix/lib/libndsr.a" $(pkg-config --static --libs-only-l ndsr | sed 's/-lndsr//')
+c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/cpp/test_wrapper.cpp -o "$out/test_wrapper" "${LD[@]}"
+c++ -std=c++17 "${WARN[@]}" $(pkg-config --cflags ndsr) examples/cpp/register.cpp -o "$out/register_cpp" "${LD[@]}"
+for ex in register watch config; do
+  cc "${CF[@]}" "examples/c/$ex.c" -o "$out/$ex" "${LD[@]}"
+done
+# The static binary really carries the library.
+! ldd "$out/test_api_static" | grep -q libndsr
 
 zk=$(bash tests/harness/zk.sh start standalone)
 base=$(sed -n 's/^BASE=//p' <<<"$zk")
 export NDSR_TEST_SERVER=$(sed -n 's/^CONNECT=//p' <<<"$zk")
 trap 'bash tests/harness/zk.sh "$base" clean' EXIT
+suites=0
 
-echo "== C API test"
-"$out/test_api"
+run() { echo "== $1"; shift; "$@"; suites=$((suites + 1)); }
+run "C API test" "$out/test_api"
+run "C API test compiled as C++" "$out/test_api_cxx"
+run "C API test, static libndsr.a" "$out/test_api_static"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run "C API test under ASan+UBSan" "$out/test_api_asan"
+run "C API test under valgrind" valgrind -q --error-exitcode=3 --leak-check=full \
+  --errors-for-leak-kinds=definite --show-leak-kinds=definite "$out/test_api"
+run "C++ wrapper test" "$out/test_wrapper"
 
 echo "== examples/c/register.c"
-# Two instances: the first sees the second arrive and leave through its change callback.
-"$out/register" --server "$NDSR_TEST_SERVER" --name a:80 --seconds 4 > "$out/a.log" &
+# Two instances: the first sees the second arrive and leave through its change callback, and
+# leaves cleanly on SIGTERM.
+"$out/register" --server "$NDSR_TEST_SERVER" --name a:80 > "$out/a.log" &
 first=$!
-for _ in $(seq 100); do grep -q 'change on' "$out/a.log" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 200); do grep -q 'change on' "$out/a.log" 2>/dev/null && break; sleep 0.05; done
+"$out/watch" --server "$NDSR_TEST_SERVER" --seconds 3 /services/demo > "$out/watch.log" &
+watcher=$!
 "$out/register" --server "$NDSR_TEST_SERVER" --name b:80 --seconds 0.5 > "$out/b.log"
+for _ in $(seq 200); do [ "$(grep -c 'change on' "$out/a.log")" -ge 3 ] && break; sleep 0.05; done
+kill -TERM $first
 wait $first
 cat "$out/a.log"
 grep -q '"a:80":{' "$out/a.log"
 grep -q '"b:80":{' "$out/a.log"          # the second instance was seen arriving…
-tail -n 3 "$out/a.log" | grep 'change on' | tail -n 1 | grep -vq '"b:80"'   # …and leaving
-grep -q 'closed; /services/demo/b:80 removed' "$out/b.log"
-echo "1 passed, 0 failed"
+grep 'change on' "$out/a.log" | tail -n 1 | grep -vq '"b:80"'   # …and leaving
+grep -q 'closed; /services/demo/a:80 removed' "$out/a.log"    # SIGTERM: clean exit
+suites=$((suites + 1))
+
+echo "== examples/c/watch.c"
+wait $watcher
+cat "$out/watch.log"
+grep -q '^#1 /services/demo ' "$out/watch.log"
+grep -q '"b:80"' "$out/watch.log"
+suites=$((suites + 1))
+
+echo "== examples/c/config.c"
+"$out/config" --server "$NDSR_TEST_SERVER" --set '{"threads":8}' /config/demo | tee "$out/config.log"
+grep -q '"data":{"pid":[0-9]*,"created":"[^"]*","threads":8}' "$out/config.log"
+"$out/config" --server "$NDSR_TEST_SERVER" --seconds 3 /config/demo > "$out/config2.log" &
+reader=$!
+for _ in $(seq 200); do grep -q '^config ' "$out/config2.log" 2>/dev/null && break; sleep 0.05; done
+"$out/config" --server "$NDSR_TEST_SERVER" --set '{"threads":16}' /config/demo > /dev/null
+wait $reader
+cat "$out/config2.log"
+grep -q 'config /config/demo is now .*"threads":16' "$out/config2.log"
+suites=$((suites + 1))
+
+echo "== examples/cpp/register.cpp"
+"$out/register_cpp" "$NDSR_TEST_SERVER" 1 | tee "$out/cpp.log"
+grep -q '"host1:8080":{' "$out/cpp.log"
+suites=$((suites + 1))
+
+echo "$suites passed, 0 failed"

@@ -59,7 +59,7 @@ static int box_wait(struct box *b, int *field, int want) {
 }
 
 static void on_change(void *ud, const char *path, const char *json, size_t len) {
-    struct box *b = ud;
+    struct box *b = (struct box *)ud;
     (void)path;
     pthread_mutex_lock(&b->mu);
     b->calls++;
@@ -70,14 +70,14 @@ static void on_change(void *ud, const char *path, const char *json, size_t len) 
 }
 
 static void on_change_then_close(void *ud, const char *path, const char *json, size_t len) {
-    struct box *b = ud;
+    struct box *b = (struct box *)ud;
     on_change(ud, path, json, len);
     /* Closing the handle from its own callback must work. */
     ndsr_close(b->close_me);
 }
 
 static void on_state(void *ud, int state) {
-    struct box *b = ud;
+    struct box *b = (struct box *)ud;
     pthread_mutex_lock(&b->mu);
     b->calls++;
     b->last_state = state;
@@ -86,7 +86,7 @@ static void on_state(void *ud, int state) {
 }
 
 static void on_free(void *ud) {
-    struct box *b = ud;
+    struct box *b = (struct box *)ud;
     pthread_mutex_lock(&b->mu);
     b->frees++;
     pthread_cond_broadcast(&b->cv);

@@ -1,0 +1,245 @@
+/*
+ * ndsr.hpp: a small header-only C++17 wrapper over the libndsr C API (ndsr.h).
+ *
+ *   ndsr::Registry reg("zk1:2181,zk2:2181", {{"timeout_ms", "5000"}});   // throws ndsr::Error
+ *   reg.set_node("/services/web/host1:80", R"({"weight":10})");
+ *   std::string doc = reg.get_json("/services/web");
+ *   auto sub = reg.on_change("/services/web", [](const std::string& path, const std::string& json) {
+ *       std::cout << json << "\n";                    // runs on the handle's callback thread
+ *   });                                               // ends when `sub` is destroyed
+ *
+ * Errors are ndsr::Error exceptions carrying the status code; every operation also has a
+ * non-throwing try_ form returning ndsr::Status. Registry and Subscription are move-only RAII
+ * types: destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
+ * twice is harmless. Exceptions thrown by a callback are caught and dropped at the library
+ * boundary (they must never unwind into the library).
+ */
+#ifndef NDSR_HPP
+#define NDSR_HPP
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "ndsr.h"
+
+namespace ndsr {
+
+/** An error from libndsr: the status code (NDSR_E_*) and the library's message. */
+class Error : public std::runtime_error {
+public:
+    Error(int code, const std::string &message) : std::runtime_error(message), code_(code) {}
+    /** The NDSR_E_* status code. */
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+/** The outcome of a non-throwing call: code >= 0 is success (NDSR_OK or NDSR_QUEUED). */
+struct Status {
+    int code = NDSR_OK;
+    std::string message;
+    bool ok() const noexcept { return code >= 0; }
+    explicit operator bool() const noexcept { return ok(); }
+};
+
+/** Option key/values for ndsr_options_set ("timeout_ms", "readonly", "lazy"). */
+using Settings = std::map<std::string, std::string>;
+/** A change callback: the watched path and its JSON document. */
+using ChangeFn = std::function<void(const std::string &path, const std::string &json)>;
+/** A state callback: an NDSR_STATE_* value. */
+using StateFn = std::function<void(int state)>;
+
+namespace detail {
+inline Status status(int rc) {
+    Status s;
+    s.code = rc;
+    if (rc < 0) s.message = std::string(ndsr_status_str(rc)) + ": " + ndsr_last_error();
+    return s;
+}
+
+inline int check(int rc) {
+    if (rc < 0) throw Error(rc, std::string(ndsr_status_str(rc)) + ": " + ndsr_last_error());
+    return rc;
+}
+
+template <typename F> void free_fn(void *userdata) { delete static_cast<F *>(userdata); }
+
+inline void change_trampoline(void *userdata, const char *path, const char *json, size_t len) {
+    try {
+        (*static_cast<ChangeFn *>(userdata))(std::string(path), std::string(json, len));
+    } catch (...) {
+        /* never unwind into the library */
+    }
+}
+
+inline void state_trampoline(void *userdata, int state) {
+    try {
+        (*static_cast<StateFn *>(userdata))(state);
+    } catch (...) {
+    }
+}
+} // namespace detail
+
+/** A callback registration; the callback is not called again once this is destroyed or reset. */
+class Subscription {
+public:
+    Subscription() = default;
+    Subscription(ndsr_t *h, uint64_t id) : h_(h), id_(id) {}
+    Subscription(const Subscription &) = delete;
+    Subscription &operator=(const Subscription &) = delete;
+    Subscription(Subscription &&o) noexcept : h_(std::exchange(o.h_, nullptr)), id_(o.id_) {}
+    Subscription &operator=(Subscription &&o) noexcept {
+        if (this != &o) {
+            reset();
+            h_ = std::exchange(o.h_, nullptr);
+            id_ = o.id_;
+        }
+        return *this;
+    }
+    ~Subscription() { reset(); }
+
+    /** Ends the subscription (harmless if the registry is closed already). */
+    void reset() noexcept {
+        if (h_) ndsr_off(std::exchange(h_, nullptr), id_);
+    }
+    /** The subscription id (for ndsr_off). */
+    uint64_t id() const noexcept { return id_; }
+    /** Gives up ownership: the subscription lasts until the registry is closed. */
+    uint64_t release() noexcept {
+        h_ = nullptr;
+        return id_;
+    }
+
+private:
+    ndsr_t *h_ = nullptr;
+    uint64_t id_ = 0;
+};
+
+/** A registry handle (ndsr_t). Thread-safe; move-only; closed by its destructor. */
+class Registry {
+public:
+    /** An empty registry: every call fails with NDSR_E_INVALID_ARGUMENT until one is opened. */
+    Registry() = default;
+
+    /** Opens a handle; `server` "" means localhost:2181. Throws Error. */
+    explicit Registry(const std::string &server, const Settings &settings = {}) {
+        detail::check(open(server, settings, &h_));
+    }
+
+    /** Opens a handle without throwing; `out` receives it on success. */
+    static Status try_open(const std::string &server, const Settings &settings, Registry &out) {
+        ndsr_t *h = nullptr;
+        Status s = detail::status(open(server, settings, &h));
+        if (s) out = Registry(h);
+        return s;
+    }
+
+    Registry(const Registry &) = delete;
+    Registry &operator=(const Registry &) = delete;
+    Registry(Registry &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    Registry &operator=(Registry &&o) noexcept {
+        if (this != &o) {
+            close();
+            h_ = std::exchange(o.h_, nullptr);
+        }
+        return *this;
+    }
+    ~Registry() { close(); }
+
+    /** Closes the handle; its ephemeral nodes disappear at once. Calling it again does nothing. */
+    void close() noexcept {
+        if (h_) ndsr_close(std::exchange(h_, nullptr));
+    }
+
+    /** Ephemeral registration (ndsr_set_node); returns NDSR_OK or NDSR_QUEUED. */
+    int set_node(const std::string &path, const std::string &json = "null") {
+        return detail::check(ndsr_set_node(h_, path.c_str(), json.c_str()));
+    }
+    Status try_set_node(const std::string &path, const std::string &json = "null") noexcept {
+        return detail::status(ndsr_set_node(h_, path.c_str(), json.c_str()));
+    }
+
+    /** Persistent data node (ndsr_set_data); returns NDSR_OK or NDSR_QUEUED. */
+    int set_data(const std::string &path, const std::string &json) {
+        return detail::check(ndsr_set_data(h_, path.c_str(), json.c_str()));
+    }
+    Status try_set_data(const std::string &path, const std::string &json) noexcept {
+        return detail::status(ndsr_set_data(h_, path.c_str(), json.c_str()));
+    }
+
+    /** Deletes the node and forgets its registration (ndsr_unset). */
+    int unset(const std::string &path) { return detail::check(ndsr_unset(h_, path.c_str())); }
+    Status try_unset(const std::string &path) noexcept {
+        return detail::status(ndsr_unset(h_, path.c_str()));
+    }
+
+    /** The JSON document of `path` (ndsr_get_json). */
+    std::string get_json(const std::string &path) {
+        std::string out;
+        detail::check(get(path, out));
+        return out;
+    }
+    Status try_get_json(const std::string &path, std::string &out) {
+        return detail::status(get(path, out));
+    }
+
+    /** Calls `fn` with the document of `path` now and after every change (ndsr_on_change). */
+    [[nodiscard]] Subscription on_change(const std::string &path, ChangeFn fn) {
+        uint64_t id = 0;
+        auto *heap = new ChangeFn(std::move(fn)); /* owned by the library from here on */
+        detail::check(ndsr_on_change(h_, path.c_str(), detail::change_trampoline, heap,
+                                     detail::free_fn<ChangeFn>, &id));
+        return Subscription(h_, id);
+    }
+
+    /** Calls `fn` with the connection state now and after every change (ndsr_on_state). */
+    [[nodiscard]] Subscription on_state(StateFn fn) {
+        uint64_t id = 0;
+        auto *heap = new StateFn(std::move(fn));
+        detail::check(ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
+        return Subscription(h_, id);
+    }
+
+    /** The connection state (NDSR_STATE_*). */
+    int state() const noexcept { return ndsr_state(h_); }
+    /** The C handle, for calls the wrapper does not cover. */
+    ndsr_t *handle() const noexcept { return h_; }
+
+private:
+    explicit Registry(ndsr_t *h) : h_(h) {}
+
+    static int open(const std::string &server, const Settings &settings, ndsr_t **out) {
+        ndsr_options_t *opts = nullptr;
+        int rc = ndsr_options_new(&opts);
+        for (auto it = settings.begin(); rc >= 0 && it != settings.end(); ++it)
+            rc = ndsr_options_set(opts, it->first.c_str(), it->second.c_str());
+        if (rc >= 0) rc = ndsr_open(server.empty() ? nullptr : server.c_str(), opts, out);
+        ndsr_options_free(opts);
+        return rc;
+    }
+
+    int get(const std::string &path, std::string &out) {
+        char *doc = nullptr;
+        size_t len = 0;
+        int rc = ndsr_get_json(h_, path.c_str(), &doc, &len);
+        if (rc == NDSR_OK) {
+            out.assign(doc, len);
+            ndsr_string_free(doc);
+        }
+        return rc;
+    }
+
+    ndsr_t *h_ = nullptr;
+};
+
+/** The library version, "MAJOR.MINOR.PATCH". */
+inline std::string version() { return ndsr_version(); }
+
+} // namespace ndsr
+
+#endif /* NDSR_HPP */

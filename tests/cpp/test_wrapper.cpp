@@ -1,0 +1,126 @@
+// Tests of include/ndsr.hpp against a real ZooKeeper (NDSR_TEST_SERVER).
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ndsr.hpp"
+
+static int passed, failed;
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (cond) passed++;                                                            \
+        else {                                                                         \
+            failed++;                                                                  \
+            std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
+        }                                                                              \
+    } while (0)
+
+struct Inbox {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> docs;
+    void push(const std::string &d) {
+        std::lock_guard<std::mutex> g(mu);
+        docs.push_back(d);
+        cv.notify_all();
+    }
+    // Waits for a document containing `needle` (10 s at most).
+    bool wait_for(const std::string &needle) {
+        std::unique_lock<std::mutex> g(mu);
+        return cv.wait_for(g, std::chrono::seconds(10), [&] {
+            for (auto &d : docs)
+                if (d.find(needle) != std::string::npos) return true;
+            return false;
+        });
+    }
+    size_t size() {
+        std::lock_guard<std::mutex> g(mu);
+        return docs.size();
+    }
+};
+
+int main() {
+    const char *server = std::getenv("NDSR_TEST_SERVER");
+    if (!server) return 2;
+
+    CHECK(ndsr::version() == ndsr_version());
+
+    // Exceptions carry the status code.
+    try {
+        ndsr::Registry bad("127.0.0.1:1", {{"timeout_ms", "500"}});
+        CHECK(false);
+    } catch (const ndsr::Error &e) {
+        CHECK(e.code() == NDSR_E_NO_CONNECTION);
+    }
+    try {
+        ndsr::Registry bad(server, {{"no_such_option", "1"}});
+        CHECK(false);
+    } catch (const ndsr::Error &e) {
+        CHECK(e.code() == NDSR_E_INVALID_ARGUMENT);
+        CHECK(std::string(e.what()).find("no_such_option") != std::string::npos);
+    }
+    ndsr::Registry none;
+    ndsr::Status st = ndsr::Registry::try_open("127.0.0.1:1", {{"timeout_ms", "300"}}, none);
+    CHECK(!st && st.code == NDSR_E_NO_CONNECTION && !st.message.empty());
+    CHECK(none.try_set_node("/x").code == NDSR_E_INVALID_ARGUMENT); // empty registry
+
+    ndsr::Registry reg(server, {{"timeout_ms", "5000"}});
+    CHECK(reg.state() == NDSR_STATE_CONNECTED);
+    CHECK(reg.set_node("/cpp/svc/a:1", R"({"w":1})") == NDSR_OK);
+    try {
+        reg.set_node("bad path");
+        CHECK(false);
+    } catch (const ndsr::Error &e) {
+        CHECK(e.code() == NDSR_E_INVALID_ARGUMENT);
+    }
+    CHECK(reg.try_set_data("/cpp/conf", "[1]").code == NDSR_E_INVALID_ARGUMENT);
+    CHECK(reg.try_set_data("/cpp/conf", R"({"k":"v"})").ok());
+    std::string doc = reg.get_json("/cpp/svc");
+    CHECK(doc.find("\"a:1\":{") != std::string::npos);
+    std::string out;
+    CHECK(reg.try_get_json("relative", out).code == NDSR_E_INVALID_ARGUMENT);
+
+    // Callbacks with std::function; a throwing callback does not hurt the library.
+    Inbox inbox;
+    {
+        ndsr::Subscription sub = reg.on_change("/cpp/svc", [&](const std::string &, const std::string &json) {
+            inbox.push(json);
+            throw std::runtime_error("ignored");
+        });
+        CHECK(inbox.wait_for("\"a:1\""));
+        reg.set_node("/cpp/svc/b:2");
+        CHECK(inbox.wait_for("\"b:2\""));
+    } // unsubscribed here
+    size_t seen = inbox.size();
+    reg.unset("/cpp/svc/b:2");
+    Inbox other;
+    auto sub2 = reg.on_change("/cpp/svc", [&](const std::string &, const std::string &json) { other.push(json); });
+    CHECK(other.wait_for("\"a:1\""));
+    CHECK(inbox.size() == seen);
+
+    int last_state = -1;
+    std::mutex smu;
+    auto ssub = reg.on_state([&](int s) {
+        std::lock_guard<std::mutex> g(smu);
+        last_state = s;
+    });
+
+    // Move semantics and idempotent close.
+    ndsr::Registry moved = std::move(reg);
+    CHECK(reg.state() == NDSR_STATE_CLOSED);
+    CHECK(moved.state() == NDSR_STATE_CONNECTED);
+    moved.close();
+    moved.close();
+    CHECK(moved.try_set_node("/cpp/late").code == NDSR_E_INVALID_ARGUMENT);
+    {
+        std::lock_guard<std::mutex> g(smu);
+        CHECK(last_state == NDSR_STATE_CONNECTED);
+    }
+
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
