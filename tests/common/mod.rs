@@ -98,36 +98,79 @@ impl Raw {
         Raw { rt, client }
     }
 
+    /// Runs `op` until it gets an answer that is not a connection loss (the test's own client
+    /// may be on a server the test just killed), for at most 20 s. Also tells whether a
+    /// connection was lost on the way.
+    fn retry<T>(
+        &self,
+        what: &str,
+        op: impl Fn() -> Result<T, zookeeper_client::Error>,
+    ) -> (Result<T, zookeeper_client::Error>, bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut lost = false;
+        loop {
+            match op() {
+                Err(e)
+                    if ndsr::status::is_connection_error(&e)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    eprintln!("{what}: {e}; retrying");
+                    lost = true;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                r => return (r, lost),
+            }
+        }
+    }
+
+    fn retried_write(&self, what: &str, op: impl Fn() -> Result<(), zookeeper_client::Error>) {
+        match self.retry(what, op) {
+            (Ok(()), _) => {}
+            // A write retried after a lost reply may find its own result.
+            (Err(zookeeper_client::Error::NodeExists | zookeeper_client::Error::NoNode), true) => {}
+            (Err(e), _) => panic!("{what}: {e}"),
+        }
+    }
+
     pub fn create(&self, path: &str, data: &[u8]) {
         let opts = zookeeper_client::CreateMode::Persistent
             .with_acls(zookeeper_client::Acls::anyone_all());
-        self.rt
-            .block_on(self.client.create(path, data, &opts))
-            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+        self.retried_write(&format!("create {path}"), || {
+            self.rt
+                .block_on(self.client.create(path, data, &opts))
+                .map(|_| ())
+        });
     }
 
     pub fn create_ephemeral(&self, path: &str, data: &[u8]) {
         let opts =
             zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all());
-        self.rt
-            .block_on(self.client.create(path, data, &opts))
-            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+        self.retried_write(&format!("create {path}"), || {
+            self.rt
+                .block_on(self.client.create(path, data, &opts))
+                .map(|_| ())
+        });
     }
 
     pub fn set(&self, path: &str, data: &[u8]) {
-        self.rt
-            .block_on(self.client.set_data(path, data, None))
-            .unwrap_or_else(|e| panic!("set {path}: {e}"));
+        self.retried_write(&format!("set {path}"), || {
+            self.rt
+                .block_on(self.client.set_data(path, data, None))
+                .map(|_| ())
+        });
     }
 
     pub fn delete(&self, path: &str) {
-        self.rt
-            .block_on(self.client.delete(path, None))
-            .unwrap_or_else(|e| panic!("delete {path}: {e}"));
+        self.retried_write(&format!("delete {path}"), || {
+            self.rt.block_on(self.client.delete(path, None))
+        });
     }
 
     pub fn get(&self, path: &str) -> Option<(Vec<u8>, zookeeper_client::Stat)> {
-        match self.rt.block_on(self.client.get_data(path)) {
+        match self
+            .retry("get", || self.rt.block_on(self.client.get_data(path)))
+            .0
+        {
             Ok(r) => Some(r),
             Err(zookeeper_client::Error::NoNode) => None,
             Err(e) => panic!("get {path}: {e}"),
