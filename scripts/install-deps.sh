@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing libndsr needs on Debian (bookworm): ZooKeeper 3.8 (run by
-# the tests with java), a C compiler, Python venv support; the pinned cbindgen; and .venv with the
-# Python original (nd_service_registry, from PyPI) for the interoperability test.
+# the tests with java), C and C++ compilers, make, pkg-config, valgrind, Go 1.19, Python venv
+# support; the pinned cbindgen; and .venv with the Python original (nd_service_registry, from
+# PyPI) for the interoperability test.
 # Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,12 @@ need=()
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 command -v java >/dev/null || need+=(default-jre-headless)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v c++ >/dev/null || need+=(g++)
+command -v make >/dev/null || need+=(make)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v go >/dev/null || need+=(golang-go)
+command -v readelf >/dev/null || need+=(binutils)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, header drift, Rust unit and integration tests
-# (against real ZooKeeper servers the tests start), and the C API tests and example.
+# (against real ZooKeeper servers the tests start), the C and C++ tests (plain, as C++, ASan+UBSan,
+# valgrind, static) with the examples, and the Go binding's tests (plain and -race).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
@@ -11,5 +12,7 @@ echo "== header drift (include/ndsr.h vs cbindgen)"
 scripts/gen-header.sh --verify
 echo "== cargo test"
 cargo test --quiet
-echo "== C tests"
+echo "== C and C++ tests"
 tests/c/run.sh
+echo "== Go tests"
+tests/go/run.sh

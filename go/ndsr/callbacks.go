@@ -1,0 +1,116 @@
+package ndsr
+
+/*
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"log"
+	"runtime"
+	"runtime/cgo"
+	"unsafe"
+)
+
+// The callbacks cross C as cgo.Handle numbers; the library frees each (ndsrGoFree) exactly once
+// after its last call.
+
+type changeFn func(doc *Document)
+type stateFn func(state State)
+
+//export ndsrGoChange
+func ndsrGoChange(handle C.uintptr_t, path *C.char, text *C.char, n C.size_t) {
+	defer recoverCallback("OnChange")
+	fn := cgo.Handle(handle).Value().(changeFn)
+	doc, err := decode(C.GoStringN(text, C.int(n)))
+	if err != nil {
+		log.Printf("ndsr: %v", err)
+		return
+	}
+	fn(doc)
+}
+
+//export ndsrGoState
+func ndsrGoState(handle C.uintptr_t, state C.int) {
+	defer recoverCallback("OnState")
+	cgo.Handle(handle).Value().(stateFn)(State(state))
+}
+
+//export ndsrGoFree
+func ndsrGoFree(handle C.uintptr_t) {
+	cgo.Handle(handle).Delete()
+}
+
+// A panic must not unwind into the library: it is logged and the callback thread carries on.
+func recoverCallback(what string) {
+	if p := recover(); p != nil {
+		log.Printf("ndsr: panic in %s callback: %v", what, p)
+	}
+}
+
+// Subscription is a registered callback; Close ends it.
+type Subscription struct {
+	r  *Registry
+	id uint64
+}
+
+// Close ends the subscription: no new call starts after it returns. Calling it again, or after
+// the registry is closed, does nothing.
+func (s *Subscription) Close() error {
+	if s == nil || s.r == nil {
+		return nil
+	}
+	h, err := s.r.handle()
+	s.r = nil
+	if err != nil {
+		return nil
+	}
+	var msg *C.char
+	rc := C.ndsr_go_off(h, C.uint64_t(s.id), &msg)
+	if rc == C.NDSR_E_NOT_FOUND || rc == C.NDSR_E_CLOSED || rc == C.NDSR_E_INVALID_ARGUMENT {
+		if msg != nil {
+			C.free(unsafe.Pointer(msg))
+		}
+		return nil
+	}
+	return toError(rc, msg)
+}
+
+// OnChange calls fn with the document of path now and after every change, on the registry's
+// callback goroutine-thread, one call at a time, in order.
+func (r *Registry) OnChange(path string, fn func(doc *Document)) (*Subscription, error) {
+	ch, err := r.handle()
+	if err != nil {
+		return nil, err
+	}
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	h := cgo.NewHandle(changeFn(fn))
+	var sub C.uint64_t
+	var msg *C.char
+	// From here the library owns h: it is deleted by ndsrGoFree even if the call fails.
+	rc := C.ndsr_go_on_change(ch, cp, C.uintptr_t(h), &sub, &msg)
+	runtime.KeepAlive(r)
+	if err := toError(rc, msg); err != nil {
+		return nil, err
+	}
+	return &Subscription{r: r, id: uint64(sub)}, nil
+}
+
+// OnState calls fn with the connection state now and after every change.
+func (r *Registry) OnState(fn func(state State)) (*Subscription, error) {
+	ch, err := r.handle()
+	if err != nil {
+		return nil, err
+	}
+	h := cgo.NewHandle(stateFn(fn))
+	var sub C.uint64_t
+	var msg *C.char
+	rc := C.ndsr_go_on_state(ch, C.uintptr_t(h), &sub, &msg)
+	runtime.KeepAlive(r)
+	if err := toError(rc, msg); err != nil {
+		return nil, err
+	}
+	return &Subscription{r: r, id: uint64(sub)}, nil
+}

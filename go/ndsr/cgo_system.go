@@ -1,0 +1,8 @@
+//go:build ndsr_system
+
+package ndsr
+
+/*
+#cgo pkg-config: ndsr
+*/
+import "C"

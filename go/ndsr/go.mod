@@ -1,0 +1,3 @@
+module ndsr
+
+go 1.19

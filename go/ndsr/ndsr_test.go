@@ -1,0 +1,272 @@
+package ndsr
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var server string
+
+// TestMain starts a ZooKeeper with the project's shared harness (tests/harness/zk.sh), unless
+// NDSR_TEST_SERVER names one already.
+func TestMain(m *testing.M) {
+	server = os.Getenv("NDSR_TEST_SERVER")
+	base := ""
+	if server == "" {
+		out, err := exec.Command("bash", "../../tests/harness/zk.sh", "start", "standalone").Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "starting ZooKeeper:", err)
+			os.Exit(2)
+		}
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "BASE=") {
+				base = l[5:]
+			} else if strings.HasPrefix(l, "CONNECT=") {
+				server = l[8:]
+			}
+		}
+	}
+	code := m.Run()
+	if base != "" {
+		exec.Command("bash", "../../tests/harness/zk.sh", base, "clean").Run()
+	}
+	os.Exit(code)
+}
+
+func open(t *testing.T) *Registry {
+	t.Helper()
+	r, err := Open(server, map[string]string{"timeout_ms": "5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func code(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return 0
+}
+
+// next waits for a document satisfying pred (10 s at most).
+func next(t *testing.T, ch <-chan *Document, pred func(*Document) bool) *Document {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case d := <-ch:
+			if pred(d) {
+				return d
+			}
+		case <-deadline:
+			t.Fatal("no matching document within 10 s")
+		}
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	_, err := Open("127.0.0.1:1", map[string]string{"timeout_ms": "400"})
+	if code(err) != ENoConnection {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Open(server, map[string]string{"bogus": "1"})
+	if code(err) != EInvalidArgument || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("got %v", err)
+	}
+	if Version() == "" {
+		t.Fatal("no version")
+	}
+}
+
+func TestRegisterAndGet(t *testing.T) {
+	r := open(t)
+	if q, err := r.SetNode("/go/svc/host1:80", map[string]int{"weight": 10}); err != nil || q {
+		t.Fatal(q, err)
+	}
+	if _, err := r.SetData("/go/conf", "a string"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetNode("bad", nil); code(err) != EInvalidArgument {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := r.SetNode("/go/x", []int{1}); code(err) != EInvalidArgument {
+		t.Fatalf("got %v", err)
+	}
+	d, err := r.Get("/go/svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Path != "/go/svc" || d.Stat == nil || d.Stat.NumChildren != 1 || d.Data != nil {
+		t.Fatalf("%+v", d)
+	}
+	if w := d.Children["host1:80"]["weight"]; w != float64(10) {
+		t.Fatalf("weight %v in %s", w, d.Raw)
+	}
+	c, _ := r.Get("/go/conf")
+	if c.Data["string_value"] != "a string" {
+		t.Fatal(c.Raw)
+	}
+	m, _ := r.Get("/go/missing")
+	if m.Stat != nil || len(m.Children) != 0 {
+		t.Fatal(m.Raw)
+	}
+	if _, err := r.Unset("/go/svc/host1:80"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOnChangeOnStateAndPanics(t *testing.T) {
+	r := open(t)
+	other := open(t)
+	ch := make(chan *Document, 100)
+	var panics int32
+	sub, err := r.OnChange("/go/watch", func(d *Document) {
+		ch <- d
+		if atomic.AddInt32(&panics, 1) == 2 {
+			panic("a panicking callback is recovered")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, ch, func(d *Document) bool { return d.Stat == nil })
+	other.SetNode("/go/watch/a", map[string]string{"v": "1"})
+	next(t, ch, func(d *Document) bool { return d.Children["a"] != nil })
+	other.SetNode("/go/watch/b", nil)
+	next(t, ch, func(d *Document) bool { return d.Children["b"] != nil })
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sub.Close() // harmless
+	states := make(chan State, 10)
+	ssub, err := r.OnState(func(s State) { states <- s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ssub.Close()
+	if s := <-states; s != Connected {
+		t.Fatal(s)
+	}
+	// The ended subscription gets nothing more; a new one sees the latest state.
+	other.Unset("/go/watch/a")
+	ch2 := make(chan *Document, 10)
+	s2, _ := r.OnChange("/go/watch", func(d *Document) { ch2 <- d })
+	defer s2.Close()
+	next(t, ch2, func(d *Document) bool { return d.Children["a"] == nil })
+	if len(ch) != 0 {
+		t.Fatalf("%d calls after Close", len(ch))
+	}
+}
+
+// Callbacks keep working while the garbage collector runs all the time (and inside them).
+func TestGCDuringCallbacks(t *testing.T) {
+	r := open(t)
+	w := open(t)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	ch := make(chan *Document, 1000)
+	sub, err := r.OnChange("/go/gc", func(d *Document) {
+		runtime.GC()
+		ch <- d
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 50; i++ {
+		if _, err := w.SetData("/go/gc", map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next(t, ch, func(d *Document) bool { return d.Data != nil && d.Data["i"] == float64(50) })
+	sub.Close()
+	close(stop)
+	wg.Wait()
+}
+
+func TestCloseIdempotentRacingCallsAndFinalizer(t *testing.T) {
+	r, err := Open(server, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var calls int64
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				_, err := r.SetNode(fmt.Sprintf("/go/race/g%d", g), map[string]int{"i": i})
+				atomic.AddInt64(&calls, 1)
+				if err != nil {
+					if code(err) != EClosed {
+						t.Errorf("unexpected %v", err)
+					}
+					return
+				}
+			}
+		}(g)
+	}
+	for atomic.LoadInt64(&calls) < 200 { // close while calls are in flight
+		runtime.Gosched()
+	}
+	r.Close()
+	r.Close()
+	wg.Wait()
+	if _, err := r.Get("/go"); code(err) != EClosed {
+		t.Fatalf("got %v", err)
+	}
+	if r.State() != Closed {
+		t.Fatal(r.State())
+	}
+
+	// A registry nobody references is closed by its finalizer: its node goes away.
+	watcher := open(t)
+	ch := make(chan *Document, 10)
+	sub, _ := watcher.OnChange("/go/fin", func(d *Document) { ch <- d })
+	defer sub.Close()
+	func() {
+		lost, err := Open(server, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost.SetNode("/go/fin/lost", nil)
+	}()
+	next(t, ch, func(d *Document) bool { return d.Children["lost"] != nil })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case d := <-ch:
+			if d.Children["lost"] == nil {
+				return
+			}
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("finalizer did not close the registry")
+		}
+	}
+}

@@ -1,0 +1,41 @@
+#include <string.h>
+#include "shim.h"
+
+// Exported from Go (callbacks.go).
+extern void ndsrGoChange(uintptr_t handle, char *path, char *json, size_t len);
+extern void ndsrGoState(uintptr_t handle, int state);
+extern void ndsrGoFree(uintptr_t handle);
+
+static void change_tramp(void *ud, const char *path, const char *json, size_t len) {
+    ndsrGoChange((uintptr_t)ud, (char *)path, (char *)json, len);
+}
+static void state_tramp(void *ud, int state) { ndsrGoState((uintptr_t)ud, state); }
+static void free_tramp(void *ud) { ndsrGoFree((uintptr_t)ud); }
+
+static int done(int rc, char **err) {
+    if (rc < 0) *err = strdup(ndsr_last_error());
+    return rc;
+}
+
+int ndsr_go_open(const char *server, char **keys, char **values, int n, ndsr_t **out, char **err) {
+    ndsr_options_t *o = NULL;
+    int rc = ndsr_options_new(&o);
+    for (int i = 0; rc >= 0 && i < n; i++) rc = ndsr_options_set(o, keys[i], values[i]);
+    if (rc >= 0) rc = ndsr_open(server, o, out);
+    done(rc, err);
+    ndsr_options_free(o);
+    return rc;
+}
+int ndsr_go_set_node(ndsr_t *h, const char *p, const char *j, char **err) { return done(ndsr_set_node(h, p, j), err); }
+int ndsr_go_set_data(ndsr_t *h, const char *p, const char *j, char **err) { return done(ndsr_set_data(h, p, j), err); }
+int ndsr_go_unset(ndsr_t *h, const char *p, char **err) { return done(ndsr_unset(h, p), err); }
+int ndsr_go_get_json(ndsr_t *h, const char *p, char **out, size_t *len, char **err) {
+    return done(ndsr_get_json(h, p, out, len), err);
+}
+int ndsr_go_on_change(ndsr_t *h, const char *p, uintptr_t handle, uint64_t *sub, char **err) {
+    return done(ndsr_on_change(h, p, change_tramp, (void *)handle, free_tramp, sub), err);
+}
+int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err) {
+    return done(ndsr_on_state(h, state_tramp, (void *)handle, free_tramp, sub), err);
+}
+int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err) { return done(ndsr_off(h, sub), err); }

@@ -1,0 +1,18 @@
+// C shims for the Go binding: each runs one libndsr call and, on failure, copies the error
+// message in the same cgo call (a goroutine may move to another OS thread between two cgo
+// calls, so a separate ndsr_last_error() call could read another thread's message).
+#ifndef NDSR_GO_SHIM_H
+#define NDSR_GO_SHIM_H
+#include <stdint.h>
+#include <stdlib.h>
+#include "ndsr.h"
+
+int ndsr_go_open(const char *server, char **keys, char **values, int n, ndsr_t **out, char **err);
+int ndsr_go_set_node(ndsr_t *h, const char *path, const char *json, char **err);
+int ndsr_go_set_data(ndsr_t *h, const char *path, const char *json, char **err);
+int ndsr_go_unset(ndsr_t *h, const char *path, char **err);
+int ndsr_go_get_json(ndsr_t *h, const char *path, char **out, size_t *len, char **err);
+int ndsr_go_on_change(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);
+int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err);
+int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err);
+#endif

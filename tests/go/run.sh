@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The Go binding's tests (plain and under -race; they start ZooKeeper with the shared harness)
+# and the Go example, built and run against a ZooKeeper of its own.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+make --quiet >/dev/null
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+(cd go/ndsr && go vet ./... && test -z "$(gofmt -l .)")
+echo "== go test"
+(cd go/ndsr && go test -count=1 ./...)
+echo "== go test -race"
+(cd go/ndsr && go test -race -count=1 ./...)
+echo "== examples/go/register"
+(cd examples/go/register && go vet . && go build -o "$root/target/go-register" .)
+zk=$(bash tests/harness/zk.sh start standalone)
+base=$(sed -n 's/^BASE=//p' <<<"$zk")
+server=$(sed -n 's/^CONNECT=//p' <<<"$zk")
+trap 'bash tests/harness/zk.sh "$base" clean' EXIT
+target/go-register -server "$server" -name a:1 -seconds 2 > target/go-register.log &
+first=$!
+for _ in $(seq 100); do grep -q 'servers' target/go-register.log 2>/dev/null && break; sleep 0.05; done
+target/go-register -server "$server" -name b:2 -seconds 0.3 > /dev/null
+wait $first
+cat target/go-register.log
+grep -q 'servers: \[a:1 b:2\]' target/go-register.log
+grep -q 'leaving' target/go-register.log
+echo "3 passed, 0 failed"
