@@ -85,10 +85,18 @@
 // ZooKeeper answered with an error that has no code of its own; the message names it.
 #define NDSR_E_ZOOKEEPER -11
 
+// A lock's session ended (expired or closed): the lock is no longer held.
+#define NDSR_E_LOCK_LOST -12
+
 // The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
 // limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
 // the server drop the connection, so the cap leaves room for the path and the framing.
 #define NDSR_MAX_DATA_LEN 1047552
+
+// A held lock, from `ndsr_lock_acquire`. Release it with `ndsr_lock_release` and free it with
+// `ndsr_lock_free` (which releases it if needed). Thread-safe. If the handle's session ends
+// (expiry, close), the lock is lost: `ndsr_lock_check` says so.
+typedef struct ndsr_lock_t ndsr_lock_t;
 
 // Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
 // `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
@@ -226,6 +234,68 @@ void ndsr_string_free(char *s);
 // The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
 // NULL handle). Never blocks.
 int ndsr_state(ndsr_t *h);
+
+// Acquires the lock `path`, allowing `simultaneous` holders at once (1 = a mutex), under the
+// holder name `name` (may be NULL). Waits up to `wait_ms` ms (0 = one attempt) and takes the
+// lock as soon as a holder releases it. The ZooKeeper layout is kazoo's Semaphore, so Python
+// processes using nd_service_registry's locks and libndsr processes exclude each other.
+//
+// Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`). Returns
+// NDSR_OK and a lock in `*out`; NDSR_E_TIMEOUT if not acquired in time (nothing is left in
+// ZooKeeper); NDSR_E_INVALID_ARGUMENT (bad path, `simultaneous` < 1, negative wait, or a lock
+// created with another `simultaneous`); NDSR_E_READ_ONLY; NDSR_E_NO_CONNECTION; NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_lock_acquire(ndsr_t *h,
+                      const char *path,
+                      const char *name,
+                      int simultaneous,
+                      int64_t wait_ms,
+                      ndsr_lock_t **out);
+
+// Releases a lock (others may take it at once). Returns NDSR_OK; NDSR_E_NOT_FOUND if it was
+// released already; NDSR_E_CLOSED if its handle is closed (the lock went with the session).
+// Blocks at most `timeout_ms`.
+//
+// # Safety
+// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+int ndsr_lock_release(ndsr_lock_t *lock);
+
+// Tells whether the lock is still held: NDSR_OK; NDSR_E_LOCK_LOST when its session ended
+// (expired, or the handle closed): someone else may hold it now; NDSR_E_NO_CONNECTION while
+// the connection is down (the session may survive; until it is known to, do not act as the
+// holder); NDSR_E_NOT_FOUND after `ndsr_lock_release`. Never blocks.
+//
+// # Safety
+// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+int ndsr_lock_check(const ndsr_lock_t *lock);
+
+// Frees a lock, releasing it first if it is held. NULL is allowed. May block up to
+// `timeout_ms` for the release.
+//
+// # Safety
+// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed; it is invalid afterwards.
+void ndsr_lock_free(ndsr_lock_t *lock);
+
+// The path-keyed form (the original's `acquire_lock`): acquires the lock `path` as
+// `ndsr_lock_acquire` does, but the handle keeps it until `ndsr_release_lock(h, path)` or
+// `ndsr_close`. Acquiring a path this handle holds already returns NDSR_OK at once.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_acquire_lock(ndsr_t *h,
+                      const char *path,
+                      const char *name,
+                      int simultaneous,
+                      int64_t wait_ms);
+
+// Releases a lock taken with `ndsr_acquire_lock`. A path this handle does not hold is not an
+// error. Blocks at most `timeout_ms`.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_release_lock(ndsr_t *h, const char *path);
 
 // The library version as "MAJOR.MINOR.PATCH". Static string; never free it. Thread-safe,
 // never blocks.

@@ -8,9 +8,14 @@
  *       std::cout << json << "\n";                    // runs on the handle's callback thread
  *   });                                               // ends when `sub` is destroyed
  *
+ *   {
+ *       ndsr::Lock lock = reg.lock("/locks/nightly-job", "host1", 1, 10000);   // waits up to 10 s
+ *       ...                                                                  // released at scope end
+ *   }
+ *
  * Errors are ndsr::Error exceptions carrying the status code; every operation also has a
- * non-throwing try_ form returning ndsr::Status. Registry and Subscription are move-only RAII
- * types: destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
+ * non-throwing try_ form returning ndsr::Status. Registry, Subscription and Lock are move-only
+ * RAII types: destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
  * twice is harmless. Exceptions thrown by a callback are caught and dropped at the library
  * boundary (they must never unwind into the library).
  */
@@ -120,6 +125,38 @@ private:
     uint64_t id_ = 0;
 };
 
+/** A held lock (ndsr_lock_t); released and freed by its destructor. Move-only. */
+class Lock {
+public:
+    Lock() = default;
+    explicit Lock(ndsr_lock_t *l) : l_(l) {}
+    Lock(const Lock &) = delete;
+    Lock &operator=(const Lock &) = delete;
+    Lock(Lock &&o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
+    Lock &operator=(Lock &&o) noexcept {
+        if (this != &o) {
+            reset();
+            l_ = std::exchange(o.l_, nullptr);
+        }
+        return *this;
+    }
+    ~Lock() { reset(); }
+
+    /** Releases the lock (others may take it at once). Throws Error (NDSR_E_NOT_FOUND if released already). */
+    void release() { detail::check(ndsr_lock_release(l_)); }
+    /** NDSR_OK while held; NDSR_E_LOCK_LOST once its session ended; NDSR_E_NO_CONNECTION while disconnected. */
+    int check() const noexcept { return ndsr_lock_check(l_); }
+    /** True only while the lock is known to be held. */
+    bool held() const noexcept { return l_ != nullptr && check() == NDSR_OK; }
+    /** Releases (if held) and frees the lock now. */
+    void reset() noexcept {
+        if (l_) ndsr_lock_free(std::exchange(l_, nullptr));
+    }
+
+private:
+    ndsr_lock_t *l_ = nullptr;
+};
+
 /** A registry handle (ndsr_t). Thread-safe; move-only; closed by its destructor. */
 class Registry {
 public:
@@ -203,6 +240,22 @@ public:
         auto *heap = new StateFn(std::move(fn));
         detail::check(ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
         return Subscription(h_, id);
+    }
+
+    /** Acquires the lock `path` (kazoo Semaphore layout), waiting up to `wait_ms` ms for a holder
+     *  to let go; throws Error (NDSR_E_TIMEOUT when not acquired in time). */
+    [[nodiscard]] Lock lock(const std::string &path, const std::string &name = "", int simultaneous = 1,
+                            int64_t wait_ms = 0) {
+        ndsr_lock_t *l = nullptr;
+        detail::check(ndsr_lock_acquire(h_, path.c_str(), name.c_str(), simultaneous, wait_ms, &l));
+        return Lock(l);
+    }
+    Status try_lock(const std::string &path, Lock &out, const std::string &name = "", int simultaneous = 1,
+                    int64_t wait_ms = 0) noexcept {
+        ndsr_lock_t *l = nullptr;
+        Status s = detail::status(ndsr_lock_acquire(h_, path.c_str(), name.c_str(), simultaneous, wait_ms, &l));
+        if (s) out = Lock(l);
+        return s;
     }
 
     /** The connection state (NDSR_STATE_*). */

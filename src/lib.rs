@@ -3,6 +3,7 @@ pub mod codec;
 pub mod dispatcher;
 pub mod document;
 pub mod ffi;
+pub mod lock;
 pub mod logging;
 pub mod options;
 pub mod path;

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::codec;
 use crate::dispatcher::Dispatcher;
+use crate::lock::{self, Lease, LockSpec};
 use crate::options::Options;
 use crate::path;
 use crate::registration::{self, Desired, Kind, Registration};
@@ -54,6 +55,8 @@ pub struct Registry {
     subscriptions: Mutex<HashMap<u64, Option<Arc<Entry>>>>,
     /// State subscriptions, each with the sequence number of the state it was first given.
     state_subs: Mutex<Vec<(Arc<Subscription>, u64)>>,
+    /// Locks taken with the path-keyed calls.
+    locks: Mutex<HashMap<String, Lease>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
     closed_tx: watch::Sender<bool>,
@@ -103,6 +106,7 @@ impl Registry {
             registrations: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
             state_subs: Mutex::new(Vec::new()),
+            locks: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             closed_tx: watch::channel(false).0,
@@ -403,6 +407,73 @@ impl Registry {
         self.session
             .current()
             .map_or(0, |g| g.client.session_id().0)
+    }
+
+    /// Acquires the lock `p` (up to `simultaneous` holders at once), waiting up to `wait` for a
+    /// holder to let go. `NDSR_E_TIMEOUT` when not acquired in time.
+    pub fn lock(&self, p: &str, name: &str, simultaneous: u32, wait: std::time::Duration) -> Result<Lease> {
+        self.write_check(p)?;
+        let spec = LockSpec { path: p.to_string(), name: name.to_string(), simultaneous };
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut closed = self.closed_tx.subscribe();
+        runtime::block_on(async {
+            tokio::select! {
+                r = lock::acquire(&self.session, &self.counters, &spec, deadline) => r,
+                _ = closed.wait_for(|c| *c) => Err(Error::closed()),
+            }
+        })
+    }
+
+    /// Releases a lease taken with [`Registry::lock`].
+    pub fn unlock(&self, lease: &Lease) -> Result<()> {
+        self.check_open()?;
+        self.bounded(lock::release(&self.session, &self.counters, lease), || {
+            Err(Error::new(NDSR_E_TIMEOUT, "timed out releasing the lock"))
+        })
+    }
+
+    /// Whether a lease is still held: `NDSR_OK`; `NDSR_E_LOCK_LOST` once its session is gone;
+    /// `NDSR_E_NO_CONNECTION` while disconnected (the session may yet survive, but until it is
+    /// known to, do not act as the holder).
+    pub fn lock_status(&self, lease: &Lease) -> i32 {
+        if self.closed.load(Ordering::SeqCst) {
+            return NDSR_E_LOCK_LOST;
+        }
+        match self.session.current() {
+            Some(g) if g.id == lease.generation => {
+                if self.session.state().is_connected() {
+                    NDSR_OK
+                } else {
+                    NDSR_E_NO_CONNECTION
+                }
+            }
+            // The session carrying the lease is gone (expired or replaced).
+            _ => NDSR_E_LOCK_LOST,
+        }
+    }
+
+    /// The path-keyed form of [`Registry::lock`], as the original's `acquire_lock`: the lease is
+    /// kept by the handle. Acquiring a path this handle holds already succeeds at once.
+    pub fn acquire_lock(&self, p: &str, name: &str, simultaneous: u32, wait: std::time::Duration) -> Result<()> {
+        if let Some(lease) = self.locks.lock().get(p).cloned() {
+            if self.lock_status(&lease) == NDSR_OK {
+                return Ok(());
+            }
+        }
+        let lease = self.lock(p, name, simultaneous, wait)?;
+        self.locks.lock().insert(p.to_string(), lease);
+        Ok(())
+    }
+
+    /// Releases a lock taken with [`Registry::acquire_lock`]; a path not held is fine.
+    pub fn release_lock(&self, p: &str) -> Result<()> {
+        self.check_open()?;
+        path::validate(p)?;
+        let lease = self.locks.lock().remove(p);
+        match lease {
+            Some(lease) => self.unlock(&lease),
+            None => Ok(()),
+        }
     }
 
     /// The current session's id and password, for tests that force a server-side expiry (the

@@ -33,6 +33,9 @@ pub const NDSR_E_NOT_FOUND: i32 = -10;
 /// ZooKeeper answered with an error that has no code of its own; the message names it.
 pub const NDSR_E_ZOOKEEPER: i32 = -11;
 
+/// A lock's session ended (expired or closed): the lock is no longer held.
+pub const NDSR_E_LOCK_LOST: i32 = -12;
+
 /// The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
 /// limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
 /// the server drop the connection, so the cap leaves room for the path and the framing.
@@ -54,6 +57,7 @@ pub fn status_str(code: i32) -> &'static str {
         NDSR_E_INTERNAL => "NDSR_E_INTERNAL: internal error",
         NDSR_E_NOT_FOUND => "NDSR_E_NOT_FOUND: not found",
         NDSR_E_ZOOKEEPER => "NDSR_E_ZOOKEEPER: ZooKeeper error",
+        NDSR_E_LOCK_LOST => "NDSR_E_LOCK_LOST: the lock was lost with its session",
         _ => "unknown status code",
     }
 }
@@ -155,6 +159,7 @@ mod tests {
             NDSR_E_INTERNAL,
             NDSR_E_NOT_FOUND,
             NDSR_E_ZOOKEEPER,
+            NDSR_E_LOCK_LOST,
         ];
         let names: std::collections::HashSet<_> = codes.iter().map(|c| status_str(*c)).collect();
         assert_eq!(names.len(), codes.len());

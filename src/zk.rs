@@ -141,6 +141,34 @@ impl<'a> Zk<'a> {
         async move { fut.await.map(|(stat, _)| stat) }
     }
 
+    /// create of a sequential node; returns the name the server gave it (the last path segment).
+    pub fn create_sequential<'p>(
+        &self,
+        path: &'p str,
+        data: &[u8],
+        options: &CreateOptions<'_>,
+    ) -> impl Future<Output = ZkResult<String>> + Send + 'p
+    where
+        'a: 'p,
+    {
+        bump(&self.counters.create);
+        let fut = self.client.create(path, data, options);
+        let name = path.rsplit('/').next().unwrap_or_default().to_string();
+        async move { fut.await.map(|(_, seq)| format!("{name}{seq}")) }
+    }
+
+    /// getChildren without a watch.
+    pub fn get_children(&self, path: &str) -> impl Future<Output = ZkResult<Vec<String>>> + Send + 'a {
+        bump(&self.counters.get_children);
+        self.client.list_children(path)
+    }
+
+    /// exists without a watch.
+    pub fn exists(&self, path: &str) -> impl Future<Output = ZkResult<Option<Stat>>> + Send + 'a {
+        bump(&self.counters.exists);
+        self.client.check_stat(path)
+    }
+
     /// setData.
     pub fn set_data(
         &self,

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -38,6 +39,7 @@ const (
 	EInternal        = int(C.NDSR_E_INTERNAL)
 	ENotFound        = int(C.NDSR_E_NOT_FOUND)
 	EZooKeeper       = int(C.NDSR_E_ZOOKEEPER)
+	ELockLost        = int(C.NDSR_E_LOCK_LOST)
 )
 
 // State is a connection state.
@@ -286,4 +288,71 @@ func (r *Registry) State() State {
 	s := State(C.ndsr_state(h))
 	runtime.KeepAlive(r)
 	return s
+}
+
+// Lock is a held lock (kazoo Semaphore layout, shared with the Python original). Release it when
+// done; a finalizer frees a forgotten one.
+type Lock struct {
+	mu sync.Mutex
+	l  *C.ndsr_lock_t
+}
+
+// Lock acquires the lock path allowing simultaneous holders (1 = a mutex) under the holder name
+// name, waiting up to wait for a holder to let go (0 = one attempt). An *Error with ETimeout
+// when not acquired in time.
+func (r *Registry) Lock(path, name string, simultaneous int, wait time.Duration) (*Lock, error) {
+	h, err := r.handle()
+	if err != nil {
+		return nil, err
+	}
+	cp, cn := C.CString(path), C.CString(name)
+	defer C.free(unsafe.Pointer(cp))
+	defer C.free(unsafe.Pointer(cn))
+	var l *C.ndsr_lock_t
+	var msg *C.char
+	rc := C.ndsr_go_lock_acquire(h, cp, cn, C.int(simultaneous), C.int64_t(wait.Milliseconds()), &l, &msg)
+	runtime.KeepAlive(r)
+	if err := toError(rc, msg); err != nil {
+		return nil, err
+	}
+	lk := &Lock{l: l}
+	runtime.SetFinalizer(lk, (*Lock).Free)
+	return lk, nil
+}
+
+// Release releases the lock; others may take it at once. Releasing twice gives ENotFound.
+func (l *Lock) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.l == nil {
+		return &Error{Code: ENotFound, Message: "the lock is freed"}
+	}
+	var msg *C.char
+	return toError(C.ndsr_go_lock_release(l.l, &msg), msg)
+}
+
+// Check is nil while the lock is held; an *Error with ELockLost once its session ended (someone
+// else may hold it now), ENoConnection while disconnected, ENotFound after Release.
+func (l *Lock) Check() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.l == nil {
+		return &Error{Code: ENotFound, Message: "the lock is freed"}
+	}
+	rc := C.ndsr_lock_check(l.l)
+	if rc >= 0 {
+		return nil
+	}
+	return &Error{Code: int(rc), Message: C.GoString(C.ndsr_status_str(rc))}
+}
+
+// Free releases the lock if held and frees it. Calling it again does nothing.
+func (l *Lock) Free() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.l != nil {
+		runtime.SetFinalizer(l, nil)
+		C.ndsr_lock_free(l.l)
+		l.l = nil
+	}
 }

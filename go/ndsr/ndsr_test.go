@@ -270,3 +270,45 @@ func TestCloseIdempotentRacingCallsAndFinalizer(t *testing.T) {
 		}
 	}
 }
+
+func TestLocks(t *testing.T) {
+	a, b := open(t), open(t)
+	l, err := a.Lock("/go/lock", "a", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Lock("/go/lock", "b", 1, 200*time.Millisecond); code(err) != ETimeout {
+		t.Fatalf("got %v", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l2, err := b.Lock("/go/lock", "b", 1, 30*time.Second)
+		if err == nil {
+			defer l2.Free()
+			err = l2.Check()
+		}
+		got <- err
+	}()
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(); code(err) != ENotFound {
+		t.Fatalf("got %v", err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter did not get the lock after release")
+	}
+	l.Free()
+	l.Free()
+	if err := l.Check(); code(err) != ENotFound {
+		t.Fatalf("got %v", err)
+	}
+}

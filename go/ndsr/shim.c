@@ -39,3 +39,8 @@ int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err) {
     return done(ndsr_on_state(h, state_tramp, (void *)handle, free_tramp, sub), err);
 }
 int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err) { return done(ndsr_off(h, sub), err); }
+int ndsr_go_lock_acquire(ndsr_t *h, const char *p, const char *n, int simultaneous, int64_t wait_ms,
+                         ndsr_lock_t **out, char **err) {
+    return done(ndsr_lock_acquire(h, p, n, simultaneous, wait_ms, out), err);
+}
+int ndsr_go_lock_release(ndsr_lock_t *l, char **err) { return done(ndsr_lock_release(l), err); }

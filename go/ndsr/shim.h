@@ -15,4 +15,7 @@ int ndsr_go_get_json(ndsr_t *h, const char *path, char **out, size_t *len, char 
 int ndsr_go_on_change(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);
 int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err);
 int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err);
+int ndsr_go_lock_acquire(ndsr_t *h, const char *path, const char *name, int simultaneous, int64_t wait_ms,
+                         ndsr_lock_t **out, char **err);
+int ndsr_go_lock_release(ndsr_lock_t *l, char **err);
 #endif

@@ -8,6 +8,7 @@
 
 pub mod callbacks;
 pub mod handle;
+pub mod lock;
 pub mod misc;
 pub mod options;
 

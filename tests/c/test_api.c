@@ -117,6 +117,7 @@ static void test_static(void) {
     CHECK(strstr(ndsr_status_str(NDSR_OK), "NDSR_OK") != NULL);
     CHECK(strstr(ndsr_status_str(NDSR_E_CLOSED), "NDSR_E_CLOSED") != NULL);
     CHECK(strstr(ndsr_status_str(NDSR_QUEUED), "NDSR_QUEUED") != NULL);
+    CHECK(strstr(ndsr_status_str(NDSR_E_LOCK_LOST), "NDSR_E_LOCK_LOST") != NULL);
     CHECK(strcmp(ndsr_status_str(9999), "unknown status code") == 0);
     CHECK(ndsr_last_error() != NULL);
 }
@@ -247,6 +248,44 @@ static void test_handle(const char *server) {
     ndsr_close(h); /* the stale handle is ignored */
 }
 
+static void test_locks(const char *server) {
+    ndsr_t *a = open_handle(server);
+    ndsr_t *b = open_handle(server);
+    ndsr_lock_t *la = NULL, *lb = NULL;
+    CHECK_RC(ndsr_lock_acquire(NULL, "/clock", NULL, 1, 0, &la), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_lock_acquire(a, NULL, NULL, 1, 0, &la), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_lock_acquire(a, "/clock", NULL, 1, 0, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_lock_acquire(a, "/clock", NULL, 0, 0, &la), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_lock_acquire(a, "/clock", NULL, 1, -5, &la), NDSR_E_INVALID_ARGUMENT);
+    CHECK(la == NULL);
+    CHECK_RC(ndsr_lock_acquire(a, "/clock", "holder-a", 1, 0, &la), NDSR_OK);
+    CHECK(la != NULL);
+    CHECK_RC(ndsr_lock_check(la), NDSR_OK);
+    CHECK_RC(ndsr_lock_acquire(b, "/clock", "holder-b", 1, 200, &lb), NDSR_E_TIMEOUT);
+    CHECK(lb == NULL);
+    CHECK_RC(ndsr_lock_release(la), NDSR_OK);
+    CHECK_RC(ndsr_lock_release(la), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_lock_check(la), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_lock_acquire(b, "/clock", "holder-b", 1, 0, &lb), NDSR_OK);
+    ndsr_lock_free(la);
+    ndsr_lock_free(NULL);
+    CHECK_RC(ndsr_lock_check(NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_lock_release(NULL), NDSR_E_INVALID_ARGUMENT);
+    /* Path-keyed forms */
+    CHECK_RC(ndsr_acquire_lock(a, "/clock2", NULL, 1, 0), NDSR_OK);
+    CHECK_RC(ndsr_acquire_lock(b, "/clock2", NULL, 1, 0), NDSR_E_TIMEOUT);
+    CHECK_RC(ndsr_release_lock(a, "/clock2"), NDSR_OK);
+    CHECK_RC(ndsr_acquire_lock(b, "/clock2", NULL, 1, 1000), NDSR_OK);
+    CHECK_RC(ndsr_release_lock(NULL, "/clock2"), NDSR_E_INVALID_ARGUMENT);
+    /* Closing the holder's handle loses the lock, and frees it for others at once. */
+    ndsr_close(b);
+    CHECK_RC(ndsr_lock_check(lb), NDSR_E_LOCK_LOST);
+    CHECK_RC(ndsr_lock_acquire(a, "/clock", NULL, 1, 2000, &la), NDSR_OK);
+    ndsr_lock_free(lb); /* a lost lock frees without complaint */
+    ndsr_lock_free(la); /* releases, then frees */
+    ndsr_close(a);
+}
+
 static void test_close_from_callback(const char *server) {
     ndsr_t *h = open_handle(server);
     struct box b;
@@ -280,6 +319,7 @@ int main(void) {
     test_options();
     test_null_handle();
     test_handle(server);
+    test_locks(server);
     test_close_from_callback(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

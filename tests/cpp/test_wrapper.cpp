@@ -109,6 +109,28 @@ int main() {
         last_state = s;
     });
 
+    // RAII locks.
+    {
+        ndsr::Registry other(server);
+        {
+            ndsr::Lock l = reg.lock("/cpp/lock", "a", 1, 0);
+            CHECK(l.held());
+            ndsr::Lock none2;
+            ndsr::Status ls = other.try_lock("/cpp/lock", none2, "b", 1, 100);
+            CHECK(ls.code == NDSR_E_TIMEOUT && !none2.held());
+            try {
+                (void)other.lock("/cpp/lock", "b", 1, 0);
+                CHECK(false);
+            } catch (const ndsr::Error &e) {
+                CHECK(e.code() == NDSR_E_TIMEOUT);
+            }
+        } // released here
+        ndsr::Lock l2 = other.lock("/cpp/lock", "b", 1, 2000);
+        CHECK(l2.held());
+        l2.release();
+        CHECK(!l2.held() && l2.check() == NDSR_E_NOT_FOUND);
+    }
+
     // Move semantics and idempotent close.
     ndsr::Registry moved = std::move(reg);
     CHECK(reg.state() == NDSR_STATE_CLOSED);

@@ -1,0 +1,195 @@
+//! Global locks and semaphores, in the ZooKeeper layout of kazoo's `Semaphore` (which the Python
+//! original uses), so that Python and libndsr processes exclude each other:
+//!
+//! - `PATH` holds the number of holders allowed (`"1"`), as text;
+//! - each holder has an ephemeral child `PATH/<uuid hex>` whose data is its name;
+//! - contenders queue on the kazoo lock `PATH-__lock__`: ephemeral sequential children
+//!   `<uuid hex>__lock__<10-digit sequence>`; the lowest sequence may take a lease.
+//!
+//! Unlike the original, which made one attempt and then only polled, a waiter takes the lock as
+//! soon as a holder lets go within the wait time.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use zookeeper_client::{Acls, CreateMode};
+
+use crate::path;
+use crate::session::Session;
+use crate::status::{is_connection_error, Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_TIMEOUT};
+use crate::zk::Zk;
+
+type ZkResult<T> = std::result::Result<T, zookeeper_client::Error>;
+
+/// A lock (a semaphore with `simultaneous` holders) on one path.
+#[derive(Debug)]
+pub struct LockSpec {
+    /// The lock path.
+    pub path: String,
+    /// The holder's name, stored in its lease node ("" for none).
+    pub name: String,
+    /// How many holders at once (1 = a mutex).
+    pub simultaneous: u32,
+}
+
+/// A lease we hold: its node and the session generation it lives in.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// `PATH/<uuid hex>`.
+    pub node: String,
+    /// The session generation holding it; the lease died with that session.
+    pub generation: u64,
+}
+
+fn zk_err(e: zookeeper_client::Error, p: &str) -> Error {
+    Error::from_zk(&e, p)
+}
+
+/// Creates `p` (persistent, open) with its missing ancestors. Ok(true) if it was created here.
+async fn ensure(zk: &Zk<'_>, p: &str, data: &[u8]) -> ZkResult<bool> {
+    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    loop {
+        match zk.create(p, data, &options).await {
+            Ok(_) => return Ok(true),
+            Err(zookeeper_client::Error::NodeExists) => return Ok(false),
+            Err(zookeeper_client::Error::NoNode) => {
+                let parent = path::parent(p);
+                if parent == "/" {
+                    return Err(zookeeper_client::Error::NoNode);
+                }
+                Box::pin(ensure(zk, parent, &[])).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The sequence part of a kazoo lock contender's name (`…__lock__0000000042`).
+fn contender_sequence(name: &str) -> Option<&str> {
+    let i = name.rfind("__lock__")?;
+    let seq = &name[i + "__lock__".len()..];
+    let digits = seq.strip_prefix('-').unwrap_or(seq);
+    (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(seq)
+}
+
+/// The contender just before `ours` (kazoo compares the sequences as strings), if any.
+fn predecessor<'a>(children: &'a [String], ours: &str) -> Option<&'a str> {
+    let mine = contender_sequence(ours)?;
+    children
+        .iter()
+        .filter_map(|c| contender_sequence(c).map(|s| (s, c.as_str())))
+        .filter(|(s, _)| *s < mine)
+        .max_by(|a, b| a.0.cmp(b.0))
+        .map(|(_, c)| c)
+}
+
+async fn wait_or_deadline(watcher: zookeeper_client::OneshotWatcher, deadline: Instant) -> bool {
+    tokio::time::timeout_at(deadline, watcher.changed()).await.is_ok()
+}
+
+/// Acquires `spec` on the current session, waiting until `deadline` for a holder to let go.
+/// `NDSR_E_TIMEOUT` if the lock was not had in time (nothing is left behind).
+pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec: &LockSpec, deadline: Instant) -> Result<Lease> {
+    if spec.simultaneous == 0 {
+        return Err(Error::new(NDSR_E_INVALID_ARGUMENT, "simultaneous must be at least 1"));
+    }
+    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let gen = session.connected_within(remaining.min(session.timeout())).await?;
+    let zk = Zk { client: &gen.client, counters: zk_counters };
+    let p = spec.path.as_str();
+    let max = spec.simultaneous.to_string();
+
+    // The semaphore node carries the number of holders; a different number is a mistake that
+    // must not be papered over (kazoo raises "Inconsistent max leases").
+    if !ensure(&zk, p, max.as_bytes()).await.map_err(|e| zk_err(e, p))? {
+        let (data, _) = zk.get_data(p).await.map_err(|e| zk_err(e, p))?;
+        if let Ok(n) = String::from_utf8_lossy(&data).trim().parse::<i64>() {
+            if n != spec.simultaneous as i64 {
+                return Err(Error::new(
+                    NDSR_E_INVALID_ARGUMENT,
+                    format!("{p}: inconsistent max leases: the lock allows {n} holders, not {}", spec.simultaneous),
+                ));
+            }
+        }
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let lease = path::join(p, &id);
+    let guard_dir = format!("{p}-__lock__");
+    ensure(&zk, &guard_dir, &[]).await.map_err(|e| zk_err(e, &guard_dir))?;
+    let guard_prefix = path::join(&guard_dir, &format!("{id}__lock__"));
+    let options = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
+    let guard_name = zk
+        .create_sequential(&guard_prefix, spec.name.as_bytes(), &options)
+        .await
+        .map_err(|e| zk_err(e, &guard_dir))?;
+    let guard = path::join(&guard_dir, &guard_name);
+
+    let result = async {
+        // 1. Queue on the guard lock until no contender is before us.
+        loop {
+            let children = zk.get_children(&guard_dir).await?;
+            let Some(pred) = predecessor(&children, &guard_name) else { break };
+            let (stat, watcher) = zk.check_and_watch_stat(&path::join(&guard_dir, pred)).await?;
+            if stat.is_some() && !wait_or_deadline(watcher, deadline).await {
+                return Ok(None);
+            }
+        }
+        // 2. Holding the guard: take a lease when fewer than `simultaneous` are taken.
+        loop {
+            let (children, _, watcher) = zk.get_and_watch_children(p).await?;
+            if children.len() < spec.simultaneous as usize {
+                let options = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+                match zk.create(&lease, spec.name.as_bytes(), &options).await {
+                    Ok(_) | Err(zookeeper_client::Error::NodeExists) => return Ok(Some(())),
+                    Err(e) => return Err(e),
+                }
+            }
+            if !wait_or_deadline(watcher, deadline).await {
+                return Ok(None);
+            }
+        }
+    }
+    .await;
+    // The guard is only for queueing: let the next contender in.
+    let _ = zk.delete(&guard, None).await;
+    match result {
+        Ok(Some(())) => Ok(Lease { node: lease, generation: gen.id }),
+        Ok(None) => Err(Error::new(NDSR_E_TIMEOUT, format!("{p}: lock not acquired within the wait time"))),
+        Err(e) => {
+            // A lost reply may have created the lease: never leave one behind on failure.
+            if is_connection_error(&e) {
+                let _ = zk.delete(&lease, None).await;
+            }
+            Err(zk_err(e, p))
+        }
+    }
+}
+
+/// Releases a lease (a lease of a dead session is gone already).
+pub async fn release(session: &Session, zk_counters: &crate::zk::Counters, lease: &Lease) -> Result<()> {
+    let Some(gen) = session.current().filter(|g| g.id == lease.generation) else {
+        return Ok(());
+    };
+    let zk = Zk { client: &gen.client, counters: zk_counters };
+    match zk.delete(&lease.node, None).await {
+        Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+        Err(e) => Err(zk_err(e, &lease.node)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kazoo_contender_order() {
+        let kids: Vec<String> = ["a__lock__0000000003", "b__lock__0000000001", "junk", "c__lock__0000000007"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(predecessor(&kids, "c__lock__0000000007"), Some("a__lock__0000000003"));
+        assert_eq!(predecessor(&kids, "a__lock__0000000003"), Some("b__lock__0000000001"));
+        assert_eq!(predecessor(&kids, "b__lock__0000000001"), None);
+        assert_eq!(contender_sequence("x__lock__123"), None);
+    }
+}
