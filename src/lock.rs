@@ -84,30 +84,53 @@ fn predecessor<'a>(children: &'a [String], ours: &str) -> Option<&'a str> {
 }
 
 async fn wait_or_deadline(watcher: zookeeper_client::OneshotWatcher, deadline: Instant) -> bool {
-    tokio::time::timeout_at(deadline, watcher.changed()).await.is_ok()
+    tokio::time::timeout_at(deadline, watcher.changed())
+        .await
+        .is_ok()
 }
 
 /// Acquires `spec` on the current session, waiting until `deadline` for a holder to let go.
 /// `NDSR_E_TIMEOUT` if the lock was not had in time (nothing is left behind).
-pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec: &LockSpec, deadline: Instant) -> Result<Lease> {
+pub async fn acquire(
+    session: &Session,
+    zk_counters: &crate::zk::Counters,
+    spec: &LockSpec,
+    deadline: Instant,
+) -> Result<Lease> {
     if spec.simultaneous == 0 {
-        return Err(Error::new(NDSR_E_INVALID_ARGUMENT, "simultaneous must be at least 1"));
+        return Err(Error::new(
+            NDSR_E_INVALID_ARGUMENT,
+            "simultaneous must be at least 1",
+        ));
     }
-    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-    let gen = session.connected_within(remaining.min(session.timeout())).await?;
-    let zk = Zk { client: &gen.client, counters: zk_counters };
+    let remaining = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let gen = session
+        .connected_within(remaining.min(session.timeout()))
+        .await?;
+    let zk = Zk {
+        client: &gen.client,
+        counters: zk_counters,
+    };
     let p = spec.path.as_str();
     let max = spec.simultaneous.to_string();
 
     // The semaphore node carries the number of holders; a different number is a mistake that
     // must not be papered over (kazoo raises "Inconsistent max leases").
-    if !ensure(&zk, p, max.as_bytes()).await.map_err(|e| zk_err(e, p))? {
+    if !ensure(&zk, p, max.as_bytes())
+        .await
+        .map_err(|e| zk_err(e, p))?
+    {
         let (data, _) = zk.get_data(p).await.map_err(|e| zk_err(e, p))?;
         if let Ok(n) = String::from_utf8_lossy(&data).trim().parse::<i64>() {
             if n != spec.simultaneous as i64 {
                 return Err(Error::new(
                     NDSR_E_INVALID_ARGUMENT,
-                    format!("{p}: inconsistent max leases: the lock allows {n} holders, not {}", spec.simultaneous),
+                    format!(
+                        "{p}: inconsistent max leases: the lock allows {n} holders, not {}",
+                        spec.simultaneous
+                    ),
                 ));
             }
         }
@@ -115,7 +138,9 @@ pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec:
     let id = uuid::Uuid::new_v4().simple().to_string();
     let lease = path::join(p, &id);
     let guard_dir = format!("{p}-__lock__");
-    ensure(&zk, &guard_dir, &[]).await.map_err(|e| zk_err(e, &guard_dir))?;
+    ensure(&zk, &guard_dir, &[])
+        .await
+        .map_err(|e| zk_err(e, &guard_dir))?;
     let guard_prefix = path::join(&guard_dir, &format!("{id}__lock__"));
     let options = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
     let guard_name = zk
@@ -128,8 +153,12 @@ pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec:
         // 1. Queue on the guard lock until no contender is before us.
         loop {
             let children = zk.get_children(&guard_dir).await?;
-            let Some(pred) = predecessor(&children, &guard_name) else { break };
-            let (stat, watcher) = zk.check_and_watch_stat(&path::join(&guard_dir, pred)).await?;
+            let Some(pred) = predecessor(&children, &guard_name) else {
+                break;
+            };
+            let (stat, watcher) = zk
+                .check_and_watch_stat(&path::join(&guard_dir, pred))
+                .await?;
             if stat.is_some() && !wait_or_deadline(watcher, deadline).await {
                 return Ok(None);
             }
@@ -153,8 +182,14 @@ pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec:
     // The guard is only for queueing: let the next contender in.
     let _ = zk.delete(&guard, None).await;
     match result {
-        Ok(Some(())) => Ok(Lease { node: lease, generation: gen.id }),
-        Ok(None) => Err(Error::new(NDSR_E_TIMEOUT, format!("{p}: lock not acquired within the wait time"))),
+        Ok(Some(())) => Ok(Lease {
+            node: lease,
+            generation: gen.id,
+        }),
+        Ok(None) => Err(Error::new(
+            NDSR_E_TIMEOUT,
+            format!("{p}: lock not acquired within the wait time"),
+        )),
         Err(e) => {
             // A lost reply may have created the lease: never leave one behind on failure.
             if is_connection_error(&e) {
@@ -166,11 +201,18 @@ pub async fn acquire(session: &Session, zk_counters: &crate::zk::Counters, spec:
 }
 
 /// Releases a lease (a lease of a dead session is gone already).
-pub async fn release(session: &Session, zk_counters: &crate::zk::Counters, lease: &Lease) -> Result<()> {
+pub async fn release(
+    session: &Session,
+    zk_counters: &crate::zk::Counters,
+    lease: &Lease,
+) -> Result<()> {
     let Some(gen) = session.current().filter(|g| g.id == lease.generation) else {
         return Ok(());
     };
-    let zk = Zk { client: &gen.client, counters: zk_counters };
+    let zk = Zk {
+        client: &gen.client,
+        counters: zk_counters,
+    };
     match zk.delete(&lease.node, None).await {
         Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
         Err(e) => Err(zk_err(e, &lease.node)),
@@ -183,12 +225,23 @@ mod tests {
 
     #[test]
     fn kazoo_contender_order() {
-        let kids: Vec<String> = ["a__lock__0000000003", "b__lock__0000000001", "junk", "c__lock__0000000007"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(predecessor(&kids, "c__lock__0000000007"), Some("a__lock__0000000003"));
-        assert_eq!(predecessor(&kids, "a__lock__0000000003"), Some("b__lock__0000000001"));
+        let kids: Vec<String> = [
+            "a__lock__0000000003",
+            "b__lock__0000000001",
+            "junk",
+            "c__lock__0000000007",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            predecessor(&kids, "c__lock__0000000007"),
+            Some("a__lock__0000000003")
+        );
+        assert_eq!(
+            predecessor(&kids, "a__lock__0000000003"),
+            Some("b__lock__0000000001")
+        );
         assert_eq!(predecessor(&kids, "b__lock__0000000001"), None);
         assert_eq!(contender_sequence("x__lock__123"), None);
     }

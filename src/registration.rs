@@ -7,7 +7,7 @@ use tokio::sync::Mutex;
 use zookeeper_client::{Acls, CreateMode, Stat};
 
 use crate::path;
-use crate::status::{is_connection_error, Error, Result};
+use crate::status::{Error, Result};
 use crate::zk::Zk;
 
 /// Ephemeral (lives with the session) or persistent.
@@ -180,10 +180,8 @@ pub async fn apply(
             Ok(())
         }
         Err(e) => {
+            // Returned to the caller (or logged by the background re-apply): not logged here.
             st.applied_in = 0;
-            if !is_connection_error(&e) {
-                log::warn!("{p}: {e}");
-            }
             Err(Error::from_zk(&e, p))
         }
     }

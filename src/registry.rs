@@ -411,9 +411,19 @@ impl Registry {
 
     /// Acquires the lock `p` (up to `simultaneous` holders at once), waiting up to `wait` for a
     /// holder to let go. `NDSR_E_TIMEOUT` when not acquired in time.
-    pub fn lock(&self, p: &str, name: &str, simultaneous: u32, wait: std::time::Duration) -> Result<Lease> {
+    pub fn lock(
+        &self,
+        p: &str,
+        name: &str,
+        simultaneous: u32,
+        wait: std::time::Duration,
+    ) -> Result<Lease> {
         self.write_check(p)?;
-        let spec = LockSpec { path: p.to_string(), name: name.to_string(), simultaneous };
+        let spec = LockSpec {
+            path: p.to_string(),
+            name: name.to_string(),
+            simultaneous,
+        };
         let deadline = tokio::time::Instant::now() + wait;
         let mut closed = self.closed_tx.subscribe();
         runtime::block_on(async {
@@ -454,7 +464,13 @@ impl Registry {
 
     /// The path-keyed form of [`Registry::lock`], as the original's `acquire_lock`: the lease is
     /// kept by the handle. Acquiring a path this handle holds already succeeds at once.
-    pub fn acquire_lock(&self, p: &str, name: &str, simultaneous: u32, wait: std::time::Duration) -> Result<()> {
+    pub fn acquire_lock(
+        &self,
+        p: &str,
+        name: &str,
+        simultaneous: u32,
+        wait: std::time::Duration,
+    ) -> Result<()> {
         if let Some(lease) = self.locks.lock().get(p).cloned() {
             if self.lock_status(&lease) == NDSR_OK {
                 return Ok(());

@@ -158,7 +158,10 @@ impl<'a> Zk<'a> {
     }
 
     /// getChildren without a watch.
-    pub fn get_children(&self, path: &str) -> impl Future<Output = ZkResult<Vec<String>>> + Send + 'a {
+    pub fn get_children(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = ZkResult<Vec<String>>> + Send + 'a {
         bump(&self.counters.get_children);
         self.client.list_children(path)
     }

@@ -24,8 +24,16 @@ fn exclusion_and_prompt_handover() {
     let (a, b) = (open(&zk.connect), open(&zk.connect));
     let held = a.lock("/locks/job", "a", 1, NO_WAIT).unwrap();
     assert_eq!(a.lock_status(&held), NDSR_OK);
-    assert_eq!(b.lock("/locks/job", "b", 1, Duration::from_millis(300)).unwrap_err().code, NDSR_E_TIMEOUT);
-    assert_eq!(b.lock("/locks/job", "b", 1, NO_WAIT).unwrap_err().code, NDSR_E_TIMEOUT);
+    assert_eq!(
+        b.lock("/locks/job", "b", 1, Duration::from_millis(300))
+            .unwrap_err()
+            .code,
+        NDSR_E_TIMEOUT
+    );
+    assert_eq!(
+        b.lock("/locks/job", "b", 1, NO_WAIT).unwrap_err().code,
+        NDSR_E_TIMEOUT
+    );
 
     // A waiter with a long wait gets the lock when the holder lets go, not at the end of its wait.
     let b2 = b.clone();
@@ -35,7 +43,12 @@ fn exclusion_and_prompt_handover() {
     });
     // Let the waiter queue up (its guard node appears), then release.
     let raw = Raw::connect(&zk.connect);
-    while raw.rt.block_on(raw.client.list_children("/locks/job-__lock__")).unwrap().is_empty() {
+    while raw
+        .rt
+        .block_on(raw.client.list_children("/locks/job-__lock__"))
+        .unwrap()
+        .is_empty()
+    {
         std::thread::yield_now();
     }
     let released_at = Instant::now();
@@ -43,9 +56,17 @@ fn exclusion_and_prompt_handover() {
     let (lease, got_at) = waiter.join().unwrap();
     let lease = lease.expect("waiter acquires");
     assert!(got_at >= released_at);
-    assert!(got_at - released_at < Duration::from_secs(5), "took {:?}", got_at - released_at);
+    assert!(
+        got_at - released_at < Duration::from_secs(5),
+        "took {:?}",
+        got_at - released_at
+    );
     assert_eq!(b.lock_status(&lease), NDSR_OK);
-    assert_eq!(a.lock_status(&held), NDSR_OK, "a lease object does not know it was released");
+    assert_eq!(
+        a.lock_status(&held),
+        NDSR_OK,
+        "a lease object does not know it was released"
+    );
     b.unlock(&lease).unwrap();
 }
 
@@ -56,32 +77,55 @@ fn semaphore_layout_is_kazoos() {
     let (a, b, c) = (open(&zk.connect), open(&zk.connect), open(&zk.connect));
     let la = a.lock("/sem/pool", "worker-a", 2, NO_WAIT).unwrap();
     let lb = b.lock("/sem/pool", "worker-b", 2, NO_WAIT).unwrap();
-    assert_eq!(c.lock("/sem/pool", "worker-c", 2, Duration::from_millis(200)).unwrap_err().code, NDSR_E_TIMEOUT);
+    assert_eq!(
+        c.lock("/sem/pool", "worker-c", 2, Duration::from_millis(200))
+            .unwrap_err()
+            .code,
+        NDSR_E_TIMEOUT
+    );
     let e = c.lock("/sem/pool", "x", 3, NO_WAIT).unwrap_err();
     assert_eq!(e.code, NDSR_E_INVALID_ARGUMENT);
-    assert!(e.message.contains("inconsistent max leases"), "{}", e.message);
+    assert!(
+        e.message.contains("inconsistent max leases"),
+        "{}",
+        e.message
+    );
 
     // PATH holds "2"; each lease is PATH/<32 hex digits> holding the holder's name; the guard
     // directory PATH-__lock__ is empty once nobody is queueing.
     assert_eq!(raw.get("/sem/pool").unwrap().0, b"2");
-    let mut kids = raw.rt.block_on(raw.client.list_children("/sem/pool")).unwrap();
+    let mut kids = raw
+        .rt
+        .block_on(raw.client.list_children("/sem/pool"))
+        .unwrap();
     kids.sort();
     assert_eq!(kids.len(), 2);
     let mut names = Vec::new();
     for k in &kids {
-        assert!(k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()), "{k}");
+        assert!(
+            k.len() == 32 && k.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{k}"
+        );
         let (data, stat) = raw.get(&format!("/sem/pool/{k}")).unwrap();
         assert_ne!(stat.ephemeral_owner, 0);
         names.push(String::from_utf8(data).unwrap());
     }
     names.sort();
     assert_eq!(names, ["worker-a", "worker-b"]);
-    assert!(raw.rt.block_on(raw.client.list_children("/sem/pool-__lock__")).unwrap().is_empty());
+    assert!(raw
+        .rt
+        .block_on(raw.client.list_children("/sem/pool-__lock__"))
+        .unwrap()
+        .is_empty());
     a.unlock(&la).unwrap();
     let lc = c.lock("/sem/pool", "worker-c", 2, NO_WAIT).unwrap();
     b.unlock(&lb).unwrap();
     c.unlock(&lc).unwrap();
-    assert!(raw.rt.block_on(raw.client.list_children("/sem/pool")).unwrap().is_empty());
+    assert!(raw
+        .rt
+        .block_on(raw.client.list_children("/sem/pool"))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -90,20 +134,33 @@ fn path_keyed_forms_and_read_only() {
     let (a, b) = (open(&zk.connect), open(&zk.connect));
     a.acquire_lock("/pk", "", 1, NO_WAIT).unwrap();
     a.acquire_lock("/pk", "", 1, NO_WAIT).unwrap(); // held already: fine
-    assert_eq!(b.acquire_lock("/pk", "", 1, NO_WAIT).unwrap_err().code, NDSR_E_TIMEOUT);
+    assert_eq!(
+        b.acquire_lock("/pk", "", 1, NO_WAIT).unwrap_err().code,
+        NDSR_E_TIMEOUT
+    );
     a.release_lock("/pk").unwrap();
     a.release_lock("/pk").unwrap(); // not held: fine
     b.acquire_lock("/pk", "", 1, NO_WAIT).unwrap();
     // Closing the holder frees the lock at once.
     b.close();
-    a.acquire_lock("/pk", "", 1, Duration::from_secs(5)).unwrap();
+    a.acquire_lock("/pk", "", 1, Duration::from_secs(5))
+        .unwrap();
 
     let mut o = Options::default();
     o.set("readonly", "true").unwrap();
     let ro = Registry::open(Some(&zk.connect), o).unwrap();
-    assert_eq!(ro.lock("/pk2", "", 1, NO_WAIT).unwrap_err().code, NDSR_E_READ_ONLY);
-    assert_eq!(a.lock("/pk3", "", 0, NO_WAIT).unwrap_err().code, NDSR_E_INVALID_ARGUMENT);
-    assert_eq!(a.lock("bad", "", 1, NO_WAIT).unwrap_err().code, NDSR_E_INVALID_ARGUMENT);
+    assert_eq!(
+        ro.lock("/pk2", "", 1, NO_WAIT).unwrap_err().code,
+        NDSR_E_READ_ONLY
+    );
+    assert_eq!(
+        a.lock("/pk3", "", 0, NO_WAIT).unwrap_err().code,
+        NDSR_E_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        a.lock("bad", "", 1, NO_WAIT).unwrap_err().code,
+        NDSR_E_INVALID_ARGUMENT
+    );
 }
 
 #[test]
@@ -119,11 +176,15 @@ fn a_lock_is_lost_with_its_session() {
     // Cut off: the holder must not act as the holder any more.
     let deadline = Instant::now() + Duration::from_secs(10);
     while a.lock_status(&lease) == NDSR_OK {
-        assert!(Instant::now() < deadline, "still reported held while cut off");
+        assert!(
+            Instant::now() < deadline,
+            "still reported held while cut off"
+        );
         std::thread::yield_now();
     }
     // The session expires server-side, the lock is free for others …
-    b.lock("/lost", "b", 1, Duration::from_secs(15)).expect("b takes the lock once a's session expired");
+    b.lock("/lost", "b", 1, Duration::from_secs(15))
+        .expect("b takes the lock once a's session expired");
     proxy.restore();
     // … and once a is back (on a new session), it is told the lock was lost.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -140,9 +201,13 @@ struct Peer {
 
 impl Peer {
     fn start(connect: &str) -> Peer {
-        let py = std::env::var("NDSR_PYTHON").unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
+        let py = std::env::var("NDSR_PYTHON")
+            .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")));
         let mut child = Command::new(&py)
-            .arg(format!("{}/tests/interop/lock_peer.py", env!("CARGO_MANIFEST_DIR")))
+            .arg(format!(
+                "{}/tests/interop/lock_peer.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
             .arg(connect)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -177,7 +242,12 @@ fn python_original_and_libndsr_exclude_each_other() {
     let mut py = Peer::start(&zk.connect);
     // Python holds it: we cannot have it …
     assert_eq!(py.ask("acquire /interop/lock 1"), "True");
-    assert_eq!(r.lock("/interop/lock", "rust", 1, Duration::from_millis(300)).unwrap_err().code, NDSR_E_TIMEOUT);
+    assert_eq!(
+        r.lock("/interop/lock", "rust", 1, Duration::from_millis(300))
+            .unwrap_err()
+            .code,
+        NDSR_E_TIMEOUT
+    );
     // … until Python lets go.
     assert_eq!(py.ask("release /interop/lock"), "True");
     let lease = r.lock("/interop/lock", "rust", 1, NO_WAIT).unwrap();

@@ -20,10 +20,16 @@ pub struct ndsr_lock_t {
 
 fn lock_args(simultaneous: c_int, wait_ms: i64) -> Result<(u32, Duration), Error> {
     if simultaneous < 1 {
-        return Err(Error::new(NDSR_E_INVALID_ARGUMENT, "simultaneous must be at least 1"));
+        return Err(Error::new(
+            NDSR_E_INVALID_ARGUMENT,
+            "simultaneous must be at least 1",
+        ));
     }
     if wait_ms < 0 {
-        return Err(Error::new(NDSR_E_INVALID_ARGUMENT, "wait_ms must not be negative"));
+        return Err(Error::new(
+            NDSR_E_INVALID_ARGUMENT,
+            "wait_ms must not be negative",
+        ));
     }
     Ok((simultaneous as u32, Duration::from_millis(wait_ms as u64)))
 }
@@ -53,10 +59,17 @@ pub unsafe extern "C" fn ndsr_lock_acquire(
         let r = registry(h)?;
         arg_out(out, "out")?;
         let path = arg_str(path, "path")?;
-        let name = if name.is_null() { "" } else { arg_str(name, "name")? };
+        let name = if name.is_null() {
+            ""
+        } else {
+            arg_str(name, "name")?
+        };
         let (simultaneous, wait) = lock_args(simultaneous, wait_ms)?;
         let lease = r.lock(path, name, simultaneous, wait)?;
-        *out = Box::into_raw(Box::new(ndsr_lock_t { handle: h as usize, lease: Mutex::new(Some(lease)) }));
+        *out = Box::into_raw(Box::new(ndsr_lock_t {
+            handle: h as usize,
+            lease: Mutex::new(Some(lease)),
+        }));
         Ok(NDSR_OK)
     })
 }
@@ -72,7 +85,11 @@ pub unsafe extern "C" fn ndsr_lock_release(lock: *mut ndsr_lock_t) -> c_int {
     guard(|| {
         arg_out(lock, "lock")?;
         let lock = &*lock;
-        let lease = lock.lease.lock().take().ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
+        let lease = lock
+            .lease
+            .lock()
+            .take()
+            .ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
         registry(lock.handle as *const ndsr_t)?.unlock(&lease)?;
         Ok(NDSR_OK)
     })
@@ -92,7 +109,11 @@ pub unsafe extern "C" fn ndsr_lock_check(lock: *const ndsr_lock_t) -> c_int {
             return Err(Error::invalid("argument lock is NULL"));
         }
         let lock = &*lock;
-        let lease = lock.lease.lock().clone().ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
+        let lease = lock
+            .lease
+            .lock()
+            .clone()
+            .ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
         Ok(match registry(lock.handle as *const ndsr_t) {
             Ok(r) => r.lock_status(&lease),
             Err(_) => crate::status::NDSR_E_LOCK_LOST,
@@ -112,7 +133,10 @@ pub unsafe extern "C" fn ndsr_lock_free(lock: *mut ndsr_lock_t) {
     }
     let lock = Box::from_raw(lock);
     guard(|| {
-        if let (Some(lease), Ok(r)) = (lock.lease.lock().take(), registry(lock.handle as *const ndsr_t)) {
+        if let (Some(lease), Ok(r)) = (
+            lock.lease.lock().take(),
+            registry(lock.handle as *const ndsr_t),
+        ) {
             r.unlock(&lease)?;
         }
         Ok(NDSR_OK)
@@ -136,7 +160,11 @@ pub unsafe extern "C" fn ndsr_acquire_lock(
     guard(|| {
         let r = registry(h)?;
         let path = arg_str(path, "path")?;
-        let name = if name.is_null() { "" } else { arg_str(name, "name")? };
+        let name = if name.is_null() {
+            ""
+        } else {
+            arg_str(name, "name")?
+        };
         let (simultaneous, wait) = lock_args(simultaneous, wait_ms)?;
         r.acquire_lock(path, name, simultaneous, wait)?;
         Ok(NDSR_OK)

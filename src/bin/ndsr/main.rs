@@ -1,0 +1,443 @@
+//! `ndsr`: look at and change the registry by hand and in scripts.
+//!
+//! Exit codes: 0 success; 1 other error; 2 usage error; 3 no connection to ZooKeeper; 4 path
+//! not found; 5 lock not acquired within the wait; 6 authentication failed or not authorised.
+//! `ndsr lock … -- COMMAND` otherwise exits with COMMAND's status (128+N if killed by signal N).
+//! Errors go to stderr in one line; data goes to stdout only.
+
+mod json;
+mod yaml;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ndsr::options::Options;
+use ndsr::registry::Registry;
+use ndsr::status::{
+    Error, NDSR_E_AUTH_FAILED, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_AUTH, NDSR_E_NO_CONNECTION,
+    NDSR_E_TIMEOUT,
+};
+use ndsr::subscription::Event;
+use serde_json::{Map, Value};
+
+const EXIT_ERROR: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NO_CONNECTION: u8 = 3;
+const EXIT_NOT_FOUND: u8 = 4;
+const EXIT_LOCK_NOT_ACQUIRED: u8 = 5;
+const EXIT_AUTH: u8 = 6;
+
+#[derive(Parser)]
+#[command(
+    name = "ndsr",
+    version,
+    about = "Look at and change an nd_service_registry / libndsr registry in ZooKeeper.",
+    after_help = "Exit codes: 0 success, 1 other error, 2 usage error, 3 no connection, 4 not found,\n\
+                  5 lock not acquired, 6 authentication failed or not authorised."
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// ZooKeeper connect string, host:port[,host:port...][/chroot].
+    #[arg(
+        long,
+        short = 's',
+        global = true,
+        env = "NDSR_SERVER",
+        default_value = "localhost:2181"
+    )]
+    server: String,
+    /// Digest authentication user.
+    #[arg(long, short = 'u', global = true, env = "NDSR_USERNAME")]
+    username: Option<String>,
+    /// Digest authentication password (better: set NDSR_PASSWORD, which `ps` does not show).
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "NDSR_PASSWORD",
+        hide_env_values = true
+    )]
+    password: Option<String>,
+    /// Session timeout and the longest wait for ZooKeeper, in seconds.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    timeout: f64,
+    /// Print no log lines, only data and errors.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+    /// Log level on stderr: error, warn, info, debug or trace.
+    #[arg(long, global = true, default_value = "error")]
+    loglevel: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+    Dir,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a path (and with --recursive its subtree) as the Python original's `ndsr get` does.
+    #[command(
+        after_help = "Examples:\n  ndsr get /services --recursive --format dir\n  ndsr get /services/web --data --format json"
+    )]
+    Get {
+        /// The path to read.
+        #[arg(default_value = "/")]
+        path: String,
+        /// Include each node's data.
+        #[arg(long, short = 'd')]
+        data: bool,
+        /// Include the children, recursively.
+        #[arg(long, short = 'r')]
+        recursive: bool,
+        /// Output format.
+        #[arg(long, alias = "outputformat", value_enum, default_value = "yaml")]
+        format: Format,
+    },
+    /// Write JSON data to a path: a persistent node, or with --ephemeral a registration that
+    /// lasts until this command is interrupted (SIGINT/SIGTERM).
+    #[command(
+        after_help = "Examples:\n  ndsr set /config/web '{\"threads\":8}'\n  ndsr set /services/web/$(hostname):80 '{\"weight\":10}' --ephemeral"
+    )]
+    Set {
+        /// The path to write.
+        path: String,
+        /// A JSON object, a JSON string, or null (the default).
+        #[arg(default_value = "null")]
+        json: String,
+        /// Register an ephemeral node and keep it until interrupted.
+        #[arg(long, short = 'e')]
+        ephemeral: bool,
+    },
+    /// Delete a path. A path that does not exist is not an error.
+    #[command(after_help = "Example:\n  ndsr unset /config/old")]
+    Unset {
+        /// The path to delete.
+        path: String,
+    },
+    /// Print the path's document as one JSON line now and after every change, until interrupted.
+    #[command(
+        after_help = "Example:\n  ndsr watch /services/web | while read -r doc; do echo \"$doc\" | jq '.children|keys'; done"
+    )]
+    Watch {
+        /// The path to watch.
+        path: String,
+    },
+    /// Run COMMAND while holding the lock PATH (like flock); exit with COMMAND's status, or 5 if
+    /// the lock was not acquired within --wait.
+    #[command(after_help = "Example:\n  ndsr lock /locks/nightly --wait 60 -- ./nightly-job.sh")]
+    Lock {
+        /// The lock path (kazoo Semaphore layout, shared with the Python original).
+        path: String,
+        /// How many holders at once.
+        #[arg(long, default_value_t = 1)]
+        simultaneous: u32,
+        /// Seconds to wait for the lock (0 = one attempt).
+        #[arg(long, default_value_t = 0.0)]
+        wait: f64,
+        /// Holder name stored in the lock node (default: host:pid).
+        #[arg(long)]
+        name: Option<String>,
+        /// The command to run, after `--`.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+}
+
+/// A failure with its exit code and one-line message.
+struct Fail(u8, String);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let code = match e.code {
+            NDSR_E_NO_CONNECTION | NDSR_E_TIMEOUT => EXIT_NO_CONNECTION,
+            NDSR_E_AUTH_FAILED | NDSR_E_NO_AUTH => EXIT_AUTH,
+            NDSR_E_INVALID_ARGUMENT => EXIT_USAGE,
+            _ => EXIT_ERROR,
+        };
+        Fail(code, e.message)
+    }
+}
+
+fn open(c: &Common) -> Result<Arc<Registry>, Fail> {
+    let mut o = Options::default();
+    if !(c.timeout.is_finite() && c.timeout > 0.0) {
+        return Err(Fail(
+            EXIT_USAGE,
+            "--timeout must be a positive number of seconds".into(),
+        ));
+    }
+    o.set(
+        "timeout_ms",
+        &((c.timeout * 1000.0) as u64).max(100).to_string(),
+    )?;
+    match (&c.username, &c.password) {
+        (Some(u), Some(p)) => {
+            o.set("username", u)?;
+            o.set("password", p)?;
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Fail(
+                EXIT_USAGE,
+                "--username and --password go together".into(),
+            ))
+        }
+    }
+    Ok(Registry::open(Some(&c.server), o)?)
+}
+
+/// The original's `get` structure: `{path: {"data": …, "children": [ … ]}}`.
+fn node_tree(r: &Registry, path: &str, data: bool, recursive: bool) -> Result<Value, Fail> {
+    let doc: Value =
+        serde_json::from_str(&r.get_json(path)?).map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+    if doc["stat"].is_null() {
+        return Err(Fail(EXIT_NOT_FOUND, format!("{path}: no such node")));
+    }
+    let mut body = Map::new();
+    if data {
+        body.insert("data".into(), doc["data"].clone());
+    }
+    if recursive {
+        let mut names: Vec<&String> = doc["children"]
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        names.sort();
+        let mut children = Vec::new();
+        for name in names {
+            let child = ndsr::path::join(path, name);
+            match node_tree(r, &child, data, recursive) {
+                Ok(v) => children.push(v),
+                // Deleted while we walked: skip it.
+                Err(Fail(EXIT_NOT_FOUND, _)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        body.insert("children".into(), Value::Array(children));
+    }
+    let mut top = Map::new();
+    top.insert(path.to_string(), Value::Object(body));
+    Ok(Value::Object(top))
+}
+
+/// `dir`: every path, depth first, one per line.
+fn paths(v: &Value, out: &mut Vec<String>) {
+    if let Value::Object(m) = v {
+        for (k, body) in m {
+            if k.starts_with('/') && body.is_object() {
+                out.push(k.clone());
+                if let Some(Value::Array(children)) = body.get("children") {
+                    for c in children {
+                        paths(c, out);
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Signals = signal_hook::iterator::Signals;
+
+fn wait_for_signal(mut signals: Signals) -> i32 {
+    signals.forever().next().unwrap_or(libc::SIGTERM)
+}
+
+fn run(cli: Cli) -> Result<u8, Fail> {
+    // Taken before anything happens, so that an early SIGINT/SIGTERM still ends a waiting command
+    // cleanly (an ephemeral node is removed at once, not left for the session timeout). Other
+    // commands keep the default: a signal ends them.
+    let signals = match cli.command {
+        Command::Set {
+            ephemeral: true, ..
+        }
+        | Command::Watch { .. } => Some(
+            Signals::new([libc::SIGINT, libc::SIGTERM])
+                .map_err(|e| Fail(EXIT_ERROR, format!("cannot handle signals: {e}")))?,
+        ),
+        _ => None,
+    };
+    let r = open(&cli.common)?;
+    let code = match cli.command {
+        Command::Get {
+            path,
+            data,
+            recursive,
+            format,
+        } => {
+            ndsr::path::validate(&path)?;
+            let tree = node_tree(&r, &path, data, recursive)?;
+            // The original prints the formatted text with print(), which adds a newline.
+            let text = match format {
+                Format::Yaml => yaml::dump(&tree),
+                Format::Json => json::dump(&tree),
+                Format::Dir => {
+                    let mut p = Vec::new();
+                    paths(&tree, &mut p);
+                    p.join("\n")
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{text}").map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+            0
+        }
+        Command::Set {
+            path,
+            json,
+            ephemeral,
+        } => {
+            let applied = if ephemeral {
+                r.set_node(&path, &json)?
+            } else {
+                r.set_data(&path, &json)?
+            };
+            if applied == ndsr::registry::Applied::Queued {
+                return Err(Fail(
+                    EXIT_NO_CONNECTION,
+                    format!("{path}: not written: no connection to ZooKeeper"),
+                ));
+            }
+            if ephemeral {
+                log::info!("{path} registered; interrupt to remove it");
+                if let Some(signals) = signals {
+                    wait_for_signal(signals);
+                }
+            }
+            0
+        }
+        Command::Unset { path } => {
+            if r.unset(&path)? == ndsr::registry::Applied::Queued {
+                return Err(Fail(
+                    EXIT_NO_CONNECTION,
+                    format!("{path}: not deleted: no connection to ZooKeeper"),
+                ));
+            }
+            0
+        }
+        Command::Watch { path } => {
+            let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
+            let broken = tx.clone();
+            r.on_change(
+                &path,
+                Box::new(move |e| {
+                    if let Event::Document { json, .. } = e {
+                        let mut out = std::io::stdout().lock();
+                        if let Err(err) = writeln!(out, "{json}").and_then(|_| out.flush()) {
+                            let _ = broken.send(Err(err.to_string()));
+                        }
+                    }
+                }),
+            )?;
+            std::thread::spawn(move || {
+                if let Some(signals) = signals {
+                    wait_for_signal(signals);
+                }
+                let _ = tx.send(Ok(()));
+            });
+            match rx.recv() {
+                // The reader went away (a closed pipe): stop quietly, as `yes | head` does.
+                Ok(Err(_)) | Ok(Ok(())) | Err(_) => 0,
+            }
+        }
+        Command::Lock {
+            path,
+            simultaneous,
+            wait,
+            name,
+            command,
+        } => {
+            if !(wait.is_finite() && wait >= 0.0) {
+                return Err(Fail(
+                    EXIT_USAGE,
+                    "--wait must be a number of seconds >= 0".into(),
+                ));
+            }
+            let name = name.unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
+            let lease = match r.lock(&path, &name, simultaneous, Duration::from_secs_f64(wait)) {
+                Ok(l) => l,
+                Err(e) if e.code == NDSR_E_TIMEOUT => {
+                    return Err(Fail(
+                        EXIT_LOCK_NOT_ACQUIRED,
+                        format!("{path}: lock not acquired within {wait} s"),
+                    ))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let status = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .status();
+            let _ = r.unlock(&lease);
+            match status {
+                Ok(s) => match s.code() {
+                    Some(c) => c as u8,
+                    None => {
+                        use std::os::unix::process::ExitStatusExt;
+                        128u8.wrapping_add(s.signal().unwrap_or(0) as u8)
+                    }
+                },
+                Err(e) => return Err(Fail(127, format!("{}: {e}", command[0]))),
+            }
+        }
+    };
+    r.close();
+    Ok(code)
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown".into()
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let level = if cli.common.quiet {
+        1
+    } else {
+        match cli.common.loglevel.as_str() {
+            "error" => 1,
+            "warn" | "warning" => 2,
+            "info" => 3,
+            "debug" => 4,
+            "trace" => 5,
+            other => {
+                eprintln!(
+                    "ndsr: --loglevel must be error, warn, info, debug or trace, not {other:?}"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    };
+    ndsr::logging::set_sink(None, std::ptr::null_mut(), level);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, message)) => {
+            eprintln!("ndsr: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

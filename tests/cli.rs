@@ -1,0 +1,296 @@
+//! The `ndsr` command-line tool, run as a built binary against real ZooKeeper.
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn ndsr(zk: &Zk, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args(["--server", &zk.connect, "--timeout", "5"])
+        .args(args)
+        .output()
+        .expect("run ndsr")
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn python() -> String {
+    std::env::var("NDSR_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// Every output format, byte for byte, against what the Python original's own formatting code
+/// prints for the same tree (including values PyYAML must quote, escape or fold).
+#[test]
+fn get_formats_match_the_original_byte_for_byte() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/cli", b"");
+    raw.create(
+        "/cli/svc",
+        br#"{"a":1,"b":[1,2,{"c":null}],"t":true,"f":1.5}"#,
+    );
+    raw.create(
+        "/cli/svc/host1:80",
+        br#"{"pid":42,"created":"2012-12-15 00:45:03","weight":10,"state":"up"}"#,
+    );
+    let tricky = serde_json::json!({
+        "yes": "yes", "no": "No", "on": "off", "num": "123", "float": "1.5", "octal": "017",
+        "hex": "0x1F", "date": "2012-12-15", "null_word": "null", "tilde": "~", "empty": "",
+        "colon": "a: b", "colon2": "a:b", "hash": "a #b", "lead": " x", "trail": "x ",
+        "dash": "- x", "q": "it's", "dq": "say \"hi\"", "uni": "café ☃", "nl": "two\nlines",
+        "tab": "a\tb", "star": "*x", "bang": "!x", "pct": "%x", "at": "@x", "bt": "`x",
+        "brace": "{x}", "comma": "a, b", "long": "word ".repeat(30).trim_end().to_string(),
+        "longq": format!("'{}", "word ".repeat(30).trim_end()),
+        "nested": {"deep": {"deeper": []}, "empty": {}}, "list": [[1, 2], [], {}, "x"],
+        "neg": -7, "big": 12345678901234i64, "small": 0.0001, "tiny": 1.5e-7, "bool": false,
+    });
+    raw.create("/cli/svc/host2:80", tricky.to_string().as_bytes());
+    raw.create("/cli/svc/group", b"  ");
+    raw.create("/cli/svc/group/a", b"not json at all");
+    raw.create("/cli/svc/group/b", b"");
+    raw.create("/cli/svc/group/b/leaf", b"[1,2]");
+
+    let py = python();
+    let out = Command::new(&py)
+        .arg(format!(
+            "{}/tests/interop/cli_expected.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .args([&zk.connect, "/cli/svc"])
+        .output()
+        .unwrap_or_else(|e| panic!("{py}: {e} (run scripts/install-deps.sh)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(expected.len(), 12);
+    for (key, want) in expected {
+        let parts: Vec<&str> = key.split(' ').collect();
+        let mut args = vec!["get", "/cli/svc", "--format", parts[2]];
+        if parts[0] == "True" {
+            args.push("--data");
+        }
+        if parts[1] == "True" {
+            args.push("--recursive");
+        }
+        let o = ndsr(&zk, &args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(stdout(&o), want.as_str().unwrap(), "ndsr {args:?}");
+        assert!(
+            o.stderr.is_empty(),
+            "nothing on stderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn get_at_the_root_and_missing_paths() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/x", b"");
+    raw.create("/x/y", b"");
+    // The original writes //x at the root; we write /x.
+    let o = ndsr(&zk, &["get", "/", "-r", "--format", "dir"]);
+    assert_eq!(
+        stdout(&o),
+        "/\n/x\n/x/y\n/zookeeper\n/zookeeper/config\n/zookeeper/quota\n"
+    );
+    let o = ndsr(&zk, &["get", "/nope"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nope"), "{err}");
+}
+
+#[test]
+fn set_unset_and_exit_codes() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let o = ndsr(&zk, &["set", "/conf/app", r#"{"threads":8}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+    let v = json(std::str::from_utf8(&raw.get("/conf/app").unwrap().0).unwrap());
+    assert_eq!(v["threads"], 8);
+    assert!(v["pid"].is_u64() && v["created"].is_string());
+    assert_eq!(
+        ndsr(&zk, &["get", "/conf/app", "-d", "--format", "json"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert!(ndsr(&zk, &["unset", "/conf/app"]).status.success());
+    assert!(!raw.exists("/conf/app"));
+    assert!(
+        ndsr(&zk, &["unset", "/conf/app"]).status.success(),
+        "missing is fine"
+    );
+
+    // Usage errors: 2, one line on stderr.
+    for args in [
+        &["set", "/x", "[1,2]"][..],
+        &["set", "bad/path"],
+        &["get", "/x", "--format", "xml"],
+        &["frobnicate"],
+    ] {
+        let o = ndsr(&zk, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(o.stdout.is_empty());
+    }
+    // No connection: 3.
+    let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args(["--server", "127.0.0.1:1", "--timeout", "0.5", "get", "/"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // --help for each command, with examples.
+    for cmd in ["get", "set", "unset", "watch", "lock"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        assert!(stdout(&o).contains("Example"), "{cmd} --help has examples");
+    }
+}
+
+#[test]
+fn ephemeral_set_lasts_until_interrupted() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args([
+            "--server",
+            &zk.connect,
+            "set",
+            "/svc/web/me:80",
+            r#"{"w":1}"#,
+            "--ephemeral",
+        ])
+        .spawn()
+        .unwrap();
+    let (stat, w) = raw.rt.block_on(async {
+        loop {
+            let (stat, w) = raw
+                .client
+                .check_and_watch_stat("/svc/web/me:80")
+                .await
+                .unwrap();
+            if stat.is_some() {
+                return (stat, w);
+            }
+            w.changed().await;
+        }
+    });
+    assert!(stat.unwrap().ephemeral_owner != 0);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    let ev = raw
+        .rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(3), w.changed()).await })
+        .unwrap();
+    assert_eq!(
+        ev.event_type,
+        zookeeper_client::EventType::NodeDeleted,
+        "removed at once on SIGTERM"
+    );
+}
+
+#[test]
+fn watch_prints_one_line_per_change() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/w", b"{\"v\":0}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args(["--server", &zk.connect, "watch", "/w"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || json(&lines.next().unwrap().unwrap());
+    assert_eq!(next()["data"]["v"], 0);
+    raw.set("/w", b"{\"v\":1}");
+    assert_eq!(next()["data"]["v"], 1);
+    raw.create("/w/c", b"{}");
+    assert_eq!(next()["children"], serde_json::json!({"c": {}}));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn lock_runs_the_command_while_holding_the_lock() {
+    let zk = Zk::standalone();
+    let o = ndsr(&zk, &["lock", "/locks/job", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "the command's status");
+    // While one ndsr holds the lock (its command waits on a fifo), another cannot get it.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("go");
+    let marker = dir.path().join("running");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let script = format!(
+        "touch {}; cat {} > /dev/null",
+        marker.display(),
+        fifo.display()
+    );
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args([
+            "--server",
+            &zk.connect,
+            "lock",
+            "/locks/job",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .spawn()
+        .unwrap();
+    while !marker.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = ndsr(&zk, &["lock", "/locks/job", "--wait", "0.3", "--", "true"]);
+    assert_eq!(o.status.code(), Some(5), "not acquired");
+    assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1);
+    // A waiter gets it as soon as the holder's command ends.
+    let waiter = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args([
+            "--server",
+            &zk.connect,
+            "lock",
+            "/locks/job",
+            "--wait",
+            "30",
+            "--",
+            "sh",
+            "-c",
+            "echo got it",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::fs::write(&fifo, b"x").unwrap();
+    assert!(holder.wait().unwrap().success());
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "got it\n");
+}
