@@ -231,6 +231,17 @@ int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
 // Each pointer argument is NULL or points to what the description above says.
 void ndsr_string_free(char *s);
 
+// Authenticates the handle with digest credentials, at once and after every reconnection and
+// new session (the original's set_username/set_password). Nodes created from then on get the ACL
+// of these credentials (owner: all permissions; world: read), unless the `acl` option is set.
+// The password is never logged nor put in an error message. Blocks at most `timeout_ms`.
+// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL or empty, or a username with ':'),
+// NDSR_E_AUTH_FAILED, NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
+
 // The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
 // NULL handle). Never blocks.
 int ndsr_state(ndsr_t *h);
@@ -330,6 +341,12 @@ int ndsr_options_new(ndsr_options_t **out);
 // - `readonly`: `true`/`false`; writes fail with NDSR_E_READ_ONLY and read-only servers are
 //   accepted.
 // - `lazy`: `true`/`false`; `ndsr_open` succeeds even if ZooKeeper cannot be reached.
+// - `username`, `password`: digest authentication, sent on every (re)connection. With both set
+//   and no `acl`, created nodes get the original's ACL pair: `digest:<user>:<hash>` with all
+//   permissions and `world:anyone` with read; the directories above a registration's own
+//   directory are created open. The password is never logged.
+// - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
+//   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 //
 // Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
 // options are unchanged). Never blocks.

@@ -1,4 +1,5 @@
 //! libndsr: a service registry and dynamic-configuration library on Apache ZooKeeper.
+pub mod acl;
 pub mod codec;
 pub mod dispatcher;
 pub mod document;

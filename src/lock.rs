@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{Acls, CreateMode};
+use zookeeper_client::{Acl, Acls, CreateMode};
 
 use crate::path;
 use crate::session::Session;
@@ -45,9 +45,10 @@ fn zk_err(e: zookeeper_client::Error, p: &str) -> Error {
     Error::from_zk(&e, p)
 }
 
-/// Creates `p` (persistent, open) with its missing ancestors. Ok(true) if it was created here.
-async fn ensure(zk: &Zk<'_>, p: &str, data: &[u8]) -> ZkResult<bool> {
-    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+/// Creates `p` (persistent, with `acls`, as kazoo's ensure_path does) with its missing
+/// ancestors. Ok(true) if it was created here.
+async fn ensure(zk: &Zk<'_>, p: &str, data: &[u8], acls: &[Acl]) -> ZkResult<bool> {
+    let options = CreateMode::Persistent.with_acls(Acls::new(acls));
     loop {
         match zk.create(p, data, &options).await {
             Ok(_) => return Ok(true),
@@ -57,7 +58,7 @@ async fn ensure(zk: &Zk<'_>, p: &str, data: &[u8]) -> ZkResult<bool> {
                 if parent == "/" {
                     return Err(zookeeper_client::Error::NoNode);
                 }
-                Box::pin(ensure(zk, parent, &[])).await?;
+                Box::pin(ensure(zk, parent, &[], acls)).await?;
             }
             Err(e) => return Err(e),
         }
@@ -96,6 +97,7 @@ pub async fn acquire(
     zk_counters: &crate::zk::Counters,
     spec: &LockSpec,
     deadline: Instant,
+    acls: &[Acl],
 ) -> Result<Lease> {
     if spec.simultaneous == 0 {
         return Err(Error::new(
@@ -118,7 +120,7 @@ pub async fn acquire(
 
     // The semaphore node carries the number of holders; a different number is a mistake that
     // must not be papered over (kazoo raises "Inconsistent max leases").
-    if !ensure(&zk, p, max.as_bytes())
+    if !ensure(&zk, p, max.as_bytes(), acls)
         .await
         .map_err(|e| zk_err(e, p))?
     {
@@ -138,11 +140,11 @@ pub async fn acquire(
     let id = uuid::Uuid::new_v4().simple().to_string();
     let lease = path::join(p, &id);
     let guard_dir = format!("{p}-__lock__");
-    ensure(&zk, &guard_dir, &[])
+    ensure(&zk, &guard_dir, &[], acls)
         .await
         .map_err(|e| zk_err(e, &guard_dir))?;
     let guard_prefix = path::join(&guard_dir, &format!("{id}__lock__"));
-    let options = CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
+    let options = CreateMode::EphemeralSequential.with_acls(Acls::new(acls));
     let guard_name = zk
         .create_sequential(&guard_prefix, spec.name.as_bytes(), &options)
         .await
@@ -167,7 +169,7 @@ pub async fn acquire(
         loop {
             let (children, _, watcher) = zk.get_and_watch_children(p).await?;
             if children.len() < spec.simultaneous as usize {
-                let options = CreateMode::Ephemeral.with_acls(Acls::anyone_all());
+                let options = CreateMode::Ephemeral.with_acls(Acls::new(acls));
                 match zk.create(&lease, spec.name.as_bytes(), &options).await {
                     Ok(_) | Err(zookeeper_client::Error::NodeExists) => return Ok(Some(())),
                     Err(e) => return Err(e),

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use zookeeper_client::Acl;
+
+use crate::acl::{self, Credentials};
 use crate::status::{Error, Result};
 
-/// The settings of one handle.
-#[derive(Clone, Debug)]
+/// The settings of one handle. Its Debug output never shows the password.
+#[derive(Clone)]
 pub struct Options {
     /// Session timeout; also the longest any call waits (first connection included).
     pub timeout: Duration,
@@ -14,6 +17,25 @@ pub struct Options {
     pub readonly: bool,
     /// Open succeeds even when ZooKeeper cannot be reached; the connection is made later.
     pub lazy: bool,
+    /// Digest user (used once the password is set too).
+    pub username: Option<String>,
+    /// Digest password.
+    pub password: Option<String>,
+    /// The ACL for nodes this handle creates (else derived from the credentials, else open).
+    pub acl: Option<Vec<Acl>>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("timeout", &self.timeout)
+            .field("readonly", &self.readonly)
+            .field("lazy", &self.lazy)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("acl", &self.acl)
+            .finish()
+    }
 }
 
 impl Default for Options {
@@ -22,6 +44,9 @@ impl Default for Options {
             timeout: Duration::from_secs(5),
             readonly: false,
             lazy: false,
+            username: None,
+            password: None,
+            acl: None,
         }
     }
 }
@@ -37,7 +62,19 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 }
 
 impl Options {
-    /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`).
+    /// The credentials, when both username and password are set.
+    pub fn credentials(&self) -> Option<Credentials> {
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Some(Credentials {
+                username: u.clone(),
+                password: p.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
+    /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "timeout_ms" => {
@@ -54,7 +91,22 @@ impl Options {
             }
             "readonly" => self.readonly = parse_bool(key, value)?,
             "lazy" => self.lazy = parse_bool(key, value)?,
-            "cachefile" | "username" | "password" | "acl" => {
+            "username" | "password" => {
+                if value.is_empty() || value.contains('\0') {
+                    return Err(Error::invalid(format!("option {key}: must not be empty")));
+                }
+                if key == "username" && value.contains(':') {
+                    return Err(Error::invalid("option username: must not contain ':'"));
+                }
+                let v = Some(value.to_string());
+                if key == "username" {
+                    self.username = v;
+                } else {
+                    self.password = v;
+                }
+            }
+            "acl" => self.acl = Some(acl::parse(value)?),
+            "cachefile" => {
                 return Err(Error::invalid(format!(
                     "option {key} is not supported by this version of libndsr yet"
                 )))
@@ -82,5 +134,12 @@ mod tests {
         assert!(o.set("lazy", "maybe").is_err());
         assert!(o.set("nope", "1").is_err());
         assert!(o.lazy, "a refused value changes nothing");
+        o.set("username", "bob").unwrap();
+        assert!(o.credentials().is_none());
+        o.set("password", "hunter2").unwrap();
+        assert_eq!(o.credentials().unwrap().username, "bob");
+        assert!(!format!("{o:?}").contains("hunter2"));
+        assert!(o.set("username", "a:b").is_err());
+        assert!(o.set("acl", "world:anyone:q").is_err());
     }
 }

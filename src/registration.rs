@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use tokio::sync::Mutex;
-use zookeeper_client::{Acls, CreateMode, Stat};
+use zookeeper_client::{Acl, Acls, CreateMode, Stat};
 
 use crate::path;
 use crate::status::{Error, Result};
@@ -64,18 +64,24 @@ impl Registration {
 
 type ZkResult<T> = std::result::Result<T, zookeeper_client::Error>;
 
-/// Creates the missing ancestors of `p` as persistent, open nodes.
-async fn create_parents(zk: &Zk<'_>, p: &str) -> ZkResult<()> {
+/// Creates the missing ancestors of `p` as persistent nodes: the immediate parent (the service
+/// directory) with `acls`, the levels above it open, as the original does (users share the upper
+/// levels; only the service directory is protected).
+async fn create_parents(zk: &Zk<'_>, p: &str, acls: &[Acl]) -> ZkResult<()> {
     let parent = path::parent(p);
     if parent == "/" {
         return Ok(());
     }
-    let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
+    let open = crate::acl::open_acl();
+    let options_for = |dir: &str| {
+        let a: &[Acl] = if dir == parent { acls } else { &open };
+        CreateMode::Persistent.with_acls(Acls::new(a))
+    };
     let mut missing = vec![parent];
     // Walk up until an existing ancestor, then create downwards.
     loop {
         let top = *missing.last().expect("not empty");
-        match zk.create(top, &[], &options).await {
+        match zk.create(top, &[], &options_for(top)).await {
             Ok(_) | Err(zookeeper_client::Error::NodeExists) => {
                 missing.pop();
                 break;
@@ -91,7 +97,7 @@ async fn create_parents(zk: &Zk<'_>, p: &str) -> ZkResult<()> {
         }
     }
     while let Some(p) = missing.pop() {
-        match zk.create(p, &[], &options).await {
+        match zk.create(p, &[], &options_for(p)).await {
             Ok(_) | Err(zookeeper_client::Error::NodeExists) => {}
             Err(e) => return Err(e),
         }
@@ -99,15 +105,15 @@ async fn create_parents(zk: &Zk<'_>, p: &str) -> ZkResult<()> {
     Ok(())
 }
 
-async fn create(zk: &Zk<'_>, p: &str, desired: &Desired) -> ZkResult<Stat> {
+async fn create(zk: &Zk<'_>, p: &str, desired: &Desired, acls: &[Acl]) -> ZkResult<Stat> {
     let mode = match desired.kind {
         Kind::Ephemeral => CreateMode::Ephemeral,
         Kind::Persistent => CreateMode::Persistent,
     };
-    let options = mode.with_acls(Acls::anyone_all());
+    let options = mode.with_acls(Acls::new(acls));
     match zk.create(p, &desired.encoded, &options).await {
         Err(zookeeper_client::Error::NoNode) => {
-            create_parents(zk, p).await?;
+            create_parents(zk, p, acls).await?;
             zk.create(p, &desired.encoded, &options).await
         }
         r => r,
@@ -122,6 +128,7 @@ pub async fn apply(
     gen: u64,
     p: &str,
     st: &mut RegState,
+    acls: &[Acl],
 ) -> Result<()> {
     let desired = st.desired.clone();
     let result: ZkResult<()> = async {
@@ -131,10 +138,21 @@ pub async fn apply(
                 Err(e) => Err(e),
             };
         }
+        // Persistent data usually exists already: write it first, create it only if missing.
+        // (Creating first would fail with NoAuth, not NodeExists, where the directory is
+        // someone else's: ZooKeeper checks the parent's CREATE permission first.)
+        if desired.kind == Kind::Persistent {
+            match zk.set_data(p, &desired.encoded, None).await {
+                Ok(stat) if stat.ephemeral_owner == 0 => return Ok(()),
+                // An ephemeral node sits there: replaced below.
+                Ok(_) | Err(zookeeper_client::Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
         // A create whose reply was lost, or an earlier session of ours, can leave the node in
         // place: NodeExists is answered by looking at who owns it.
         for _ in 0..3 {
-            match create(zk, p, &desired).await {
+            match create(zk, p, &desired, acls).await {
                 Ok(_) => return Ok(()),
                 Err(zookeeper_client::Error::NodeExists) => {}
                 Err(e) => return Err(e),

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::acl::Credentials;
 use crate::codec;
 use crate::dispatcher::Dispatcher;
 use crate::lock::{self, Lease, LockSpec};
@@ -46,6 +47,8 @@ impl Applied {
 /// A registry handle.
 pub struct Registry {
     options: Options,
+    /// Digest credentials in use (changed by `set_credentials`).
+    credentials: Mutex<Option<Credentials>>,
     session: Arc<Session>,
     dispatcher: Arc<Dispatcher>,
     counters: Arc<Counters>,
@@ -73,11 +76,15 @@ impl Registry {
         if connect.is_empty() {
             return Err(Error::invalid("empty connect string"));
         }
-        let session = Session::new(SessionConfig {
-            connect: connect.clone(),
-            timeout: options.timeout,
-            readonly: options.readonly,
-        });
+        let credentials = options.credentials();
+        let session = Session::new(
+            SessionConfig {
+                connect: connect.clone(),
+                timeout: options.timeout,
+                readonly: options.readonly,
+            },
+            credentials.as_ref().map(|c| c.auth_bytes()),
+        );
         let first = runtime::block_on(session.first_connect())?;
         if first.is_none() && !options.lazy {
             return Err(Error::new(
@@ -99,6 +106,7 @@ impl Registry {
         }
         let registry = Arc::new(Registry {
             options,
+            credentials: Mutex::new(credentials),
             session: session.clone(),
             dispatcher,
             counters: Arc::new(Counters::default()),
@@ -149,6 +157,34 @@ impl Registry {
                 },
                 _ = closed.wait_for(|c| *c) => Err(Error::closed()),
             }
+        })
+    }
+
+    /// The ACL for nodes created now: the `acl` option, else the original's default pair for the
+    /// current credentials, else open.
+    pub fn acl(&self) -> Vec<zookeeper_client::Acl> {
+        if let Some(acl) = &self.options.acl {
+            return acl.clone();
+        }
+        match &*self.credentials.lock() {
+            Some(c) => c.default_acl(),
+            None => crate::acl::open_acl(),
+        }
+    }
+
+    /// Authenticates with new digest credentials: at once on the current session and on every
+    /// later one; nodes created from now on get the ACL of these credentials (unless the `acl`
+    /// option is set). The session keeps the identities it had too (ZooKeeper cannot drop them).
+    pub fn set_credentials(&self, username: &str, password: &str) -> Result<()> {
+        self.check_open()?;
+        let mut probe = Options::default();
+        probe.set("username", username)?;
+        probe.set("password", password)?;
+        let creds = probe.credentials().expect("both set");
+        let bytes = creds.auth_bytes();
+        *self.credentials.lock() = Some(creds);
+        self.bounded(self.session.authenticate(bytes), || {
+            Err(Error::new(NDSR_E_TIMEOUT, "authentication timed out"))
         })
     }
 
@@ -242,8 +278,9 @@ impl Registry {
                     client: &gen.client,
                     counters: &self.counters,
                 };
-                match registration::apply(&zk, gen.client.session_id().0, gen.id, p, &mut st).await
-                {
+                let acls = self.acl();
+                let sid = gen.client.session_id().0;
+                match registration::apply(&zk, sid, gen.id, p, &mut st, &acls).await {
                     Ok(()) => Ok(Applied::Done),
                     Err(e) if e.code == NDSR_E_NO_CONNECTION => Ok(Applied::Queued),
                     Err(e) => Err(e),
@@ -426,9 +463,10 @@ impl Registry {
         };
         let deadline = tokio::time::Instant::now() + wait;
         let mut closed = self.closed_tx.subscribe();
+        let acls = self.acl();
         runtime::block_on(async {
             tokio::select! {
-                r = lock::acquire(&self.session, &self.counters, &spec, deadline) => r,
+                r = lock::acquire(&self.session, &self.counters, &spec, deadline, &acls) => r,
                 _ = closed.wait_for(|c| *c) => Err(Error::closed()),
             }
         })
@@ -610,9 +648,9 @@ impl Registry {
                 st.applied_in = gen.id;
                 continue;
             }
-            match registration::apply(&zk, gen.client.session_id().0, gen.id, &reg.path, &mut st)
-                .await
-            {
+            let acls = self.acl();
+            let sid = gen.client.session_id().0;
+            match registration::apply(&zk, sid, gen.id, &reg.path, &mut st, &acls).await {
                 Ok(()) => log::info!("{}: registration applied", reg.path),
                 Err(e) => log::warn!("{}: could not apply the registration: {}", reg.path, e),
             }

@@ -70,9 +70,13 @@ pub struct SessionConfig {
     pub readonly: bool,
 }
 
+type AuthBytes = Option<Vec<u8>>;
+
 /// Owns the session and publishes its state.
 pub struct Session {
     config: SessionConfig,
+    /// Digest `user:password` sent with every new session (the client re-sends it on reconnects).
+    auth: parking_lot::RwLock<AuthBytes>,
     current: watch::Sender<Option<Generation>>,
     state: watch::Sender<State>,
     /// Every transition with its sequence number, in order (the watch above keeps only the
@@ -88,9 +92,10 @@ const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 
 impl Session {
     /// Creates the supervisor; [`Session::run`] does the work.
-    pub fn new(config: SessionConfig) -> Arc<Session> {
+    pub fn new(config: SessionConfig, auth: AuthBytes) -> Arc<Session> {
         Arc::new(Session {
             config,
+            auth: parking_lot::RwLock::new(auth),
             current: watch::channel(None).0,
             state: watch::channel(State::Disconnected).0,
             transitions: tokio::sync::broadcast::channel(256).0,
@@ -101,9 +106,32 @@ impl Session {
     }
 
     fn connector(&self) -> zookeeper_client::Connector {
-        Client::connector()
+        let c = Client::connector()
             .with_session_timeout(self.config.timeout)
-            .with_readonly(self.config.readonly)
+            .with_readonly(self.config.readonly);
+        match &*self.auth.read() {
+            Some(bytes) => c.with_auth("digest", bytes),
+            None => c,
+        }
+    }
+
+    /// Adds digest credentials: on the current session now (bounded by the timeout), and on
+    /// every session made from now on.
+    pub async fn authenticate(&self, bytes: Vec<u8>) -> Result<()> {
+        *self.auth.write() = Some(bytes.clone());
+        if let Some(g) = self.current() {
+            match tokio::time::timeout(self.config.timeout, g.client.auth("digest", &bytes)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Error::from_zk(&e, "authentication")),
+                Err(_) => {
+                    return Err(Error::new(
+                        crate::status::NDSR_E_TIMEOUT,
+                        "authentication timed out",
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Makes one connection attempt, bounded by about the session timeout.

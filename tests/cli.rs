@@ -294,3 +294,58 @@ fn lock_runs_the_command_while_holding_the_lock() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "got it\n");
 }
+
+#[test]
+fn credentials_from_flags_or_environment_and_auth_exit_code() {
+    let zk = Zk::standalone();
+    let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args([
+            "--server",
+            &zk.connect,
+            "--username",
+            "ops",
+            "set",
+            "/prot/conf",
+            r#"{"a":1}"#,
+        ])
+        .env("NDSR_PASSWORD", "from-env")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let raw = Raw::connect(&zk.connect);
+    raw.rt
+        .block_on(raw.client.auth("digest", b"ops:from-env"))
+        .unwrap();
+    let (acls, _) = raw.rt.block_on(raw.client.get_acl("/prot/conf")).unwrap();
+    let creds = ndsr::acl::Credentials {
+        username: "ops".into(),
+        password: "from-env".into(),
+    };
+    assert!(acls
+        .iter()
+        .any(|a| a.scheme() == "digest" && a.id() == creds.digest_id()));
+    // Without the credentials: not authorised, exit 6, one line, no password anywhere.
+    let o = ndsr(&zk, &["set", "/prot/conf", r#"{"a":2}"#]);
+    assert_eq!(o.status.code(), Some(6));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let o = ndsr(
+        &zk,
+        &[
+            "--username",
+            "ops",
+            "--password",
+            "wrong",
+            "set",
+            "/prot/conf",
+            "{}",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(6));
+    assert!(!String::from_utf8(o.stderr).unwrap().contains("wrong"));
+    // A username without a password is a usage error.
+    assert_eq!(
+        ndsr(&zk, &["--username", "ops", "get", "/"]).status.code(),
+        Some(2)
+    );
+}

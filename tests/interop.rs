@@ -93,3 +93,73 @@ fn python_original_and_libndsr_read_each_other() {
         json!({"rust:1": d["children"]["rust:1"].clone()})
     );
 }
+
+/// With the same credentials, the original and libndsr protect nodes with the same ACL, and the
+/// directory the original protects accepts our registration only with those credentials.
+#[test]
+fn python_original_and_libndsr_share_acls() {
+    let py = python();
+    let zk = Zk::standalone();
+    let script = format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(&py)
+        .args([
+            &script,
+            &zk.connect,
+            "/secure/svc/py:1",
+            "{}",
+            "/secure/svc/py:1",
+            "/secure/svc",
+        ])
+        .env("PEER_USER", "fleet")
+        .env("PEER_PASSWORD", "hunter2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+
+    let raw = Raw::connect(&zk.connect);
+    raw.rt
+        .block_on(raw.client.auth("digest", b"fleet:hunter2"))
+        .unwrap();
+    let creds = ndsr::acl::Credentials {
+        username: "fleet".into(),
+        password: "hunter2".into(),
+    };
+    let ids = |path: &str| {
+        let (acls, _) = raw.rt.block_on(raw.client.get_acl(path)).unwrap();
+        let mut v: Vec<String> = acls
+            .iter()
+            .map(|a| format!("{}:{}:{}", a.scheme(), a.id(), a.permission()))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut ours: Vec<String> = creds
+        .default_acl()
+        .iter()
+        .map(|a| format!("{}:{}:{}", a.scheme(), a.id(), a.permission()))
+        .collect();
+    ours.sort();
+    assert_eq!(ids("/secure/svc/py:1"), ours, "the original's ACL is ours");
+    assert_eq!(ids("/secure/svc"), ours);
+
+    let mut anon = Options::default();
+    anon.set("timeout_ms", "5000").unwrap();
+    let r = Registry::open(Some(&zk.connect), anon).unwrap();
+    assert_eq!(
+        r.set_node("/secure/svc/rust:1", "null").unwrap_err().code,
+        ndsr::status::NDSR_E_NO_AUTH
+    );
+    let mut o = Options::default();
+    o.set("username", "fleet").unwrap();
+    o.set("password", "hunter2").unwrap();
+    let r = Registry::open(Some(&zk.connect), o).unwrap();
+    r.set_node("/secure/svc/rust:1", "null").unwrap();
+    assert_eq!(ids("/secure/svc/rust:1"), ours);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}

@@ -210,6 +210,32 @@ pub unsafe extern "C" fn ndsr_string_free(s: *mut c_char) {
     }
 }
 
+/// Authenticates the handle with digest credentials, at once and after every reconnection and
+/// new session (the original's set_username/set_password). Nodes created from then on get the ACL
+/// of these credentials (owner: all permissions; world: read), unless the `acl` option is set.
+/// The password is never logged nor put in an error message. Blocks at most `timeout_ms`.
+/// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL or empty, or a username with ':'),
+/// NDSR_E_AUTH_FAILED, NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_set_credentials(
+    h: *mut ndsr_t,
+    username: *const c_char,
+    password: *const c_char,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        let (u, p) = (
+            arg_str(username, "username")?,
+            arg_str(password, "password")?,
+        );
+        r.set_credentials(u, p)?;
+        Ok(NDSR_OK)
+    })
+}
+
 /// Not connected (not yet, or the connection was lost and is being re-established).
 pub const NDSR_STATE_DISCONNECTED: c_int = 0;
 /// Connected to a read-write server.

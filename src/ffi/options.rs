@@ -38,6 +38,12 @@ pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_in
 /// - `readonly`: `true`/`false`; writes fail with NDSR_E_READ_ONLY and read-only servers are
 ///   accepted.
 /// - `lazy`: `true`/`false`; `ndsr_open` succeeds even if ZooKeeper cannot be reached.
+/// - `username`, `password`: digest authentication, sent on every (re)connection. With both set
+///   and no `acl`, created nodes get the original's ACL pair: `digest:<user>:<hash>` with all
+///   permissions and `world:anyone` with read; the directories above a registration's own
+///   directory are created open. The password is never logged.
+/// - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
+///   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 ///
 /// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
 /// options are unchanged). Never blocks.

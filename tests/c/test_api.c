@@ -134,6 +134,11 @@ static void test_options(void) {
     CHECK(strstr(ndsr_last_error(), "no_such_key") != NULL);
     CHECK_RC(ndsr_options_set(o, "timeout_ms", "soon"), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_options_set(o, "readonly", "perhaps"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "username", "user:colon"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "acl", "world:anyone:rx"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "acl", "world:anyone:r,digest:u:h=:cdrwa"), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "username", "u"), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "password", "p"), NDSR_OK);
     CHECK_RC(ndsr_options_set(o, "timeout_ms", "800"), NDSR_OK);
     CHECK_RC(ndsr_options_set(o, "lazy", "false"), NDSR_OK);
     /* Nobody listens on port 1: a non-lazy open fails within the timeout. */
@@ -154,6 +159,7 @@ static void test_null_handle(void) {
     CHECK_RC(ndsr_on_change(NULL, "/x", on_change, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_on_state(NULL, on_state, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_off(NULL, 1), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_credentials(NULL, "u", "p"), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_state(NULL), NDSR_STATE_CLOSED);
     ndsr_close(NULL);
     ndsr_string_free(NULL);
@@ -183,6 +189,9 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_on_change(h, "/capi", NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_on_state(h, NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_off(h, 123456), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_set_credentials(h, NULL, "p"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_credentials(h, "u", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_credentials(h, "", "p"), NDSR_E_INVALID_ARGUMENT);
     /* The userdata passes to the library at the call: freed once even when the call fails. */
     struct box f;
     box_init(&f);

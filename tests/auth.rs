@@ -1,0 +1,225 @@
+//! Digest authentication and ACLs on real ZooKeeper, as the Python original sets them up.
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use ndsr::acl::Credentials;
+use ndsr::options::Options;
+use ndsr::registry::Registry;
+use ndsr::status::*;
+use zookeeper_client::Permission;
+
+fn with_creds(connect: &str, user: &str, pw: &str) -> Arc<Registry> {
+    let mut o = Options::default();
+    o.set("username", user).unwrap();
+    o.set("password", pw).unwrap();
+    Registry::open(Some(connect), o).expect("open")
+}
+
+/// The ACL of `path`, read by `raw` (which must hold ADMIN there to see digest hashes unmasked).
+fn acl_of(raw: &Raw, path: &str) -> Vec<(String, String, u32)> {
+    let (acls, _) = raw.rt.block_on(raw.client.get_acl(path)).unwrap();
+    let mut v: Vec<_> = acls
+        .iter()
+        .map(|a| {
+            (
+                a.scheme().to_string(),
+                a.id().to_string(),
+                perm_bits(a.permission()),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn raw_as(connect: &str, user: &str, pw: &str) -> Raw {
+    let raw = Raw::connect(connect);
+    raw.rt
+        .block_on(raw.client.auth("digest", format!("{user}:{pw}").as_bytes()))
+        .unwrap();
+    raw
+}
+
+fn perm_bits(p: Permission) -> u32 {
+    [
+        Permission::READ,
+        Permission::WRITE,
+        Permission::CREATE,
+        Permission::DELETE,
+        Permission::ADMIN,
+    ]
+    .iter()
+    .enumerate()
+    .filter(|(_, q)| p.has(**q))
+    .map(|(i, _)| 1 << i)
+    .sum()
+}
+
+#[test]
+fn credentials_give_the_originals_acl_pair_and_parent_rule() {
+    let zk = Zk::standalone();
+    let raw = raw_as(&zk.connect, "svc", "s3cret");
+    let r = with_creds(&zk.connect, "svc", "s3cret");
+    r.set_node("/a/b/c/host:22", r#"{"x":1}"#).unwrap();
+    let id = Credentials {
+        username: "svc".into(),
+        password: "s3cret".into(),
+    }
+    .digest_id();
+    let pair = vec![
+        ("digest".to_string(), id.clone(), 31),
+        ("world".to_string(), "anyone".to_string(), 1),
+    ];
+    assert_eq!(
+        acl_of(&raw, "/a/b/c/host:22"),
+        pair,
+        "leaf: owner all, world read"
+    );
+    assert_eq!(
+        acl_of(&raw, "/a/b/c"),
+        pair,
+        "the service directory is protected"
+    );
+    let open = vec![("world".to_string(), "anyone".to_string(), 31)];
+    assert_eq!(acl_of(&raw, "/a/b"), open, "levels above stay open");
+    assert_eq!(acl_of(&raw, "/a"), open);
+    // A single-level parent gets the default ACL.
+    r.set_data("/unittest/host:22", "null").unwrap();
+    assert_eq!(acl_of(&raw, "/unittest"), pair);
+
+    // Someone without the credentials can read but not write; nothing is retried for ever.
+    assert!(raw.get("/a/b/c/host:22").is_some());
+    let anon = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    let before = anon.request_counts();
+    let e = anon.set_data("/a/b/c/host:22", r#"{"x":2}"#).unwrap_err();
+    assert_eq!(e.code, NDSR_E_NO_AUTH, "{}", e.message);
+    assert_eq!(
+        anon.set_node("/a/b/c/intruder", "null").unwrap_err().code,
+        NDSR_E_NO_AUTH
+    );
+    assert!(
+        anon.request_counts().since(&before).writes() <= 6,
+        "a few attempts, not a retry loop"
+    );
+    assert!(json(&anon.get_json("/a/b/c").unwrap())["children"]
+        .get("host:22")
+        .is_some());
+    // The owner still writes.
+    r.set_node("/a/b/c/host:22", r#"{"x":3}"#).unwrap();
+}
+
+#[test]
+fn explicit_acl_and_changing_credentials() {
+    let zk = Zk::standalone();
+    let raw = raw_as(&zk.connect, "bob", "pw");
+    let bob = Credentials {
+        username: "bob".into(),
+        password: "pw".into(),
+    }
+    .digest_id();
+    let mut o = Options::default();
+    o.set("acl", &format!("world:anyone:r,digest:{bob}:cdrwa"))
+        .unwrap();
+    o.set("username", "bob").unwrap();
+    o.set("password", "pw").unwrap();
+    let r = Registry::open(Some(&zk.connect), o).unwrap();
+    r.set_data("/explicit", "null").unwrap();
+    assert_eq!(
+        acl_of(&raw, "/explicit"),
+        vec![
+            ("digest".to_string(), bob, 31),
+            ("world".to_string(), "anyone".to_string(), 1)
+        ]
+    );
+
+    // New credentials on an open handle: re-authenticated, and new nodes use the new ACL.
+    let r = with_creds(&zk.connect, "first", "one");
+    r.set_data("/creds/old", "null").unwrap();
+    r.set_credentials("second", "two").unwrap();
+    r.set_data("/creds/new", "null").unwrap();
+    let second = Credentials {
+        username: "second".into(),
+        password: "two".into(),
+    }
+    .digest_id();
+    let raw = raw_as(&zk.connect, "second", "two");
+    assert!(acl_of(&raw, "/creds/new")
+        .iter()
+        .any(|(s, id, p)| s == "digest" && *id == second && *p == 31));
+    // A handle with only the second credentials can write the new node, not the old one.
+    let other = with_creds(&zk.connect, "second", "two");
+    other.set_data("/creds/new", r#"{"v":1}"#).unwrap();
+    assert_eq!(
+        other.set_data("/creds/old", r#"{"v":1}"#).unwrap_err().code,
+        NDSR_E_NO_AUTH
+    );
+    assert_eq!(
+        r.set_credentials("bad:name", "x").unwrap_err().code,
+        NDSR_E_INVALID_ARGUMENT
+    );
+}
+
+#[test]
+fn authentication_survives_a_server_restart() {
+    let zk = Zk::standalone();
+    let mut o = Options::default();
+    o.set("username", "svc").unwrap();
+    o.set("password", "pw").unwrap();
+    o.set("timeout_ms", "20000").unwrap();
+    let r = Registry::open(Some(&zk.connect), o).unwrap();
+    r.set_data("/guarded/conf", r#"{"v":1}"#).unwrap();
+    let session = r.session_id();
+    zk.cmd(&["restart", "1"]);
+    // Same session, auth re-sent on reconnect: the protected node is still writable.
+    r.set_data("/guarded/conf", r#"{"v":2}"#).unwrap();
+    assert_eq!(r.session_id(), session);
+    assert_eq!(json(&r.get_json("/guarded/conf").unwrap())["data"]["v"], 2);
+}
+
+#[test]
+fn passwords_never_reach_logs_or_errors() {
+    let zk = Zk::standalone();
+    let lines: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::into_raw(lines.clone()) as *mut std::ffi::c_void;
+    unsafe extern "C" fn collect(
+        ud: *mut std::ffi::c_void,
+        _level: i32,
+        msg: *const std::ffi::c_char,
+    ) {
+        let lines = unsafe { &*(ud as *const Mutex<Vec<String>>) };
+        lines.lock().unwrap().push(
+            unsafe { std::ffi::CStr::from_ptr(msg) }
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    ndsr::logging::set_sink(Some(collect), sink, 5);
+    let secret = "pa55-w0rd-XYZZY";
+    let mut o = Options::default();
+    o.set("username", "svc").unwrap();
+    o.set("password", secret).unwrap();
+    assert!(!format!("{o:?}").contains(secret));
+    let r = Registry::open(Some(&zk.connect), o.clone()).unwrap();
+    r.set_node("/pw/a", "null").unwrap();
+    let e = r.set_node("bad", "null").unwrap_err();
+    assert!(!e.message.contains(secret));
+    r.set_credentials("svc2", secret).unwrap();
+    r.close();
+    let mut o2 = o;
+    o2.set("timeout_ms", "300").unwrap();
+    let e = Registry::open(Some("127.0.0.1:1"), o2).err().unwrap();
+    assert!(!e.message.contains(secret));
+    // Swapping the sink waits for log calls in progress, so nothing is added after this.
+    ndsr::logging::set_sink(None, std::ptr::null_mut(), 2);
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines.len() > 5,
+        "trace logging was on: {} lines",
+        lines.len()
+    );
+    for l in lines.iter() {
+        assert!(!l.contains(secret), "password in log: {l}");
+    }
+}
