@@ -23,6 +23,11 @@ pub struct Options {
     pub password: Option<String>,
     /// The ACL for nodes this handle creates (else derived from the credentials, else open).
     pub acl: Option<Vec<Acl>>,
+    /// TLS: the CA certificates (PEM text) that server certificates must chain to. Set, every
+    /// server of the connect string is spoken to over TLS.
+    pub tls_ca: Option<String>,
+    /// TLS client certificate and key (PEM text), for servers that require one.
+    pub tls_identity: (Option<String>, Option<String>),
 }
 
 impl std::fmt::Debug for Options {
@@ -34,6 +39,7 @@ impl std::fmt::Debug for Options {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("acl", &self.acl)
+            .field("tls", &self.tls_ca.is_some())
             .finish()
     }
 }
@@ -47,6 +53,8 @@ impl Default for Options {
             username: None,
             password: None,
             acl: None,
+            tls_ca: None,
+            tls_identity: (None, None),
         }
     }
 }
@@ -62,6 +70,31 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 }
 
 impl Options {
+    /// TLS settings for the client, when `tls_ca` is set.
+    pub fn tls(&self) -> Result<Option<zookeeper_client::TlsOptions>> {
+        let Some(ca) = &self.tls_ca else {
+            if self.tls_identity.0.is_some() || self.tls_identity.1.is_some() {
+                return Err(Error::invalid("options tls_cert and tls_key need tls_ca"));
+            }
+            return Ok(None);
+        };
+        let bad =
+            |what: &str, e: zookeeper_client::Error| Error::invalid(format!("option {what}: {e}"));
+        let mut tls = zookeeper_client::TlsOptions::new()
+            .with_pem_ca(ca)
+            .map_err(|e| bad("tls_ca", e))?;
+        match &self.tls_identity {
+            (Some(cert), Some(key)) => {
+                tls = tls
+                    .with_pem_identity(cert, key)
+                    .map_err(|e| bad("tls_cert/tls_key", e))?
+            }
+            (None, None) => {}
+            _ => return Err(Error::invalid("options tls_cert and tls_key go together")),
+        }
+        Ok(Some(tls))
+    }
+
     /// The credentials, when both username and password are set.
     pub fn credentials(&self) -> Option<Credentials> {
         match (&self.username, &self.password) {
@@ -74,7 +107,8 @@ impl Options {
     }
 
     /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
-    /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`).
+    /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
+    /// `tls_cert`, `tls_key` (paths of PEM files, read at once).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "timeout_ms" => {
@@ -106,6 +140,21 @@ impl Options {
                 }
             }
             "acl" => self.acl = Some(acl::parse(value)?),
+            "tls_ca" | "tls_cert" | "tls_key" => {
+                let pem = std::fs::read_to_string(value).map_err(|e| {
+                    Error::invalid(format!("option {key}: cannot read {value:?}: {e}"))
+                })?;
+                if !pem.contains("-----BEGIN ") {
+                    return Err(Error::invalid(format!(
+                        "option {key}: {value:?} is not a PEM file"
+                    )));
+                }
+                match key {
+                    "tls_ca" => self.tls_ca = Some(pem),
+                    "tls_cert" => self.tls_identity.0 = Some(pem),
+                    _ => self.tls_identity.1 = Some(pem),
+                }
+            }
             "cachefile" => {
                 return Err(Error::invalid(format!(
                     "option {key} is not supported by this version of libndsr yet"

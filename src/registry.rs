@@ -82,6 +82,7 @@ impl Registry {
                 connect: connect.clone(),
                 timeout: options.timeout,
                 readonly: options.readonly,
+                tls: options.tls()?,
             },
             credentials.as_ref().map(|c| c.auth_bytes()),
         );

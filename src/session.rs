@@ -68,6 +68,8 @@ pub struct SessionConfig {
     pub timeout: Duration,
     /// Allow read-only servers.
     pub readonly: bool,
+    /// TLS to every server of the connect string.
+    pub tls: Option<zookeeper_client::TlsOptions>,
 }
 
 type AuthBytes = Option<Vec<u8>>;
@@ -136,7 +138,19 @@ impl Session {
 
     /// Makes one connection attempt, bounded by about the session timeout.
     async fn connect_once(&self) -> std::result::Result<Client, zookeeper_client::Error> {
-        let fut = self.connector().connect(&self.config.connect);
+        let connector = self.connector();
+        let connect = &self.config.connect;
+        let fut = async move {
+            match &self.config.tls {
+                Some(tls) => {
+                    connector
+                        .with_tls(tls.clone())
+                        .secure_connect(connect)
+                        .await
+                }
+                None => connector.connect(connect).await,
+            }
+        };
         // The crate bounds the attempt itself; this is a second fence.
         match tokio::time::timeout(self.config.timeout * 2, fut).await {
             Ok(r) => r,

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct Zk {
     pub base: PathBuf,
     pub connect: String,
+    /// With ZK_TLS: the TLS ports' connect string and the certificates' directory.
+    pub secure: Option<(String, PathBuf)>,
 }
 
 fn script() -> PathBuf {
@@ -19,9 +21,15 @@ fn script() -> PathBuf {
 
 impl Zk {
     pub fn start(kind: &str) -> Zk {
+        Zk::start_with(kind, &[])
+    }
+
+    /// Starts with harness settings such as ("ZK_TLS", "1") or ("ZK_READONLY", "1").
+    pub fn start_with(kind: &str, env: &[(&str, &str)]) -> Zk {
         let out = Command::new("bash")
             .arg(script())
             .args(["start", kind])
+            .envs(env.iter().copied())
             .output()
             .expect("run zk.sh");
         assert!(
@@ -36,9 +44,14 @@ impl Zk {
                 .expect(k)
                 .to_string()
         };
+        let secure = text
+            .lines()
+            .find_map(|l| l.strip_prefix("SECURE="))
+            .map(|s| (s.to_string(), PathBuf::from(field("TLSDIR="))));
         Zk {
             base: PathBuf::from(field("BASE=")),
             connect: field("CONNECT="),
+            secure,
         }
     }
 

@@ -6,6 +6,10 @@
 #
 #   zk.sh start standalone|ensemble   -> creates a base dir, starts, waits until serving,
 #                                       prints "BASE=<dir>" and "CONNECT=<connect string>"
+#       ZK_TLS=1: also a TLS port per node (client certificate required), printed as
+#                 "SECURE=<connect string>"; PEM files in "TLSDIR=<dir>": ca.pem, client.pem,
+#                 client.key, and other-ca.pem / other-client.* from a CA the server does not trust
+#       ZK_READONLY=1: read-only mode for a member cut off from the quorum
 #   zk.sh <base> stop|kill|pause|resume|restart N   (N = 1..3; standalone is node 1)
 #   zk.sh <base> wait N               wait until node N serves (srvr shows Mode:)
 #   zk.sh <base> leader               print the number of the leader node
@@ -87,6 +91,31 @@ stop_node() { # base n
   for ((i = 0; i < 50; i++)); do node_pid "$1" "$2" >/dev/null || return 0; sleep 0.1; done
 }
 
+make_tls() { # base: a CA, a server keystore/truststore, client certificates
+  local d=$1/tls
+  mkdir -p "$d"
+  (
+    cd "$d"
+    for ca in ca other-ca; do
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ndsr-test-$ca" \
+        -keyout $ca.key -out $ca.pem 2>/dev/null
+    done
+    sign() { # name ca san
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$1.key" -out "$1.csr" 2>/dev/null
+      printf 'subjectAltName=%s\n' "$3" > "$1.ext"
+      openssl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -days 2 \
+        -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+    }
+    sign server ca "IP:127.0.0.1,DNS:localhost"
+    sign client ca "DNS:client"
+    sign other-client other-ca "DNS:client"
+    openssl pkcs12 -export -in server.pem -inkey server.key -name server -passout pass:testpass \
+      -out server.p12
+    keytool -importcert -noprompt -alias ca -file ca.pem -keystore trust.p12 -storetype PKCS12 \
+      -storepass testpass >/dev/null 2>&1
+  ) || die "making TLS certificates failed"
+}
+
 write_config() { # base n nodes
   local base=$1 n=$2 nodes=$3 dir="$1/node$2"
   mkdir -p "$dir/data"
@@ -102,6 +131,22 @@ write_config() { # base n nodes
     echo "maxClientCnxns=0"
     echo "admin.enableServer=false"
     echo "4lw.commands.whitelist=*"
+    if [ -f "$base/tls/server.p12" ]; then
+      echo "secureClientPort=$(cat "$dir/secure_port")"
+      echo "secureClientPortAddress=127.0.0.1"
+      echo "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
+      echo "ssl.keyStore.location=$base/tls/server.p12"
+      echo "ssl.keyStore.password=testpass"
+      echo "ssl.keyStore.type=PKCS12"
+      echo "ssl.trustStore.location=$base/tls/trust.p12"
+      echo "ssl.trustStore.password=testpass"
+      echo "ssl.trustStore.type=PKCS12"
+      echo "ssl.clientAuth=need"
+    fi
+    if [ -n "${ZK_READONLY:-}" ]; then
+      echo "localSessionsEnabled=true"
+      echo "localSessionsUpgradingEnabled=true"
+    fi
     if [ "$nodes" -gt 1 ]; then
       echo "standaloneEnabled=false"
       echo "quorumListenOnAllIPs=false"
@@ -115,10 +160,10 @@ write_config() { # base n nodes
   return 0
 }
 
-connect_string() {
-  local base=$1 n s=""
+connect_string() { # base [port file]
+  local base=$1 which=${2:-client_port} n s=""
   for ((n = 1; n <= $(cat "$base/nodes"); n++)); do
-    s="$s${s:+,}127.0.0.1:$(client_port "$base" "$n")"
+    s="$s${s:+,}127.0.0.1:$(cat "$base/node$n/$which")"
   done
   echo "$s"
 }
@@ -139,13 +184,17 @@ cmd_start() { # standalone|ensemble
   else
     echo org.apache.zookeeper.server.quorum.QuorumPeerMain > "$base/main_class"
   fi
-  [ -n "${ZK_JVM_EXTRA:-}" ] && echo "$ZK_JVM_EXTRA" > "$base/jvm_extra"
-  mapfile -t ports < <(free_ports $((nodes * 3)))
+  local extra="${ZK_JVM_EXTRA:-}"
+  [ -n "${ZK_READONLY:-}" ] && extra="$extra -Dreadonlymode.enabled=true"
+  [ -n "$extra" ] && echo "$extra" > "$base/jvm_extra"
+  [ -n "${ZK_TLS:-}" ] && make_tls "$base"
+  mapfile -t ports < <(free_ports $((nodes * 4)))
   for ((n = 1; n <= nodes; n++)); do
     mkdir -p "$base/node$n"
-    echo "${ports[$(((n - 1) * 3))]}" > "$base/node$n/client_port"
-    echo "${ports[$(((n - 1) * 3 + 1))]}" > "$base/node$n/peer_port"
-    echo "${ports[$(((n - 1) * 3 + 2))]}" > "$base/node$n/election_port"
+    echo "${ports[$(((n - 1) * 4))]}" > "$base/node$n/client_port"
+    echo "${ports[$(((n - 1) * 4 + 1))]}" > "$base/node$n/peer_port"
+    echo "${ports[$(((n - 1) * 4 + 2))]}" > "$base/node$n/election_port"
+    echo "${ports[$(((n - 1) * 4 + 3))]}" > "$base/node$n/secure_port"
   done
   for ((n = 1; n <= nodes; n++)); do write_config "$base" "$n" "$nodes"; done
   for ((n = 1; n <= nodes; n++)); do start_node "$base" "$n"; done
@@ -154,6 +203,10 @@ cmd_start() { # standalone|ensemble
   done
   echo "BASE=$base"
   echo "CONNECT=$(connect_string "$base")"
+  if [ -f "$base/tls/server.p12" ]; then
+    echo "SECURE=$(connect_string "$base" secure_port)"
+    echo "TLSDIR=$base/tls"
+  fi
 }
 
 cmd_clean() {
