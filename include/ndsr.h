@@ -345,6 +345,13 @@ int ndsr_options_new(ndsr_options_t **out);
 //   and no `acl`, created nodes get the original's ACL pair: `digest:<user>:<hash>` with all
 //   permissions and `world:anyone` with read; the directories above a registration's own
 //   directory are created open. The password is never logged.
+// - `tls_ca`: path of a PEM file of CA certificates; set, every server is spoken to over TLS
+//   (ZooKeeper's secureClientPort) and its certificate must chain to one of them and name the
+//   host (or IP) connected to. `tls_cert`, `tls_key`: PEM client certificate and key, for
+//   servers that require one. The files are read by this call.
+// - `rate_limit_burst`, `rate_limit_per_sec`: a client-side limit on the requests the handle
+//   sends (reads, writes, watches): bursts of up to `rate_limit_burst`, then
+//   `rate_limit_per_sec` on average. Off by default; set both to turn it on.
 // - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
 //   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 //

@@ -28,6 +28,10 @@ pub struct Options {
     pub tls_ca: Option<String>,
     /// TLS client certificate and key (PEM text), for servers that require one.
     pub tls_identity: (Option<String>, Option<String>),
+    /// Client-side rate limit on the requests this handle issues: burst size (0 = off).
+    pub rate_limit_burst: u32,
+    /// Sustained requests per second once the burst is spent (0 = off).
+    pub rate_limit_per_sec: f64,
 }
 
 impl std::fmt::Debug for Options {
@@ -40,6 +44,10 @@ impl std::fmt::Debug for Options {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("acl", &self.acl)
             .field("tls", &self.tls_ca.is_some())
+            .field(
+                "rate_limit",
+                &(self.rate_limit_burst, self.rate_limit_per_sec),
+            )
             .finish()
     }
 }
@@ -55,6 +63,8 @@ impl Default for Options {
             acl: None,
             tls_ca: None,
             tls_identity: (None, None),
+            rate_limit_burst: 0,
+            rate_limit_per_sec: 0.0,
         }
     }
 }
@@ -70,6 +80,17 @@ fn parse_bool(key: &str, value: &str) -> Result<bool> {
 }
 
 impl Options {
+    /// The rate limiter, when both `rate_limit_burst` and `rate_limit_per_sec` are set (> 0).
+    pub fn rate_limiter(&self) -> Result<Option<crate::zk::RateLimiter>> {
+        match (self.rate_limit_burst, self.rate_limit_per_sec) {
+            (0, r) if r == 0.0 => Ok(None),
+            (b, r) if b > 0 && r > 0.0 => Ok(Some(crate::zk::RateLimiter::new(b, r))),
+            _ => Err(Error::invalid(
+                "options rate_limit_burst and rate_limit_per_sec go together (both > 0)",
+            )),
+        }
+    }
+
     /// TLS settings for the client, when `tls_ca` is set.
     pub fn tls(&self) -> Result<Option<zookeeper_client::TlsOptions>> {
         let Some(ca) = &self.tls_ca else {
@@ -108,7 +129,8 @@ impl Options {
 
     /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
     /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
-    /// `tls_cert`, `tls_key` (paths of PEM files, read at once).
+    /// `tls_cert`, `tls_key` (paths of PEM files, read at once), `rate_limit_burst`,
+    /// `rate_limit_per_sec`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "timeout_ms" => {
@@ -140,6 +162,29 @@ impl Options {
                 }
             }
             "acl" => self.acl = Some(acl::parse(value)?),
+            "rate_limit_burst" => {
+                self.rate_limit_burst =
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 1_000_000)
+                        .ok_or_else(|| {
+                            Error::invalid(format!(
+                                "option {key}: expected 0..1000000, got {value:?}"
+                            ))
+                        })?
+            }
+            "rate_limit_per_sec" => {
+                self.rate_limit_per_sec = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && (0.0..=1e6).contains(r))
+                    .ok_or_else(|| {
+                        Error::invalid(format!(
+                            "option {key}: expected a number 0..1000000, got {value:?}"
+                        ))
+                    })?
+            }
             "tls_ca" | "tls_cert" | "tls_key" => {
                 let pem = std::fs::read_to_string(value).map_err(|e| {
                     Error::invalid(format!("option {key}: cannot read {value:?}: {e}"))

@@ -77,6 +77,7 @@ impl Registry {
             return Err(Error::invalid("empty connect string"));
         }
         let credentials = options.credentials();
+        let rate_limiter = options.rate_limiter()?;
         let session = Session::new(
             SessionConfig {
                 connect: connect.clone(),
@@ -110,7 +111,7 @@ impl Registry {
             credentials: Mutex::new(credentials),
             session: session.clone(),
             dispatcher,
-            counters: Arc::new(Counters::default()),
+            counters: Arc::new(Counters::new(rate_limiter)),
             watches: Mutex::new(HashMap::new()),
             registrations: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
@@ -189,8 +190,20 @@ impl Registry {
         })
     }
 
+    /// After ZooKeeper rejected our authentication no session will come: say so at once.
+    fn check_auth(&self) -> Result<()> {
+        if self.session.state() == State::AuthFailed {
+            return Err(Error::new(
+                NDSR_E_AUTH_FAILED,
+                "ZooKeeper rejected the authentication; no session",
+            ));
+        }
+        Ok(())
+    }
+
     fn write_check(&self, p: &str) -> Result<()> {
         self.check_open()?;
+        self.check_auth()?;
         path::validate_for_write(p)?;
         if self.options.readonly {
             return Err(Error::new(
@@ -316,6 +329,9 @@ impl Registry {
     }
 
     fn no_document(&self) -> Error {
+        if let Err(e) = self.check_auth() {
+            return e;
+        }
         if self.session.state().is_connected() {
             Error::new(NDSR_E_TIMEOUT, "timed out reading from ZooKeeper")
         } else {
@@ -335,6 +351,8 @@ impl Registry {
         if let Some(doc) = entry.current() {
             return Ok(doc.json.clone());
         }
+        // Nothing known and no session can come: do not wait for one.
+        self.check_auth()?;
         self.bounded(async { Ok(entry.wait_ready().await.json.clone()) }, || {
             Err(self.no_document())
         })

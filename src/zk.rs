@@ -1,14 +1,54 @@
-//! Every ZooKeeper request the library makes goes through [`Zk`], which counts it by kind, so
-//! that tests and benchmarks can check what a change costs.
+//! Every ZooKeeper request the library makes goes through [`Zk`], which counts it by kind (so
+//! that tests and benchmarks can check what a change costs) and, when the handle has a rate
+//! limit, admits it through the handle's token bucket first.
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use tokio::time::Instant;
 use zookeeper_client::{Client, CreateOptions, OneshotWatcher, Stat};
 
-/// Requests issued by one handle, by kind.
+/// A token bucket: up to `burst` requests at once, refilled at `per_sec` a second. Requests
+/// wait their turn in order (the mutex is fair).
+#[derive(Debug)]
+pub struct RateLimiter {
+    burst: f64,
+    per_sec: f64,
+    state: tokio::sync::Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(burst: u32, per_sec: f64) -> RateLimiter {
+        RateLimiter {
+            burst: burst as f64,
+            per_sec,
+            state: tokio::sync::Mutex::new((burst as f64, Instant::now())),
+        }
+    }
+
+    /// Waits for a token.
+    pub async fn acquire(&self) {
+        let mut st = self.state.lock().await;
+        let refill = |st: &mut (f64, Instant)| {
+            let now = Instant::now();
+            st.0 = (st.0 + (now - st.1).as_secs_f64() * self.per_sec).min(self.burst);
+            st.1 = now;
+        };
+        refill(&mut st);
+        if st.0 < 1.0 {
+            let wait = Duration::from_secs_f64((1.0 - st.0) / self.per_sec);
+            tokio::time::sleep(wait).await;
+            refill(&mut st);
+        }
+        st.0 -= 1.0;
+    }
+}
+
+/// Requests issued by one handle, by kind, and the handle's rate limit.
 #[derive(Debug, Default)]
 pub struct Counters {
+    limiter: Option<RateLimiter>,
     get_data: AtomicU64,
     get_children: AtomicU64,
     exists: AtomicU64,
@@ -59,6 +99,22 @@ impl RequestCounts {
 }
 
 impl Counters {
+    /// Counters for a handle with an optional rate limit.
+    pub fn new(limiter: Option<RateLimiter>) -> Counters {
+        Counters {
+            limiter,
+            ..Counters::default()
+        }
+    }
+
+    /// Counts one request of kind `which`, after the rate limit (if any) admits it.
+    async fn admit(&self, which: &AtomicU64) {
+        if let Some(l) = &self.limiter {
+            l.acquire().await;
+        }
+        which.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A snapshot of the counts.
     pub fn snapshot(&self) -> RequestCounts {
         RequestCounts {
@@ -72,15 +128,11 @@ impl Counters {
     }
 }
 
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
 
-/// A client plus the counters of the handle that uses it. Each method issues its request when
-/// called (the crate orders requests at future creation), so several calls made before
-/// awaiting are pipelined.
+/// A client plus the counters (and rate limit) of the handle that uses it. A request is sent when
+/// its future is first polled; `join!`/`join_all` poll in order, so requests made together are
+/// pipelined in order.
 #[derive(Clone, Copy)]
 pub struct Zk<'a> {
     /// The session's client.
@@ -89,107 +141,113 @@ pub struct Zk<'a> {
     pub counters: &'a Counters,
 }
 
-impl<'a> Zk<'a> {
+impl Zk<'_> {
     /// getData with a watch.
-    pub fn get_and_watch_data(
+    pub async fn get_and_watch_data(
         &self,
         path: &str,
-    ) -> impl Future<Output = ZkResult<(Vec<u8>, Stat, OneshotWatcher)>> + Send + 'a {
-        bump(&self.counters.get_data);
-        self.client.get_and_watch_data(path)
+    ) -> ZkResult<(Vec<u8>, Stat, OneshotWatcher)> {
+        self.counters.admit(&self.counters.get_data).await;
+        self.client.get_and_watch_data(path).await
     }
 
     /// getData without a watch.
-    pub fn get_data(
-        &self,
-        path: &str,
-    ) -> impl Future<Output = ZkResult<(Vec<u8>, Stat)>> + Send + 'a {
-        bump(&self.counters.get_data);
-        self.client.get_data(path)
+    pub async fn get_data(&self, path: &str) -> ZkResult<(Vec<u8>, Stat)> {
+        self.counters.admit(&self.counters.get_data).await;
+        self.client.get_data(path).await
     }
 
     /// getChildren2 with a watch.
-    pub fn get_and_watch_children(
+    pub async fn get_and_watch_children(
         &self,
         path: &str,
-    ) -> impl Future<Output = ZkResult<(Vec<String>, Stat, OneshotWatcher)>> + Send + 'a {
-        bump(&self.counters.get_children);
-        self.client.get_and_watch_children(path)
-    }
-
-    /// exists with a watch.
-    pub fn check_and_watch_stat(
-        &self,
-        path: &str,
-    ) -> impl Future<Output = ZkResult<(Option<Stat>, OneshotWatcher)>> + Send + 'a {
-        bump(&self.counters.exists);
-        self.client.check_and_watch_stat(path)
-    }
-
-    /// create.
-    pub fn create<'p>(
-        &self,
-        path: &'p str,
-        data: &[u8],
-        options: &CreateOptions<'_>,
-    ) -> impl Future<Output = ZkResult<Stat>> + Send + 'p
-    where
-        'a: 'p,
-    {
-        bump(&self.counters.create);
-        let fut = self.client.create(path, data, options);
-        async move { fut.await.map(|(stat, _)| stat) }
-    }
-
-    /// create of a sequential node; returns the name the server gave it (the last path segment).
-    pub fn create_sequential<'p>(
-        &self,
-        path: &'p str,
-        data: &[u8],
-        options: &CreateOptions<'_>,
-    ) -> impl Future<Output = ZkResult<String>> + Send + 'p
-    where
-        'a: 'p,
-    {
-        bump(&self.counters.create);
-        let fut = self.client.create(path, data, options);
-        let name = path.rsplit('/').next().unwrap_or_default().to_string();
-        async move { fut.await.map(|(_, seq)| format!("{name}{seq}")) }
+    ) -> ZkResult<(Vec<String>, Stat, OneshotWatcher)> {
+        self.counters.admit(&self.counters.get_children).await;
+        self.client.get_and_watch_children(path).await
     }
 
     /// getChildren without a watch.
-    pub fn get_children(
+    pub async fn get_children(&self, path: &str) -> ZkResult<Vec<String>> {
+        self.counters.admit(&self.counters.get_children).await;
+        self.client.list_children(path).await
+    }
+
+    /// exists with a watch.
+    pub async fn check_and_watch_stat(
         &self,
         path: &str,
-    ) -> impl Future<Output = ZkResult<Vec<String>>> + Send + 'a {
-        bump(&self.counters.get_children);
-        self.client.list_children(path)
+    ) -> ZkResult<(Option<Stat>, OneshotWatcher)> {
+        self.counters.admit(&self.counters.exists).await;
+        self.client.check_and_watch_stat(path).await
     }
 
     /// exists without a watch.
-    pub fn exists(&self, path: &str) -> impl Future<Output = ZkResult<Option<Stat>>> + Send + 'a {
-        bump(&self.counters.exists);
-        self.client.check_stat(path)
+    pub async fn exists(&self, path: &str) -> ZkResult<Option<Stat>> {
+        self.counters.admit(&self.counters.exists).await;
+        self.client.check_stat(path).await
     }
 
-    /// setData.
-    pub fn set_data(
+    /// create.
+    pub async fn create(
         &self,
         path: &str,
         data: &[u8],
-        version: Option<i32>,
-    ) -> impl Future<Output = ZkResult<Stat>> + Send + 'a {
-        bump(&self.counters.set_data);
-        self.client.set_data(path, data, version)
+        options: &CreateOptions<'_>,
+    ) -> ZkResult<Stat> {
+        self.counters.admit(&self.counters.create).await;
+        self.client
+            .create(path, data, options)
+            .await
+            .map(|(stat, _)| stat)
+    }
+
+    /// create of a sequential node; returns the name the server gave it (the last segment).
+    pub async fn create_sequential(
+        &self,
+        path: &str,
+        data: &[u8],
+        options: &CreateOptions<'_>,
+    ) -> ZkResult<String> {
+        self.counters.admit(&self.counters.create).await;
+        let (_, seq) = self.client.create(path, data, options).await?;
+        Ok(format!(
+            "{}{seq}",
+            path.rsplit('/').next().unwrap_or_default()
+        ))
+    }
+
+    /// setData.
+    pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> ZkResult<Stat> {
+        self.counters.admit(&self.counters.set_data).await;
+        self.client.set_data(path, data, version).await
     }
 
     /// delete.
-    pub fn delete(
-        &self,
-        path: &str,
-        version: Option<i32>,
-    ) -> impl Future<Output = ZkResult<()>> + Send + 'a {
-        bump(&self.counters.delete);
-        self.client.delete(path, version)
+    pub async fn delete(&self, path: &str, version: Option<i32>) -> ZkResult<()> {
+        self.counters.admit(&self.counters.delete).await;
+        self.client.delete(path, version).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_allows_a_burst_then_the_rate() {
+        let l = RateLimiter::new(5, 10.0);
+        let start = Instant::now();
+        for _ in 0..5 {
+            l.acquire().await;
+        }
+        assert_eq!(Instant::now(), start, "the burst is free");
+        for _ in 0..10 {
+            l.acquire().await;
+        }
+        let took = Instant::now() - start;
+        assert!(
+            took >= Duration::from_millis(990) && took <= Duration::from_millis(1010),
+            "{took:?}"
+        );
     }
 }

@@ -223,3 +223,55 @@ fn passwords_never_reach_logs_or_errors() {
         assert!(!l.contains(secret), "password in log: {l}");
     }
 }
+
+/// A server that rejects our authentication (here: one that demands SASL) ends in AUTH_FAILED:
+/// reported by the call and the state callback, and no reconnection loop follows.
+#[test]
+fn rejected_authentication_is_terminal() {
+    let sasl = "-Dzookeeper.sessionRequireClientSASLAuth=true \
+                -Dzookeeper.authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+    let zk = Zk::start_with("standalone", &[("ZK_JVM_EXTRA", sasl)]);
+    // Rejected while connecting: open fails at once (well within its 5 s timeout).
+    let mut o = Options::default();
+    o.set("username", "svc").unwrap();
+    o.set("password", "pw").unwrap();
+    let t = std::time::Instant::now();
+    assert_eq!(
+        Registry::open(Some(&zk.connect), o).err().unwrap().code,
+        NDSR_E_AUTH_FAILED
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(4));
+    // Rejected when the background connection is made (a lazy handle that started cut off).
+    let proxy = Proxy::start(&zk.connect);
+    proxy.cut();
+    let mut o = Options::default();
+    o.set("lazy", "true").unwrap();
+    o.set("timeout_ms", "1000").unwrap();
+    let r = Registry::open(Some(&proxy.addr), o).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    r.on_state(Box::new(move |e| {
+        if let ndsr::subscription::Event::State(s) = e {
+            let _ = tx.send(s);
+        }
+    }))
+    .unwrap();
+    let states = Events { rx };
+    assert_eq!(states.next(), ndsr::session::State::Disconnected);
+    proxy.restore();
+    assert_eq!(states.next(), ndsr::session::State::AuthFailed);
+    // Terminal: later calls fail at once, and nothing reconnects.
+    let before = r.request_counts();
+    let t = std::time::Instant::now();
+    assert_eq!(
+        r.set_node("/denied", "null").unwrap_err().code,
+        NDSR_E_AUTH_FAILED
+    );
+    assert_eq!(r.get_json("/").unwrap_err().code, NDSR_E_AUTH_FAILED);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "no waiting for a session"
+    );
+    states.assert_quiet(std::time::Duration::from_millis(1500));
+    assert_eq!(r.state(), ndsr::session::State::AuthFailed);
+    assert_eq!(r.request_counts(), before);
+}

@@ -168,7 +168,16 @@ connect_string() { # base [port file]
   echo "$s"
 }
 
-cmd_start() { # standalone|ensemble
+cmd_start() { # standalone|ensemble; retried with fresh ports when a port was taken meanwhile
+  local attempt
+  for attempt in 1 2 3; do
+    if start_once "$@"; then return 0; fi
+    echo "zk.sh: start attempt $attempt failed; retrying with other ports" >&2
+  done
+  die "ZooKeeper did not start"
+}
+
+start_once() { # standalone|ensemble
   command -v java >/dev/null || die "java not found (apt-get install zookeeper)"
   [ -f /usr/share/java/zookeeper.jar ] || die "ZooKeeper not installed (apt-get install zookeeper)"
   local kind=${1:-standalone} nodes base n ports
@@ -199,7 +208,11 @@ cmd_start() { # standalone|ensemble
   for ((n = 1; n <= nodes; n++)); do write_config "$base" "$n" "$nodes"; done
   for ((n = 1; n <= nodes; n++)); do start_node "$base" "$n"; done
   for ((n = 1; n <= nodes; n++)); do
-    ( wait_node "$base" "$n" ) || { cmd_clean "$base"; exit 1; }
+    if ! ( wait_node "$base" "$n" ); then
+      tail -5 "$base"/node*/server.log >&2
+      cmd_clean "$base"
+      return 1
+    fi
   done
   echo "BASE=$base"
   echo "CONNECT=$(connect_string "$base")"
