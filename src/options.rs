@@ -83,7 +83,7 @@ impl Options {
     /// The rate limiter, when both `rate_limit_burst` and `rate_limit_per_sec` are set (> 0).
     pub fn rate_limiter(&self) -> Result<Option<crate::zk::RateLimiter>> {
         match (self.rate_limit_burst, self.rate_limit_per_sec) {
-            (0, r) if r == 0.0 => Ok(None),
+            (0, 0.0) => Ok(None),
             (b, r) if b > 0 && r > 0.0 => Ok(Some(crate::zk::RateLimiter::new(b, r))),
             _ => Err(Error::invalid(
                 "options rate_limit_burst and rate_limit_per_sec go together (both > 0)",
