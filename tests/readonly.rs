@@ -20,7 +20,7 @@ fn read_only_server_serves_reads_to_a_read_only_handle() {
     writer.set_data("/ro/conf", r#"{"v":1}"#).unwrap();
     drop(writer);
     // Make sure node 1 has the data before it is cut off (a sync through it).
-    let raw1 = Raw::connect(&zk.connect.split(',').next().unwrap().to_string());
+    let raw1 = Raw::connect(zk.connect.split(',').next().unwrap());
     raw1.rt.block_on(raw1.client.sync("/ro/conf")).unwrap();
     drop(raw1);
 
