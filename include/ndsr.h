@@ -88,6 +88,10 @@
 // A lock's session ended (expired or closed): the lock is no longer held.
 #define NDSR_E_LOCK_LOST -12
 
+// Another live ZooKeeper session holds the path of this ephemeral registration. The
+// registration is kept and applied when that node goes away (libndsr does not fight it).
+#define NDSR_E_CONFLICT -13
+
 // The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
 // limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
 // the server drop the connection, so the cap leaves room for the path and the framing.
@@ -198,7 +202,13 @@ void ndsr_close(ndsr_t *h);
 //
 // Blocks at most `timeout_ms`. Returns NDSR_OK (in place), NDSR_QUEUED (kept and applied as soon
 // as a session exists), NDSR_E_INVALID_ARGUMENT (bad path or JSON), NDSR_E_TOO_LARGE,
-// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER.
+// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER, NDSR_E_CONFLICT (another
+// live session holds the path: kept, and registered when that node goes away).
+//
+// A registered ephemeral node is enforced: restored if someone deletes it or changes its data,
+// re-created on a new session. A node of another live session found at the first attempt is
+// taken over once (typically our own previous process); after that, another session's node is
+// never fought (see `ndsr_registration_status`).
 int ndsr_set_node(ndsr_t *h, const char *path, const char *json);
 
 // Stores `json` in the persistent node `path` (same data format and return codes as
@@ -230,6 +240,15 @@ int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
 // # Safety
 // Each pointer argument is NULL or points to what the description above says.
 void ndsr_string_free(char *s);
+
+// Where this handle's registration of `path` stands: NDSR_OK (in place), NDSR_QUEUED (kept,
+// waiting for a session), NDSR_E_CONFLICT (another live session holds the path; libndsr
+// watches it and registers again when it goes away), NDSR_E_NOT_FOUND (not registered here),
+// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED. Never blocks on the network.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_registration_status(ndsr_t *h, const char *path);
 
 // Authenticates the handle with digest credentials, at once and after every reconnection and
 // new session (the original's set_username/set_password). Nodes created from then on get the ACL

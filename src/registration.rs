@@ -1,14 +1,28 @@
 //! Registrations: the desired state of every node a handle owns (an ephemeral "I provide this
-//! service" node, or a persistent data node), applied on the call and again whenever a new
-//! session exists or an earlier attempt could not reach ZooKeeper.
+//! service" node, or a persistent data node). The call that sets it applies it at once; then each
+//! registration's own task keeps enforcing it: after every new session, after a lost attempt, and
+//! (for an ephemeral node, through a watch on the node) whenever someone deletes or changes it.
+//!
+//! Ownership rules for an ephemeral registration whose path is taken:
+//! - by this session (a create whose reply was lost): keep it, fix its data;
+//! - by an earlier session of this handle: replace it;
+//! - by another live session, on the first attempt: take it over once (it is typically our own
+//!   previous process, whose session has not expired yet);
+//! - by another live session after we held the path, or after our one takeover: never fight it.
+//!   The registration is in conflict (a warning, `NDSR_E_CONFLICT`), watches the node, and
+//!   registers again when the node goes away. Two processes misconfigured with one path do not
+//!   flap.
+
+use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::Mutex;
-use zookeeper_client::{Acl, Acls, CreateMode, Stat};
+use tokio::sync::{Mutex, Notify};
+use zookeeper_client::{Acl, Acls, CreateMode, EventType, Stat};
 
 use crate::path;
-use crate::status::{Error, Result};
-use crate::zk::Zk;
+use crate::session::Session;
+use crate::status::{is_connection_error, Error, Result, NDSR_E_CONFLICT};
+use crate::zk::{Counters, Zk};
 
 /// Ephemeral (lives with the session) or persistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,14 +53,22 @@ pub struct RegState {
     pub desired: Desired,
     /// The session generation in which the desired state was last applied; 0 = not applied.
     pub applied_in: u64,
+    /// This registration's node was ours at some point.
+    pub held: bool,
+    /// This registration used its one takeover of a node of another live session.
+    pub took_over: bool,
+    /// Another live session holds the path (its id): we wait for its node to go away.
+    pub conflict: Option<i64>,
 }
 
-/// One registered path. Applies are serialised by the mutex.
+/// One registered path. Applies are serialised by the mutex; `changed` wakes its task.
 pub struct Registration {
     /// The node path.
     pub path: String,
     /// Desired and applied state.
     pub state: Mutex<RegState>,
+    /// Told when the desired state changed.
+    pub changed: Notify,
 }
 
 impl Registration {
@@ -57,9 +79,22 @@ impl Registration {
             state: Mutex::new(RegState {
                 desired,
                 applied_in: 0,
+                held: false,
+                took_over: false,
+                conflict: None,
             }),
+            changed: Notify::new(),
         }
     }
+}
+
+/// What applying found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// ZooKeeper holds the desired state.
+    Applied,
+    /// Another live session holds the path.
+    Conflict(i64),
 }
 
 type ZkResult<T> = std::result::Result<T, zookeeper_client::Error>;
@@ -121,20 +156,21 @@ async fn create(zk: &Zk<'_>, p: &str, desired: &Desired, acls: &[Acl]) -> ZkResu
 }
 
 /// Makes ZooKeeper match the desired state `st` of path `p` on the session `zk` (generation
-/// `gen`). The caller holds the registration's lock.
+/// `gen` of `session`). The caller holds the registration's lock.
 pub async fn apply(
     zk: &Zk<'_>,
-    session_id: i64,
+    session: &Session,
     gen: u64,
     p: &str,
     st: &mut RegState,
     acls: &[Acl],
-) -> Result<()> {
+) -> Result<Outcome> {
     let desired = st.desired.clone();
-    let result: ZkResult<()> = async {
+    let me = zk.client.session_id().0;
+    let result: ZkResult<Outcome> = async {
         if !desired.present {
             return match zk.delete(p, None).await {
-                Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
+                Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(Outcome::Applied),
                 Err(e) => Err(e),
             };
         }
@@ -143,17 +179,18 @@ pub async fn apply(
         // someone else's: ZooKeeper checks the parent's CREATE permission first.)
         if desired.kind == Kind::Persistent {
             match zk.set_data(p, &desired.encoded, None).await {
-                Ok(stat) if stat.ephemeral_owner == 0 => return Ok(()),
+                Ok(stat) if stat.ephemeral_owner == 0 => return Ok(Outcome::Applied),
                 // An ephemeral node sits there: replaced below.
                 Ok(_) | Err(zookeeper_client::Error::NoNode) => {}
                 Err(e) => return Err(e),
             }
         }
-        // A create whose reply was lost, or an earlier session of ours, can leave the node in
-        // place: NodeExists is answered by looking at who owns it.
-        for _ in 0..3 {
+        for _ in 0..4 {
             match create(zk, p, &desired, acls).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    st.held = true;
+                    return Ok(Outcome::Applied);
+                }
                 Err(zookeeper_client::Error::NodeExists) => {}
                 Err(e) => return Err(e),
             }
@@ -162,9 +199,10 @@ pub async fn apply(
                 Err(zookeeper_client::Error::NoNode) => continue,
                 Err(e) => return Err(e),
             };
-            let ours = stat.ephemeral_owner == session_id;
+            let owner = stat.ephemeral_owner;
             let want_ephemeral = desired.kind == Kind::Ephemeral;
-            if (want_ephemeral && ours) || (!want_ephemeral && stat.ephemeral_owner == 0) {
+            // Ours already (a create whose reply was lost), or the right kind of persistent node.
+            if (want_ephemeral && owner == me) || (!want_ephemeral && owner == 0) {
                 if data != desired.encoded {
                     match zk.set_data(p, &desired.encoded, Some(stat.version)).await {
                         Ok(_) => {}
@@ -174,14 +212,18 @@ pub async fn apply(
                         Err(e) => return Err(e),
                     }
                 }
-                return Ok(());
+                st.held |= want_ephemeral;
+                return Ok(Outcome::Applied);
             }
-            // Wrong kind, or an ephemeral node of another session (typically a previous process
-            // of ours whose session has not expired yet): take it over.
-            log::warn!(
-                "{p}: replacing a node owned by session 0x{:x}",
-                stat.ephemeral_owner
-            );
+            let earlier_session_of_ours = owner != 0 && session.was_ours(owner);
+            let live_other = want_ephemeral && owner != 0 && !earlier_session_of_ours;
+            if live_other {
+                if st.held || st.took_over {
+                    return Ok(Outcome::Conflict(owner));
+                }
+                st.took_over = true;
+            }
+            log::warn!("{p}: replacing a node owned by session 0x{owner:x}");
             match zk.delete(p, Some(stat.version)).await {
                 Ok(())
                 | Err(zookeeper_client::Error::NoNode)
@@ -193,14 +235,118 @@ pub async fn apply(
     }
     .await;
     match result {
-        Ok(()) => {
+        Ok(Outcome::Applied) => {
             st.applied_in = gen;
-            Ok(())
+            st.conflict = None;
+            Ok(Outcome::Applied)
+        }
+        Ok(Outcome::Conflict(owner)) => {
+            st.applied_in = 0;
+            if st.conflict != Some(owner) {
+                log::warn!(
+                    "{p}: held by another live session (0x{owner:x}); not fighting it, will register when it goes away"
+                );
+            }
+            st.conflict = Some(owner);
+            Ok(Outcome::Conflict(owner))
         }
         Err(e) => {
-            // Returned to the caller (or logged by the background re-apply): not logged here.
+            // Returned to the caller (or logged by the task): not logged here.
             st.applied_in = 0;
             Err(Error::from_zk(&e, p))
+        }
+    }
+}
+
+/// The error a caller gets for a registration in conflict.
+pub fn conflict_error(p: &str, owner: i64) -> Error {
+    Error::new(
+        NDSR_E_CONFLICT,
+        format!("{p}: held by another live session (0x{owner:x}); kept, and registered when that node goes away"),
+    )
+}
+
+/// What a registration's task needs from its handle.
+#[derive(Clone)]
+pub struct Context {
+    /// The handle's session.
+    pub session: Arc<Session>,
+    /// The handle's request counters and rate limit.
+    pub counters: Arc<Counters>,
+    /// The ACL for nodes created now.
+    pub acl: Arc<dyn Fn() -> Vec<Acl> + Send + Sync>,
+}
+
+/// Keeps `reg` enforced until the session is closed (the task is aborted on close).
+pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
+    let mut dirty = false;
+    loop {
+        let Some(gen) = ctx.session.wait_connected().await else {
+            return;
+        };
+        let mut generations = ctx.session.subscribe_current();
+        let zk = Zk {
+            client: &gen.client,
+            counters: &ctx.counters,
+        };
+        let mut st = reg.state.lock().await;
+        let ephemeral = st.desired.kind == Kind::Ephemeral && st.desired.present;
+        let stale = st.applied_in == 0 || (ephemeral && st.applied_in != gen.id);
+        let result = if dirty || stale {
+            let acls = (ctx.acl)();
+            apply(&zk, &ctx.session, gen.id, &reg.path, &mut st, &acls).await
+        } else {
+            Ok(if let Some(owner) = st.conflict {
+                Outcome::Conflict(owner)
+            } else {
+                Outcome::Applied
+            })
+        };
+        dirty = false;
+        // Let calls in while this task waits.
+        let watch_node = ephemeral && result.is_ok();
+        drop(st);
+        match &result {
+            Ok(_) => {}
+            Err(e)
+                if e.code == crate::status::NDSR_E_NO_CONNECTION
+                    || e.code == crate::status::NDSR_E_CLOSED =>
+            {
+                // Connection trouble: wait for the session to settle, then try again.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                dirty = true;
+                continue;
+            }
+            Err(e) => log::warn!("{}: could not apply the registration: {}", reg.path, e),
+        }
+        // Wait for a reason to look again: our node changed (ephemeral only), the desired state
+        // changed, or the session was replaced.
+        let node_event = async {
+            if !watch_node {
+                return std::future::pending().await;
+            }
+            match zk.check_and_watch_stat(&reg.path).await {
+                Ok((stat, watcher)) => {
+                    let ours = stat.map(|s| s.ephemeral_owner) == Some(gen.client.session_id().0);
+                    if matches!(result, Ok(Outcome::Applied)) && !ours {
+                        return true; // gone or changed hands already
+                    }
+                    let e = watcher.changed().await;
+                    matches!(
+                        e.event_type,
+                        EventType::NodeDeleted
+                            | EventType::NodeDataChanged
+                            | EventType::NodeCreated
+                    )
+                }
+                Err(e) if is_connection_error(&e) => true,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = node_event => dirty = changed,
+            _ = reg.changed.notified() => {}
+            _ = generations.changed() => {}
         }
     }
 }

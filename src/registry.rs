@@ -17,9 +17,9 @@ use crate::dispatcher::Dispatcher;
 use crate::lock::{self, Lease, LockSpec};
 use crate::options::Options;
 use crate::path;
-use crate::registration::{self, Desired, Kind, Registration};
+use crate::registration::{self, Desired, Kind, Outcome, Registration};
 use crate::runtime;
-use crate::session::{Generation, Session, SessionConfig, State};
+use crate::session::{Session, SessionConfig, State};
 use crate::status::*;
 use crate::subscription::{Callback, Subscription};
 use crate::watch::{run as watch_path, Entry};
@@ -46,6 +46,8 @@ impl Applied {
 
 /// A registry handle.
 pub struct Registry {
+    /// This registry, for the tasks it starts (they must not keep it alive).
+    me: std::sync::Weak<Registry>,
     options: Options,
     /// Digest credentials in use (changed by `set_credentials`).
     credentials: Mutex<Option<Credentials>>,
@@ -106,7 +108,8 @@ impl Registry {
         if let Some(client) = &first {
             session.adopt(client);
         }
-        let registry = Arc::new(Registry {
+        let registry = Arc::new_cyclic(|me| Registry {
+            me: me.clone(),
             options,
             credentials: Mutex::new(credentials),
             session: session.clone(),
@@ -128,9 +131,6 @@ impl Registry {
             Arc::downgrade(&registry),
             session.subscribe_transitions(),
         )));
-        tasks.push(runtime::spawn(reapply_on_reconnect(Arc::downgrade(
-            &registry,
-        ))));
         drop(tasks);
         Ok(registry)
     }
@@ -260,14 +260,9 @@ impl Registry {
         desired: Desired,
         same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
     ) -> Result<Applied> {
-        let reg = {
-            let mut regs = self.registrations.lock();
-            regs.entry(p.to_string())
-                .or_insert_with(|| Arc::new(Registration::new(p, desired.clone())))
-                .clone()
-        };
+        let reg = self.registration(p, &desired);
         // Whatever happens below, the desired state is recorded first, so a write that cannot be
-        // carried now is applied on the next session.
+        // carried now is applied by the registration's task once a session can carry it.
         let result = self.bounded(
             async {
                 let mut st = reg.state.lock().await;
@@ -277,6 +272,11 @@ impl Registry {
                     && same(&st.desired, &desired)
                 {
                     return Ok(Applied::Done);
+                }
+                if st.desired.kind != desired.kind || !st.desired.present {
+                    // A new registration of the path: it gets its own one takeover.
+                    st.took_over = false;
+                    st.held = false;
                 }
                 st.desired = desired;
                 st.applied_in = 0;
@@ -293,21 +293,72 @@ impl Registry {
                     counters: &self.counters,
                 };
                 let acls = self.acl();
-                let sid = gen.client.session_id().0;
-                match registration::apply(&zk, sid, gen.id, p, &mut st, &acls).await {
-                    Ok(()) => Ok(Applied::Done),
+                match registration::apply(&zk, &self.session, gen.id, p, &mut st, &acls).await {
+                    Ok(Outcome::Applied) => Ok(Applied::Done),
+                    Ok(Outcome::Conflict(owner)) => Err(registration::conflict_error(p, owner)),
                     Err(e) if e.code == NDSR_E_NO_CONNECTION => Ok(Applied::Queued),
                     Err(e) => Err(e),
                 }
             },
             || Ok(Applied::Queued),
         );
+        // The task re-arms its watch on the node (or applies what could not be applied here).
+        reg.changed.notify_one();
         if matches!(result, Ok(Applied::Queued)) {
             log::info!(
                 "{p}: no ZooKeeper session now; the change is kept and applied on reconnect"
             );
         }
         result
+    }
+
+    /// The registration of `p`, made (with its enforcing task) if there is none yet.
+    fn registration(&self, p: &str, desired: &Desired) -> Arc<Registration> {
+        let mut regs = self.registrations.lock();
+        if let Some(r) = regs.get(p) {
+            return r.clone();
+        }
+        let reg = Arc::new(Registration::new(p, desired.clone()));
+        regs.insert(p.to_string(), reg.clone());
+        drop(regs);
+        let weak = self.me.clone();
+        let ctx = registration::Context {
+            session: self.session.clone(),
+            counters: self.counters.clone(),
+            acl: Arc::new(move || {
+                weak.upgrade()
+                    .map(|r| r.acl())
+                    .unwrap_or_else(crate::acl::open_acl)
+            }),
+        };
+        self.tasks
+            .lock()
+            .push(runtime::spawn(registration::enforce(reg.clone(), ctx)));
+        reg
+    }
+
+    /// Where the registration of `p` stands: `NDSR_OK` (in place on the current session),
+    /// `NDSR_QUEUED` (waiting for a session), `NDSR_E_CONFLICT` (another live session holds the
+    /// path; applied when its node goes away), `NDSR_E_NOT_FOUND` (no registration of `p`), or the
+    /// error of the last attempt.
+    pub fn registration_status(&self, p: &str) -> Result<i32> {
+        self.check_open()?;
+        path::validate(p)?;
+        let reg = self.registrations.lock().get(p).cloned();
+        let Some(reg) = reg else {
+            return Err(Error::new(
+                NDSR_E_NOT_FOUND,
+                format!("{p}: not registered by this handle"),
+            ));
+        };
+        let live = self.session.current().map(|g| g.id);
+        let st = runtime::block_on(reg.state.lock());
+        Ok(match (st.conflict, st.applied_in) {
+            (Some(_), _) => NDSR_E_CONFLICT,
+            (None, 0) => NDSR_QUEUED,
+            (None, g) if Some(g) == live || st.desired.kind == Kind::Persistent => NDSR_OK,
+            _ => NDSR_QUEUED,
+        })
     }
 
     fn entry(&self, p: &str) -> Arc<Entry> {
@@ -617,62 +668,6 @@ async fn forward_states(
         // A subscriber that joined after this transition was given the state then already.
         for (sub, _) in subs.iter().filter(|(_, since)| seq > *since) {
             sub.deliver_state(&r.dispatcher, state);
-        }
-    }
-}
-
-/// Applies, on every (re)connection, the registrations that the current session does not carry
-/// yet: all of them after a new session (ephemeral nodes died with the old one), and those whose
-/// last attempt failed after a reconnection of the same session.
-async fn reapply_on_reconnect(registry: std::sync::Weak<Registry>) {
-    let Some(session) = registry.upgrade().map(|r| r.session.clone()) else {
-        return;
-    };
-    loop {
-        let mut states = session.subscribe_state();
-        let Some(gen) = session.wait_connected().await else {
-            return;
-        };
-        {
-            let Some(r) = registry.upgrade() else { return };
-            r.reapply(&gen).await;
-        }
-        // Wait until the connection drops or the session changes.
-        loop {
-            if states.changed().await.is_err() {
-                return;
-            }
-            let s = *states.borrow_and_update();
-            if !s.is_connected() || session.current().map(|g| g.id) != Some(gen.id) {
-                break;
-            }
-        }
-    }
-}
-
-impl Registry {
-    async fn reapply(&self, gen: &Generation) {
-        let regs: Vec<Arc<Registration>> = self.registrations.lock().values().cloned().collect();
-        let zk = Zk {
-            client: &gen.client,
-            counters: &self.counters,
-        };
-        for reg in regs {
-            let mut st = reg.state.lock().await;
-            if st.applied_in == gen.id {
-                continue;
-            }
-            // A persistent node applied on an earlier session is still in place.
-            if st.applied_in != 0 && st.desired.kind == Kind::Persistent {
-                st.applied_in = gen.id;
-                continue;
-            }
-            let acls = self.acl();
-            let sid = gen.client.session_id().0;
-            match registration::apply(&zk, sid, gen.id, &reg.path, &mut st, &acls).await {
-                Ok(()) => log::info!("{}: registration applied", reg.path),
-                Err(e) => log::warn!("{}: could not apply the registration: {}", reg.path, e),
-            }
         }
     }
 }

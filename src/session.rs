@@ -87,6 +87,8 @@ pub struct Session {
     transition_seq: parking_lot::Mutex<u64>,
     closed: watch::Sender<bool>,
     generation: AtomicU64,
+    /// The ids of every session this handle has had.
+    ids: parking_lot::Mutex<Vec<i64>>,
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -104,6 +106,7 @@ impl Session {
             transition_seq: parking_lot::Mutex::new(0),
             closed: watch::channel(false).0,
             generation: AtomicU64::new(0),
+            ids: parking_lot::Mutex::new(Vec::new()),
         })
     }
 
@@ -160,6 +163,7 @@ impl Session {
 
     /// Publishes the first client at once, so that calls made right after `open` find it.
     pub fn adopt(&self, client: &Client) {
+        self.ids.lock().push(client.session_id().0);
         let id = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.current.send_replace(Some(Generation {
             id,
@@ -287,6 +291,11 @@ impl Session {
                 Ok(None)
             }
         }
+    }
+
+    /// True if `session_id` is one of this handle's sessions (the current one or an earlier one).
+    pub fn was_ours(&self, session_id: i64) -> bool {
+        self.ids.lock().contains(&session_id)
     }
 
     /// The current generation, if a session exists right now.

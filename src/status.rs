@@ -36,6 +36,10 @@ pub const NDSR_E_ZOOKEEPER: i32 = -11;
 /// A lock's session ended (expired or closed): the lock is no longer held.
 pub const NDSR_E_LOCK_LOST: i32 = -12;
 
+/// Another live ZooKeeper session holds the path of this ephemeral registration. The
+/// registration is kept and applied when that node goes away (libndsr does not fight it).
+pub const NDSR_E_CONFLICT: i32 = -13;
+
 /// The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
 /// limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
 /// the server drop the connection, so the cap leaves room for the path and the framing.
@@ -58,6 +62,7 @@ pub fn status_str(code: i32) -> &'static str {
         NDSR_E_NOT_FOUND => "NDSR_E_NOT_FOUND: not found",
         NDSR_E_ZOOKEEPER => "NDSR_E_ZOOKEEPER: ZooKeeper error",
         NDSR_E_LOCK_LOST => "NDSR_E_LOCK_LOST: the lock was lost with its session",
+        NDSR_E_CONFLICT => "NDSR_E_CONFLICT: another live session holds the path",
         _ => "unknown status code",
     }
 }
@@ -160,6 +165,7 @@ mod tests {
             NDSR_E_NOT_FOUND,
             NDSR_E_ZOOKEEPER,
             NDSR_E_LOCK_LOST,
+            NDSR_E_CONFLICT,
         ];
         let names: std::collections::HashSet<_> = codes.iter().map(|c| status_str(*c)).collect();
         assert_eq!(names.len(), codes.len());

@@ -125,7 +125,13 @@ fn write_call(
 ///
 /// Blocks at most `timeout_ms`. Returns NDSR_OK (in place), NDSR_QUEUED (kept and applied as soon
 /// as a session exists), NDSR_E_INVALID_ARGUMENT (bad path or JSON), NDSR_E_TOO_LARGE,
-/// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER.
+/// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER, NDSR_E_CONFLICT (another
+/// live session holds the path: kept, and registered when that node goes away).
+///
+/// A registered ephemeral node is enforced: restored if someone deletes it or changes its data,
+/// re-created on a new session. A node of another live session found at the first attempt is
+/// taken over once (typically our own previous process); after that, another session's node is
+/// never fought (see `ndsr_registration_status`).
 #[no_mangle]
 pub extern "C" fn ndsr_set_node(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
     write_call(h, path, json, Registry::set_node)
@@ -208,6 +214,18 @@ pub unsafe extern "C" fn ndsr_string_free(s: *mut c_char) {
         // SAFETY: allocated with malloc by copy_out.
         unsafe { libc::free(s.cast()) };
     }
+}
+
+/// Where this handle's registration of `path` stands: NDSR_OK (in place), NDSR_QUEUED (kept,
+/// waiting for a session), NDSR_E_CONFLICT (another live session holds the path; libndsr
+/// watches it and registers again when it goes away), NDSR_E_NOT_FOUND (not registered here),
+/// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED. Never blocks on the network.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_registration_status(h: *mut ndsr_t, path: *const c_char) -> c_int {
+    guard(|| registry(h)?.registration_status(arg_str(path, "path")?))
 }
 
 /// Authenticates the handle with digest credentials, at once and after every reconnection and

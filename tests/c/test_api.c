@@ -118,6 +118,7 @@ static void test_static(void) {
     CHECK(strstr(ndsr_status_str(NDSR_E_CLOSED), "NDSR_E_CLOSED") != NULL);
     CHECK(strstr(ndsr_status_str(NDSR_QUEUED), "NDSR_QUEUED") != NULL);
     CHECK(strstr(ndsr_status_str(NDSR_E_LOCK_LOST), "NDSR_E_LOCK_LOST") != NULL);
+    CHECK(strstr(ndsr_status_str(NDSR_E_CONFLICT), "NDSR_E_CONFLICT") != NULL);
     CHECK(strcmp(ndsr_status_str(9999), "unknown status code") == 0);
     CHECK(ndsr_last_error() != NULL);
 }
@@ -203,6 +204,10 @@ static void test_handle(const char *server) {
     /* Writes and reads */
     CHECK_RC(ndsr_set_data(h, "/capi", "{\"role\":\"dir\"}"), NDSR_OK);
     CHECK_RC(ndsr_set_node(h, "/capi/server1:22", NULL), NDSR_OK);
+    CHECK_RC(ndsr_registration_status(h, "/capi/server1:22"), NDSR_OK);
+    CHECK_RC(ndsr_registration_status(h, "/capi/never"), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_registration_status(h, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_registration_status(NULL, "/capi"), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_set_node(h, "/capi/server2:22", "\"just a string\""), NDSR_OK);
     CHECK_RC(ndsr_get_json(h, "/capi", &doc, &len), NDSR_OK);
     CHECK(doc != NULL && strlen(doc) == len);
