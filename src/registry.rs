@@ -9,7 +9,6 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::acl::Credentials;
 use crate::codec;
@@ -46,11 +45,9 @@ impl Applied {
 
 /// A registry handle.
 pub struct Registry {
-    /// This registry, for the tasks it starts (they must not keep it alive).
-    me: std::sync::Weak<Registry>,
     options: Options,
     /// Digest credentials in use (changed by `set_credentials`).
-    credentials: Mutex<Option<Credentials>>,
+    credentials: Arc<Mutex<Option<Credentials>>>,
     session: Arc<Session>,
     dispatcher: Arc<Dispatcher>,
     counters: Arc<Counters>,
@@ -58,11 +55,12 @@ pub struct Registry {
     registrations: Mutex<HashMap<String, Arc<Registration>>>,
     /// Subscription id -> the entry it watches (None for a state subscription).
     subscriptions: Mutex<HashMap<u64, Option<Arc<Entry>>>>,
+
     /// State subscriptions, each with the sequence number of the state it was first given.
-    state_subs: Mutex<Vec<(Arc<Subscription>, u64)>>,
+    state_subs: Arc<StateSubs>,
     /// Locks taken with the path-keyed calls.
     locks: Mutex<HashMap<String, Lease>>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     closed: AtomicBool,
     closed_tx: watch::Sender<bool>,
     next_id: AtomicU64,
@@ -108,17 +106,16 @@ impl Registry {
         if let Some(client) = &first {
             session.adopt(client);
         }
-        let registry = Arc::new_cyclic(|me| Registry {
-            me: me.clone(),
+        let registry = Arc::new(Registry {
             options,
-            credentials: Mutex::new(credentials),
+            credentials: Arc::new(Mutex::new(credentials)),
             session: session.clone(),
             dispatcher,
             counters: Arc::new(Counters::new(rate_limiter)),
             watches: Mutex::new(HashMap::new()),
             registrations: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
-            state_subs: Mutex::new(Vec::new()),
+            state_subs: Arc::new(Mutex::new(Vec::new())),
             locks: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
@@ -128,7 +125,9 @@ impl Registry {
         let mut tasks = registry.tasks.lock();
         tasks.push(runtime::spawn(session.clone().run(first)));
         tasks.push(runtime::spawn(forward_states(
-            Arc::downgrade(&registry),
+            registry.state_subs.clone(),
+            registry.dispatcher.clone(),
+            session.clone(),
             session.subscribe_transitions(),
         )));
         drop(tasks);
@@ -165,13 +164,7 @@ impl Registry {
     /// The ACL for nodes created now: the `acl` option, else the original's default pair for the
     /// current credentials, else open.
     pub fn acl(&self) -> Vec<zookeeper_client::Acl> {
-        if let Some(acl) = &self.options.acl {
-            return acl.clone();
-        }
-        match &*self.credentials.lock() {
-            Some(c) => c.default_acl(),
-            None => crate::acl::open_acl(),
-        }
+        current_acl(&self.options.acl, &self.credentials)
     }
 
     /// Authenticates with new digest credentials: at once on the current session and on every
@@ -321,15 +314,12 @@ impl Registry {
         let reg = Arc::new(Registration::new(p, desired.clone()));
         regs.insert(p.to_string(), reg.clone());
         drop(regs);
-        let weak = self.me.clone();
+        // The task gets what it needs, never the registry itself (see forward_states).
+        let (explicit, credentials) = (self.options.acl.clone(), self.credentials.clone());
         let ctx = registration::Context {
             session: self.session.clone(),
             counters: self.counters.clone(),
-            acl: Arc::new(move || {
-                weak.upgrade()
-                    .map(|r| r.acl())
-                    .unwrap_or_else(crate::acl::open_acl)
-            }),
+            acl: Arc::new(move || current_acl(&explicit, &credentials)),
         };
         self.tasks
             .lock()
@@ -617,15 +607,6 @@ impl Registry {
         self.closed_tx.send_replace(true);
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
         let session = self.session.clone();
-        runtime::block_on(async move {
-            for t in &tasks {
-                t.abort();
-            }
-            for t in tasks {
-                let _ = t.await;
-            }
-            session.close().await;
-        });
         let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock())
             .into_iter()
             .map(|(s, _)| s)
@@ -634,11 +615,33 @@ impl Registry {
             subs.extend(entry.take_subscribers());
         }
         self.subscriptions.lock().clear();
-        for sub in subs {
-            sub.retire(&self.dispatcher);
+        let dispatcher = self.dispatcher.clone();
+        let finish = move || {
+            runtime::block_on(async move {
+                for t in &tasks {
+                    t.abort();
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+                session.close().await;
+            });
+            for sub in subs {
+                sub.retire(&dispatcher);
+            }
+            dispatcher.shutdown();
+            log::info!("registry closed");
+        };
+        if runtime::on_worker() {
+            // Never block the runtime's worker (everything, timers included, runs on it): finish
+            // on a thread of its own. Only a Rust caller dropping a handle inside our runtime
+            // gets here; the C API never does.
+            let _ = std::thread::Builder::new()
+                .name("ndsr-close".into())
+                .spawn(finish);
+        } else {
+            finish();
         }
-        self.dispatcher.shutdown();
-        log::info!("registry closed");
     }
 }
 
@@ -648,8 +651,29 @@ impl Drop for Registry {
     }
 }
 
+/// The ACL for nodes created now: the explicit one, else the credentials' pair, else open.
+fn current_acl(
+    explicit: &Option<Vec<zookeeper_client::Acl>>,
+    credentials: &Mutex<Option<Credentials>>,
+) -> Vec<zookeeper_client::Acl> {
+    if let Some(acl) = explicit {
+        return acl.clone();
+    }
+    match &*credentials.lock() {
+        Some(c) => c.default_acl(),
+        None => crate::acl::open_acl(),
+    }
+}
+
+/// State subscriptions, each with the sequence number of the state it was first given.
+type StateSubs = Mutex<Vec<(Arc<Subscription>, u64)>>;
+
+/// Delivers every state transition to the state subscribers. It holds what it needs, never the
+/// registry, so that the registry is never dropped (and closed) on a runtime thread.
 async fn forward_states(
-    registry: std::sync::Weak<Registry>,
+    subs: Arc<StateSubs>,
+    dispatcher: Arc<Dispatcher>,
+    session: Arc<Session>,
     mut states: tokio::sync::broadcast::Receiver<(u64, State)>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
@@ -657,17 +681,13 @@ async fn forward_states(
         let (seq, state) = match states.recv().await {
             Ok(t) => t,
             // Fell behind by hundreds of transitions: report where things stand now.
-            Err(RecvError::Lagged(_)) => match registry.upgrade() {
-                Some(r) => r.session.state_with_seq(),
-                None => return,
-            },
+            Err(RecvError::Lagged(_)) => session.state_with_seq(),
             Err(RecvError::Closed) => return,
         };
-        let Some(r) = registry.upgrade() else { return };
-        let subs = r.state_subs.lock();
+        let subs = subs.lock();
         // A subscriber that joined after this transition was given the state then already.
         for (sub, _) in subs.iter().filter(|(_, since)| seq > *since) {
-            sub.deliver_state(&r.dispatcher, state);
+            sub.deliver_state(&dispatcher, state);
         }
     }
 }

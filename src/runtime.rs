@@ -7,10 +7,15 @@ use std::future::Future;
 use once_cell::sync::Lazy;
 use tokio::runtime::Runtime;
 
+thread_local! {
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 static RT: Lazy<Runtime> = Lazy::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("ndsr-zk")
+        .on_thread_start(|| ON_WORKER.with(|w| w.set(true)))
         .enable_all()
         .build()
         .expect("ndsr: cannot start the tokio runtime")
@@ -33,6 +38,11 @@ where
     } else {
         RT.block_on(fut)
     }
+}
+
+/// True on one of the library runtime's own threads.
+pub fn on_worker() -> bool {
+    ON_WORKER.with(|w| w.get())
 }
 
 /// Spawns a background task on the library's runtime.
