@@ -1,0 +1,280 @@
+//! The fault scenarios of a trusted ZooKeeper client, on a real 3-node ensemble. Each asserts
+//! the promise (registration alive with the right owner, watches delivering, last known data
+//! served), not just "no crash".
+mod common;
+
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use common::*;
+use ndsr::options::Options;
+use ndsr::registry::Registry;
+use ndsr::session::State;
+use ndsr::subscription::Event;
+use serde_json::Value;
+
+fn open(connect: &str, timeout_ms: u64) -> Arc<Registry> {
+    let mut o = Options::default();
+    o.set("timeout_ms", &timeout_ms.to_string()).unwrap();
+    Registry::open(Some(connect), o).expect("open")
+}
+
+fn docs(r: &Registry, path: &str) -> Events<String> {
+    let (tx, rx) = mpsc::channel();
+    r.on_change(
+        path,
+        Box::new(move |e| {
+            if let Event::Document { json, .. } = e {
+                let _ = tx.send(json.to_string());
+            }
+        }),
+    )
+    .unwrap();
+    Events { rx }
+}
+
+fn states(r: &Registry) -> Events<State> {
+    let (tx, rx) = mpsc::channel();
+    r.on_state(Box::new(move |e| {
+        if let Event::State(s) = e {
+            let _ = tx.send(s);
+        }
+    }))
+    .unwrap();
+    Events { rx }
+}
+
+fn until(events: &Events<String>, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let d = json(&events.next());
+        if pred(&d) {
+            return d;
+        }
+    }
+}
+
+fn until_state(events: &Events<State>, want: State) {
+    while events.next() != want {}
+}
+
+/// The node (1..3) our session is connected to, from the servers' `cons` output.
+fn connected_node(zk: &Zk, session: i64) -> String {
+    let needle = format!("sid=0x{:x}", session);
+    for n in ["1", "2", "3"] {
+        let out = std::process::Command::new("bash")
+            .arg(format!(
+                "{}/tests/harness/zk.sh",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(&zk.base)
+            .args(["4lw", n, "cons"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains(&needle) {
+            return n.to_string();
+        }
+    }
+    panic!("session {needle} not found on any server");
+}
+
+/// One scenario: a registration and a watch, a fault, a change made during or after it by
+/// someone else; then the session, the registration and the watch must all be intact.
+fn survives(zk: &Zk, fault: impl FnOnce(&Zk, &Registry), heal: impl FnOnce(&Zk)) {
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&zk.connect, 8000);
+    r.set_node("/f/svc/me:1", r#"{"me":1}"#).unwrap();
+    let events = docs(&r, "/f/svc");
+    until(&events, |d| d["children"].get("me:1").is_some());
+    let session = r.session_id();
+
+    fault(zk, &r);
+    raw.create("/f/svc/during", b"{}");
+    heal(zk);
+    let d = until(&events, |d| d["children"].get("during").is_some());
+    assert!(
+        d["children"].get("me:1").is_some(),
+        "registration in the document"
+    );
+    assert_eq!(r.session_id(), session, "same session");
+    assert_eq!(
+        raw.get("/f/svc/me:1")
+            .expect("registered")
+            .1
+            .ephemeral_owner,
+        session
+    );
+    raw.delete("/f/svc/during");
+    until(&events, |d| d["children"].get("during").is_none());
+}
+
+#[test]
+fn leader_killed() {
+    let zk = Zk::ensemble();
+    let leader = zk.cmd(&["leader"]).trim().to_string();
+    survives(
+        &zk,
+        |zk, _| {
+            zk.cmd(&["kill", &leader]);
+        },
+        |zk| {
+            zk.cmd(&["start", &leader]);
+            zk.cmd(&["wait", &leader]);
+        },
+    );
+}
+
+#[test]
+fn connected_server_killed() {
+    let zk = Zk::ensemble();
+    let mut victim = String::new();
+    survives(
+        &zk,
+        |zk, r| {
+            victim = connected_node(zk, r.session_id());
+            zk.cmd(&["kill", &victim]);
+        },
+        |_| {},
+    );
+    zk.cmd(&["start", &victim]);
+}
+
+#[test]
+fn connected_server_hung() {
+    // SIGSTOP: the TCP connection stays open and silent; the client must notice by itself.
+    let zk = Zk::ensemble();
+    let mut victim = String::new();
+    survives(
+        &zk,
+        |zk, r| {
+            victim = connected_node(zk, r.session_id());
+            zk.cmd(&["pause", &victim]);
+        },
+        |_| {},
+    );
+    zk.cmd(&["resume", &victim]);
+}
+
+#[test]
+fn quorum_lost_and_restored_within_the_session_timeout() {
+    let zk = Zk::ensemble();
+    let raw_lost = Raw::connect(&zk.connect);
+    let r = open(&zk.connect, 10000);
+    r.set_node("/q/svc/me:1", r#"{"me":1}"#).unwrap();
+    let before = r.get_json("/q/svc").unwrap();
+    let session = r.session_id();
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    zk.cmd(&["stop", "2"]);
+    zk.cmd(&["stop", "3"]);
+    until_state(&st, State::Disconnected);
+    // While there is no quorum, the last known document is served.
+    assert_eq!(r.get_json("/q/svc").unwrap(), before);
+    zk.cmd(&["start", "2"]);
+    zk.cmd(&["start", "3"]);
+    until_state(&st, State::Connected);
+    assert_eq!(r.session_id(), session);
+    assert_eq!(
+        raw_lost
+            .get("/q/svc/me:1")
+            .expect("still registered")
+            .1
+            .ephemeral_owner,
+        session
+    );
+}
+
+#[test]
+fn full_outage_longer_than_the_session_timeout() {
+    let zk = Zk::ensemble();
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&zk.connect, 3000);
+    r.set_node("/o/svc/me:1", r#"{"me":1}"#).unwrap();
+    raw.create("/o/svc/stale", b"{}");
+    let events = docs(&r, "/o/svc");
+    until(&events, |d| d["children"].get("stale").is_some());
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    let old = r.session_id();
+    drop(raw);
+    for n in ["1", "2", "3"] {
+        zk.cmd(&["stop", n]);
+    }
+    // Past the session timeout with no server: the client counts the session as expired.
+    until_state(&st, State::Expired);
+    for n in ["1", "2", "3"] {
+        zk.cmd(&["start", n]);
+    }
+    for n in ["1", "2", "3"] {
+        zk.cmd(&["wait", n]);
+    }
+    until_state(&st, State::Connected);
+    let raw = Raw::connect(&zk.connect);
+    raw.delete("/o/svc/stale"); // changed while we were away
+    raw.create("/o/svc/new", b"{}");
+    let d = until(&events, |d| {
+        d["children"].get("new").is_some()
+            && d["children"].get("stale").is_none()
+            && d["children"].get("me:1").is_some()
+    });
+    // The registration is back on the new session (replacing the old session's node if the
+    // ensemble had restored that session).
+    let new_session = r.session_id();
+    assert_ne!(new_session, old);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw.get("/o/svc/me:1").map(|(_, s)| s.ephemeral_owner) != Some(new_session) {
+        assert!(
+            Instant::now() < deadline,
+            "registration not re-created on the new session"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        json(&r.get_json("/o/svc").unwrap())["children"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2,
+        "{d}"
+    );
+}
+
+#[test]
+fn ten_thousand_watched_children_survive_a_reconnect() {
+    let zk = Zk::ensemble();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/big", b"");
+    let opts =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    raw.rt.block_on(async {
+        for chunk in (0..10_000).collect::<Vec<_>>().chunks(1000) {
+            let paths: Vec<String> = chunk.iter().map(|i| format!("/big/c{i:05}")).collect();
+            let futs: Vec<_> = chunk
+                .iter()
+                .zip(&paths)
+                .map(|(i, p)| {
+                    raw.client
+                        .create(p, format!("{{\"i\":{i}}}").as_bytes(), &opts)
+                })
+                .collect();
+            for r in futures_util::future::join_all(futs).await {
+                r.unwrap();
+            }
+        }
+    });
+    let r = open(&zk.connect, 8000);
+    let events = docs(&r, "/big");
+    let d = until(&events, |d| {
+        d["children"].as_object().unwrap().len() == 10_000
+    });
+    assert_eq!(d["children"]["c04242"]["i"], 4242);
+    let victim = connected_node(&zk, r.session_id());
+    zk.cmd(&["kill", &victim]);
+    // Watches on all 10,000 children were re-sent: a change to any of them still arrives.
+    raw.set("/big/c09999", br#"{"i":-1}"#);
+    raw.create("/big/z-new", b"{}");
+    let d = until(&events, |d| {
+        d["children"]["c09999"]["i"] == -1 && d["children"].get("z-new").is_some()
+    });
+    assert_eq!(d["children"].as_object().unwrap().len(), 10_001);
+    zk.cmd(&["start", &victim]);
+}
