@@ -235,6 +235,17 @@ int ndsr_unset(ndsr_t *h, const char *path);
 // Each pointer argument is NULL or points to what the description above says.
 int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
 
+// Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
+// `*live` = 1 when the session is connected and the path is read and watched on it (changes
+// arrive as they happen), 0 when it is the last known document (the connection is down, or a
+// new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
+// NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
+// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_get_freshness(ndsr_t *h, const char *path, int *live, int64_t *since_ms);
+
 // Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
 //
 // # Safety

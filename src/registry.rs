@@ -399,6 +399,34 @@ impl Registry {
         })
     }
 
+    /// Whether the cached document of `p` is live (the session is connected and the path is
+    /// read and watched on it) or last-known, and since when (Unix ms). `NDSR_E_NOT_FOUND` when
+    /// nothing is known about `p` yet. Never touches the network.
+    pub fn freshness(&self, p: &str) -> Result<(bool, i64)> {
+        self.check_open()?;
+        path::validate(p)?;
+        let entry = self.watches.lock().get(p).cloned();
+        let known = entry.as_ref().filter(|e| e.current().is_some());
+        let Some(entry) = known else {
+            return Err(Error::new(
+                NDSR_E_NOT_FOUND,
+                format!("{p}: nothing known (never read)"),
+            ));
+        };
+        let synced = entry.synced();
+        let connected = self.session.state().is_connected();
+        let gen = self.session.current().map(|g| g.id);
+        Ok(match synced {
+            Some((g, at)) if connected && Some(g) == gen => {
+                (true, at.max(self.session.state_since()))
+            }
+            // Disconnected: last-known since the connection dropped.
+            _ if !connected => (false, self.session.state_since()),
+            // A new session whose first read of the path is still on its way.
+            _ => (false, self.session.generation_since()),
+        })
+    }
+
     fn new_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::SeqCst)
     }

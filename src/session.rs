@@ -4,7 +4,7 @@
 //! Reconnection within a session (server restart, leader change) is done by the client crate,
 //! which re-sends one-shot watches; this module only steps in when a session ends.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,6 +89,17 @@ pub struct Session {
     generation: AtomicU64,
     /// The ids of every session this handle has had.
     ids: parking_lot::Mutex<Vec<i64>>,
+    /// Unix ms of the last state transition, and of the last new session.
+    state_since: AtomicI64,
+    generation_since: AtomicI64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -107,6 +118,8 @@ impl Session {
             closed: watch::channel(false).0,
             generation: AtomicU64::new(0),
             ids: parking_lot::Mutex::new(Vec::new()),
+            state_since: AtomicI64::new(now_ms()),
+            generation_since: AtomicI64::new(now_ms()),
         })
     }
 
@@ -164,6 +177,7 @@ impl Session {
     /// Publishes the first client at once, so that calls made right after `open` find it.
     pub fn adopt(&self, client: &Client) {
         self.ids.lock().push(client.session_id().0);
+        self.generation_since.store(now_ms(), Ordering::SeqCst);
         let id = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.current.send_replace(Some(Generation {
             id,
@@ -265,6 +279,7 @@ impl Session {
             }
         });
         if changed {
+            self.state_since.store(now_ms(), Ordering::SeqCst);
             *seq += 1;
             let _ = self.transitions.send((*seq, s));
         }
@@ -291,6 +306,16 @@ impl Session {
                 Ok(None)
             }
         }
+    }
+
+    /// Unix ms of the last state transition.
+    pub fn state_since(&self) -> i64 {
+        self.state_since.load(Ordering::SeqCst)
+    }
+
+    /// Unix ms when the current session (generation) began.
+    pub fn generation_since(&self) -> i64 {
+        self.generation_since.load(Ordering::SeqCst)
     }
 
     /// True if `session_id` is one of this handle's sessions (the current one or an earlier one).

@@ -29,6 +29,9 @@ use crate::zk::{Counters, Zk};
 pub struct Entry {
     /// The watched path.
     pub path: Arc<str>,
+    /// The session generation on which the path was last read in full (and is watched since),
+    /// and when (Unix ms).
+    synced: Mutex<Option<(u64, i64)>>,
     shared: Mutex<Shared>,
     ready: watch::Sender<bool>,
 }
@@ -43,6 +46,7 @@ impl Entry {
     pub fn new(path: &str) -> Arc<Entry> {
         Arc::new(Entry {
             path: path.into(),
+            synced: Mutex::new(None),
             shared: Mutex::new(Shared {
                 doc: None,
                 subs: Vec::new(),
@@ -54,6 +58,11 @@ impl Entry {
     /// The current document, if the first read has completed.
     pub fn current(&self) -> Option<Arc<Document>> {
         self.shared.lock().doc.clone()
+    }
+
+    /// The generation and time of the last full read, if any.
+    pub fn synced(&self) -> Option<(u64, i64)> {
+        *self.synced.lock()
     }
 
     /// Waits until the first document exists.
@@ -397,6 +406,7 @@ pub async fn run(
         let mut result = w.full_read().await;
         if result.is_ok() {
             entry.publish(w.local.render(&entry.path), &dispatcher);
+            *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
             while let Some((source, event)) = w.pending.next().await {
                 if event.event_type == EventType::Session {
                     if event.session_state.is_terminated() {

@@ -190,6 +190,35 @@ pub unsafe extern "C" fn ndsr_get_json(
     })
 }
 
+/// Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
+/// `*live` = 1 when the session is connected and the path is read and watched on it (changes
+/// arrive as they happen), 0 when it is the last known document (the connection is down, or a
+/// new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
+/// NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
+/// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_get_freshness(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    live: *mut c_int,
+    since_ms: *mut i64,
+) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        let (is_live, since) = r.freshness(arg_str(path, "path")?)?;
+        if !live.is_null() {
+            *live = is_live as c_int;
+        }
+        if !since_ms.is_null() {
+            *since_ms = since;
+        }
+        Ok(NDSR_OK)
+    })
+}
+
 /// Copies bytes into a new NUL-terminated malloc'd buffer.
 pub(crate) fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Error> {
     // SAFETY: malloc of len+1 bytes, then a copy of exactly len bytes and the NUL.

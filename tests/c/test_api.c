@@ -219,6 +219,14 @@ static void test_handle(const char *server) {
     doc = NULL;
     CHECK_RC(ndsr_get_json(h, "/capi", &doc, NULL), NDSR_OK); /* out_len is optional */
     ndsr_string_free(doc);
+    int live = -1;
+    int64_t since = 0;
+    CHECK_RC(ndsr_get_freshness(h, "/capi", &live, &since), NDSR_OK);
+    CHECK(live == 1 && since > 1700000000000LL);
+    CHECK_RC(ndsr_get_freshness(h, "/capi", NULL, NULL), NDSR_OK);
+    CHECK_RC(ndsr_get_freshness(h, "/never-read", &live, &since), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_get_freshness(h, NULL, &live, &since), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_get_freshness(NULL, "/capi", &live, &since), NDSR_E_INVALID_ARGUMENT);
 
     /* Change callbacks: once at once, then per change; userdata_free once after off. */
     struct box b;
