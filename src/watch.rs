@@ -405,8 +405,9 @@ pub async fn run(
         };
         let mut result = w.full_read().await;
         if result.is_ok() {
-            entry.publish(w.local.render(&entry.path), &dispatcher);
+            // Marked before publishing: whoever sees the document sees it as live.
             *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
+            entry.publish(w.local.render(&entry.path), &dispatcher);
             while let Some((source, event)) = w.pending.next().await {
                 if event.event_type == EventType::Session {
                     if event.session_state.is_terminated() {
