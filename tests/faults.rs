@@ -278,3 +278,106 @@ fn ten_thousand_watched_children_survive_a_reconnect() {
     assert_eq!(d["children"].as_object().unwrap().len(), 10_001);
     zk.cmd(&["start", &victim]);
 }
+
+/// Many threads register, read and unregister while the connection is cut and restored again
+/// and again: every call returns a defined status, and at the end ZooKeeper holds exactly what
+/// each thread last asked for.
+#[test]
+fn many_threads_while_connections_drop() {
+    use ndsr::status::*;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, 8000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for t in 0..6 {
+        let (r, stop) = (r.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            let mut last_present = false;
+            while !stop.load(SeqCst) {
+                i += 1;
+                let path = format!("/mt/svc/t{t}");
+                let res = if i % 3 == 0 {
+                    last_present = false;
+                    r.unset(&path)
+                } else {
+                    last_present = true;
+                    r.set_node(&path, &format!("{{\"i\":{i}}}"))
+                };
+                match res {
+                    Ok(_) => {}
+                    Err(e) => assert!(
+                        [NDSR_E_NO_CONNECTION, NDSR_E_TIMEOUT].contains(&e.code),
+                        "unexpected {e}"
+                    ),
+                }
+                match r.get_json("/mt/svc") {
+                    Ok(_) => {}
+                    Err(e) => assert!(
+                        [NDSR_E_NO_CONNECTION, NDSR_E_TIMEOUT].contains(&e.code),
+                        "{e}"
+                    ),
+                }
+            }
+            (t, last_present)
+        }));
+    }
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(300));
+        proxy.cut();
+        std::thread::sleep(Duration::from_millis(300));
+        proxy.restore();
+    }
+    stop.store(true, SeqCst);
+    let wanted: Vec<(i32, bool)> = threads
+        .into_iter()
+        .map(|t| t.join().expect("no panic"))
+        .collect();
+    // Everything asked for is applied once the connection is back.
+    let raw = Raw::connect(&zk.connect);
+    for (t, present) in wanted {
+        let path = format!("/mt/svc/t{t}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while raw.exists(&path) != present {
+            assert!(
+                Instant::now() < deadline,
+                "{path} should be present={present}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if present {
+            assert_eq!(raw.get(&path).unwrap().1.ephemeral_owner, r.session_id());
+        }
+    }
+}
+
+/// Closing while the connection is down (the client is reconnecting) returns promptly and
+/// leaves nothing behind on the server once the session ends.
+#[test]
+fn close_while_reconnecting() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, 4000);
+    r.set_node("/cw/svc/me:1", "null").unwrap();
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    let t = Instant::now();
+    r.close();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "close took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.state(), State::Closed);
+    // The server expires the session (it could not be closed over the cut link): node gone.
+    let raw = Raw::connect(&zk.connect);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw.exists("/cw/svc/me:1") {
+        assert!(Instant::now() < deadline, "node left behind");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
