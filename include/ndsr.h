@@ -382,6 +382,11 @@ int ndsr_options_new(ndsr_options_t **out);
 // - `rate_limit_burst`, `rate_limit_per_sec`: a client-side limit on the requests the handle
 //   sends (reads, writes, watches): bursts of up to `rate_limit_burst`, then
 //   `rate_limit_per_sec` on average. Off by default; set both to turn it on.
+// - `cachefile`: path of a cache file of last known documents (JSON, mode 0600, written
+//   atomically, shareable by several processes). A path read while ZooKeeper is unreachable
+//   (a lazy open during an outage) is answered from it, marked last-known by
+//   `ndsr_get_freshness`, and becomes live once a session exists. Missing nodes and nodes with
+//   neither data nor children are not cached.
 // - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
 //   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 //

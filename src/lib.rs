@@ -1,5 +1,6 @@
 //! libndsr: a service registry and dynamic-configuration library on Apache ZooKeeper.
 pub mod acl;
+pub mod cachefile;
 pub mod codec;
 pub mod dispatcher;
 pub mod document;

@@ -28,6 +28,8 @@ pub struct Options {
     pub tls_ca: Option<String>,
     /// TLS client certificate and key (PEM text), for servers that require one.
     pub tls_identity: (Option<String>, Option<String>),
+    /// The cache file of last known documents.
+    pub cachefile: Option<std::path::PathBuf>,
     /// Client-side rate limit on the requests this handle issues: burst size (0 = off).
     pub rate_limit_burst: u32,
     /// Sustained requests per second once the burst is spent (0 = off).
@@ -44,6 +46,7 @@ impl std::fmt::Debug for Options {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("acl", &self.acl)
             .field("tls", &self.tls_ca.is_some())
+            .field("cachefile", &self.cachefile)
             .field(
                 "rate_limit",
                 &(self.rate_limit_burst, self.rate_limit_per_sec),
@@ -65,6 +68,7 @@ impl Default for Options {
             tls_identity: (None, None),
             rate_limit_burst: 0,
             rate_limit_per_sec: 0.0,
+            cachefile: None,
         }
     }
 }
@@ -130,7 +134,7 @@ impl Options {
     /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
     /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
     /// `tls_cert`, `tls_key` (paths of PEM files, read at once), `rate_limit_burst`,
-    /// `rate_limit_per_sec`.
+    /// `rate_limit_per_sec`, `cachefile` (a path).
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "timeout_ms" => {
@@ -201,9 +205,17 @@ impl Options {
                 }
             }
             "cachefile" => {
-                return Err(Error::invalid(format!(
-                    "option {key} is not supported by this version of libndsr yet"
-                )))
+                let path = std::path::PathBuf::from(value);
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                if value.is_empty() || path.file_name().is_none() || !dir.is_dir() {
+                    return Err(Error::invalid(format!(
+                        "option cachefile: {value:?} is not a file in an existing directory"
+                    )));
+                }
+                self.cachefile = Some(path);
             }
             _ => return Err(Error::invalid(format!("unknown option {key:?}"))),
         }

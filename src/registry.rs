@@ -18,7 +18,7 @@ use crate::options::Options;
 use crate::path;
 use crate::registration::{self, Desired, Kind, Outcome, Registration};
 use crate::runtime;
-use crate::session::{Session, SessionConfig, State};
+use crate::session::{now_ms, Session, SessionConfig, State};
 use crate::status::*;
 use crate::subscription::{Callback, Subscription};
 use crate::watch::{run as watch_path, Entry};
@@ -58,6 +58,8 @@ pub struct Registry {
 
     /// State subscriptions, each with the sequence number of the state it was first given.
     state_subs: Arc<StateSubs>,
+    /// The cache file, if the `cachefile` option is set.
+    cache: Option<Arc<crate::cachefile::CacheFile>>,
     /// Locks taken with the path-keyed calls.
     locks: Mutex<HashMap<String, Lease>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -76,6 +78,17 @@ impl Registry {
         if connect.is_empty() {
             return Err(Error::invalid("empty connect string"));
         }
+        let cache = match &options.cachefile {
+            Some(p) => Some(Arc::new(
+                crate::cachefile::CacheFile::open(p.clone()).map_err(|e| {
+                    Error::new(
+                        NDSR_E_INTERNAL,
+                        format!("cannot start the cache file writer: {e}"),
+                    )
+                })?,
+            )),
+            None => None,
+        };
         let credentials = options.credentials();
         let rate_limiter = options.rate_limiter()?;
         let session = Session::new(
@@ -117,6 +130,7 @@ impl Registry {
             subscriptions: Mutex::new(HashMap::new()),
             state_subs: Arc::new(Mutex::new(Vec::new())),
             locks: Mutex::new(HashMap::new()),
+            cache,
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             closed_tx: watch::channel(false).0,
@@ -357,6 +371,18 @@ impl Registry {
             return e.clone();
         }
         let entry = Entry::new(p);
+        // No connection now: start from the cache file's last known document, if it has one.
+        if let Some(cache) = &self.cache {
+            if !self.session.state().is_connected() {
+                if let Some(cached) = cache.lookup(p) {
+                    log::info!(
+                        "{p}: no connection; serving the cache file's document of {} ms ago",
+                        now_ms() - cached.saved_ms
+                    );
+                    entry.preload(cached.json, cached.saved_ms);
+                }
+            }
+        }
         watches.insert(p.to_string(), entry.clone());
         drop(watches);
         let task = runtime::spawn(watch_path(
@@ -364,6 +390,7 @@ impl Registry {
             self.session.clone(),
             self.counters.clone(),
             self.dispatcher.clone(),
+            self.cache.clone(),
         ));
         self.tasks.lock().push(task);
         entry
@@ -420,6 +447,8 @@ impl Registry {
             Some((g, at)) if connected && Some(g) == gen => {
                 (true, at.max(self.session.state_since()))
             }
+            // Never read live: the cache file's document, as of when it was saved.
+            None if entry.cached_since().is_some() => (false, entry.cached_since().unwrap_or(0)),
             // Disconnected: last-known since the connection dropped.
             _ if !connected => (false, self.session.state_since()),
             // A new session whose first read of the path is still on its way.
@@ -519,6 +548,14 @@ impl Registry {
             State::Closed
         } else {
             self.session.state()
+        }
+    }
+
+    /// Waits until the cache file holds every document published so far (for tests and for
+    /// callers about to exit).
+    pub fn flush_cache(&self) {
+        if let Some(c) = &self.cache {
+            c.flush();
         }
     }
 
@@ -644,6 +681,7 @@ impl Registry {
         }
         self.subscriptions.lock().clear();
         let dispatcher = self.dispatcher.clone();
+        let cache = self.cache.clone();
         let finish = move || {
             runtime::block_on(async move {
                 for t in &tasks {
@@ -658,6 +696,9 @@ impl Registry {
                 sub.retire(&dispatcher);
             }
             dispatcher.shutdown();
+            if let Some(c) = cache {
+                c.close();
+            }
             log::info!("registry closed");
         };
         if runtime::on_worker() {

@@ -32,6 +32,8 @@ pub struct Entry {
     /// The session generation on which the path was last read in full (and is watched since),
     /// and when (Unix ms).
     synced: Mutex<Option<(u64, i64)>>,
+    /// When the document came from the cache file: when it was saved there (Unix ms).
+    cached_since: Mutex<Option<i64>>,
     shared: Mutex<Shared>,
     ready: watch::Sender<bool>,
 }
@@ -47,6 +49,7 @@ impl Entry {
         Arc::new(Entry {
             path: path.into(),
             synced: Mutex::new(None),
+            cached_since: Mutex::new(None),
             shared: Mutex::new(Shared {
                 doc: None,
                 subs: Vec::new(),
@@ -58,6 +61,22 @@ impl Entry {
     /// The current document, if the first read has completed.
     pub fn current(&self) -> Option<Arc<Document>> {
         self.shared.lock().doc.clone()
+    }
+
+    /// Starts the entry with a document from the cache file, saved at `saved_ms`.
+    pub fn preload(&self, doc_json: String, saved_ms: i64) {
+        *self.cached_since.lock() = Some(saved_ms);
+        let mut shared = self.shared.lock();
+        if shared.doc.is_none() {
+            shared.doc = Some(Arc::new(Document { json: doc_json }));
+            drop(shared);
+            self.ready.send_replace(true);
+        }
+    }
+
+    /// When the document came from the cache file, when it was saved there.
+    pub fn cached_since(&self) -> Option<i64> {
+        *self.cached_since.lock()
     }
 
     /// The generation and time of the last full read, if any.
@@ -387,7 +406,15 @@ pub async fn run(
     session: Arc<Session>,
     counters: Arc<Counters>,
     dispatcher: Arc<Dispatcher>,
+    cache: Option<Arc<crate::cachefile::CacheFile>>,
 ) {
+    // Every live document goes to the subscribers and, if there is one, to the cache file.
+    let publish = |doc: Document| {
+        if let Some(c) = &cache {
+            c.save(&entry.path, &doc.json);
+        }
+        entry.publish(doc, &dispatcher);
+    };
     let mut next_id = 0;
     while let Some(generation) = session.wait_connected().await {
         let zk = Zk {
@@ -407,7 +434,7 @@ pub async fn run(
         if result.is_ok() {
             // Marked before publishing: whoever sees the document sees it as live.
             *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
-            entry.publish(w.local.render(&entry.path), &dispatcher);
+            publish(w.local.render(&entry.path));
             while let Some((source, event)) = w.pending.next().await {
                 if event.event_type == EventType::Session {
                     if event.session_state.is_terminated() {
@@ -416,7 +443,7 @@ pub async fn run(
                     continue;
                 }
                 match w.handle(source, event).await {
-                    Ok(true) => entry.publish(w.local.render(&entry.path), &dispatcher),
+                    Ok(true) => publish(w.local.render(&entry.path)),
                     Ok(false) => {}
                     Err(e) => {
                         result = Err(e);
