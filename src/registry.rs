@@ -268,6 +268,7 @@ impl Registry {
         same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
     ) -> Result<Applied> {
         let reg = self.registration(p, &desired);
+        let unchanged = std::sync::atomic::AtomicBool::new(false);
         // Whatever happens below, the desired state is recorded first, so a write that cannot be
         // carried now is applied by the registration's task once a session can carry it.
         let result = self.bounded(
@@ -278,6 +279,7 @@ impl Registry {
                     && Some(st.applied_in) == live_gen
                     && same(&st.desired, &desired)
                 {
+                    unchanged.store(true, Ordering::Relaxed);
                     return Ok(Applied::Done);
                 }
                 if st.desired.kind != desired.kind || !st.desired.present {
@@ -310,7 +312,9 @@ impl Registry {
             || Ok(Applied::Queued),
         );
         // The task re-arms its watch on the node (or applies what could not be applied here).
-        reg.changed.notify_one();
+        if !unchanged.load(Ordering::Relaxed) {
+            reg.changed.notify_one();
+        }
         if matches!(result, Ok(Applied::Queued)) {
             log::info!(
                 "{p}: no ZooKeeper session now; the change is kept and applied on reconnect"

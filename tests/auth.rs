@@ -248,14 +248,7 @@ fn rejected_authentication_is_terminal() {
     o.set("lazy", "true").unwrap();
     o.set("timeout_ms", "1000").unwrap();
     let r = Registry::open(Some(&proxy.addr), o).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    r.on_state(Box::new(move |e| {
-        if let ndsr::subscription::Event::State(s) = e {
-            let _ = tx.send(s);
-        }
-    }))
-    .unwrap();
-    let states = Events { rx };
+    let states = states(&r);
     assert_eq!(states.next(), ndsr::session::State::Disconnected);
     proxy.restore();
     assert_eq!(states.next(), ndsr::session::State::AuthFailed);

@@ -3,13 +3,11 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::mpsc;
 
 use common::*;
 use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::status::NDSR_E_NO_CONNECTION;
-use ndsr::subscription::Event;
 use serde_json::Value;
 
 fn with_cache(server: &str, file: &std::path::Path, lazy: bool) -> std::sync::Arc<Registry> {
@@ -80,17 +78,7 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     );
     // A change is saved too.
     raw.create("/svc/web/h2:80", br#"{"w":2}"#);
-    let (tx, rx) = mpsc::channel();
-    a.on_change(
-        "/svc/web",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let events = Events { rx };
+    let events = docs(&a, "/svc/web");
     while json(&events.next())["children"].get("h2:80").is_none() {}
     a.flush_cache();
     assert!(
@@ -121,17 +109,7 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     );
 
     // The connection comes: the path becomes live and a change made meanwhile shows.
-    let (tx, rx) = mpsc::channel();
-    c.on_change(
-        "/svc/web",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let events = Events { rx };
+    let events = docs(&c, "/svc/web");
     assert_eq!(
         json(&events.next())["children"].as_object().unwrap().len(),
         2,

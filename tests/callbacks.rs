@@ -51,17 +51,7 @@ fn rapid_changes_arrive_in_order_without_duplicates() {
     let a = open(&zk);
     let b = open(&zk);
     b.set_data("/rapid", r#"{"v":0}"#).unwrap();
-    let (tx, rx) = mpsc::channel();
-    a.on_change(
-        "/rapid",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let events = Events { rx };
+    let events = docs(&a, "/rapid");
     assert_eq!(json(&events.next())["data"]["v"], 0);
     for v in 1..=100 {
         b.set_data("/rapid", &format!("{{\"v\":{v}}}")).unwrap();

@@ -3,58 +3,18 @@
 //! served), not just "no crash".
 mod common;
 
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::session::State;
-use ndsr::subscription::Event;
-use serde_json::Value;
 
 fn open(connect: &str, timeout_ms: u64) -> Arc<Registry> {
     let mut o = Options::default();
     o.set("timeout_ms", &timeout_ms.to_string()).unwrap();
     Registry::open(Some(connect), o).expect("open")
-}
-
-fn docs(r: &Registry, path: &str) -> Events<String> {
-    let (tx, rx) = mpsc::channel();
-    r.on_change(
-        path,
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    Events { rx }
-}
-
-fn states(r: &Registry) -> Events<State> {
-    let (tx, rx) = mpsc::channel();
-    r.on_state(Box::new(move |e| {
-        if let Event::State(s) = e {
-            let _ = tx.send(s);
-        }
-    }))
-    .unwrap();
-    Events { rx }
-}
-
-fn until(events: &Events<String>, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        let d = json(&events.next());
-        if pred(&d) {
-            return d;
-        }
-    }
-}
-
-fn until_state(events: &Events<State>, want: State) {
-    while events.next() != want {}
 }
 
 /// The node (1..3) our session is connected to, from the servers' `cons` output.

@@ -2,14 +2,11 @@
 //! a document is live or last-known, and since when.
 mod common;
 
-use std::sync::mpsc;
-
 use common::*;
 use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::session::{now_ms, State};
 use ndsr::status::NDSR_E_NOT_FOUND;
-use ndsr::subscription::Event;
 
 #[test]
 fn live_then_last_known_then_live_again() {
@@ -20,14 +17,7 @@ fn live_then_last_known_then_live_again() {
     let mut o = Options::default();
     o.set("timeout_ms", "20000").unwrap();
     let r = Registry::open(Some(&proxy.addr), o).unwrap();
-    let (tx, rx) = mpsc::channel();
-    r.on_state(Box::new(move |e| {
-        if let Event::State(s) = e {
-            let _ = tx.send(s);
-        }
-    }))
-    .unwrap();
-    let states = Events { rx };
+    let states = states(&r);
     assert_eq!(states.next(), State::Connected);
 
     assert_eq!(
@@ -60,17 +50,7 @@ fn live_then_last_known_then_live_again() {
     assert!(live);
     assert!(since >= restored_at - 1);
     // And it is really live: a change arrives.
-    let (tx, rx) = mpsc::channel();
-    r.on_change(
-        "/fresh",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let docs = Events { rx };
+    let docs = docs(&r, "/fresh");
     raw.set("/fresh", br#"{"v":2}"#);
     while json(&docs.next())["data"]["v"] != 2 {}
     assert_eq!(json(&r.get_json("/fresh").unwrap())["data"]["v"], 2);

@@ -7,12 +7,10 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 
 use common::*;
 use ndsr::options::Options;
 use ndsr::registry::Registry;
-use ndsr::subscription::Event;
 use serde_json::json;
 
 fn python() -> String {
@@ -31,17 +29,7 @@ fn python_original_and_libndsr_read_each_other() {
     let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
     r.set_node("/interop/svc/rust:1", r#"{"lang":"rust","note":"café"}"#)
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    r.on_change(
-        "/interop/svc",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let events = Events { rx };
+    let events = docs(&r, "/interop/svc");
     assert!(json(&events.next())["children"].get("rust:1").is_some());
 
     let script = format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"));

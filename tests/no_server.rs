@@ -2,13 +2,11 @@
 //! is this library's alone, not other tests').
 mod common;
 
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use ndsr::options::Options;
 use ndsr::registry::{Applied, Registry};
-use ndsr::subscription::Event;
 
 #[test]
 fn start_with_no_server_up() {
@@ -24,17 +22,7 @@ fn start_with_no_server_up() {
         r.set_node("/n/svc/me:1", r#"{"me":1}"#).unwrap(),
         Applied::Queued
     );
-    let (tx, rx) = mpsc::channel();
-    r.on_change(
-        "/n/svc",
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    let events = Events { rx };
+    let events = docs(&r, "/n/svc");
     // CPU while down: the client waits, it does not spin.
     let cpu = || {
         let mut u: libc::rusage = unsafe { std::mem::zeroed() };

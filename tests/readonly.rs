@@ -3,7 +3,6 @@
 //! when the quorum is back.
 mod common;
 
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -11,7 +10,6 @@ use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::session::State;
 use ndsr::status::*;
-use ndsr::subscription::Event;
 
 #[test]
 fn read_only_server_serves_reads_to_a_read_only_handle() {
@@ -62,14 +60,7 @@ fn read_only_server_serves_reads_to_a_read_only_handle() {
     );
 
     // The quorum comes back: the handle moves to a read-write server by itself.
-    let (tx, rx) = mpsc::channel();
-    r.on_state(Box::new(move |e| {
-        if let Event::State(s) = e {
-            let _ = tx.send(s);
-        }
-    }))
-    .unwrap();
-    let states = Events { rx };
+    let states = states(&r);
     assert_eq!(states.next(), State::ConnectedReadOnly);
     zk.cmd(&["start", "2"]);
     zk.cmd(&["start", "3"]);

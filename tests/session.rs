@@ -3,7 +3,6 @@
 //! member going away under a connected client (same session, nothing lost).
 mod common;
 
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,48 +10,12 @@ use common::*;
 use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::session::State;
-use ndsr::subscription::Event;
 use serde_json::json;
 
 fn open(connect: &str, timeout_ms: &str) -> Arc<Registry> {
     let mut o = Options::default();
     o.set("timeout_ms", timeout_ms).unwrap();
     Registry::open(Some(connect), o).expect("open")
-}
-
-fn docs(r: &Registry, path: &str) -> Events<String> {
-    let (tx, rx) = mpsc::channel();
-    r.on_change(
-        path,
-        Box::new(move |e| {
-            if let Event::Document { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .unwrap();
-    Events { rx }
-}
-
-fn states(r: &Registry) -> Events<State> {
-    let (tx, rx) = mpsc::channel();
-    r.on_state(Box::new(move |e| {
-        if let Event::State(s) = e {
-            let _ = tx.send(s);
-        }
-    }))
-    .unwrap();
-    Events { rx }
-}
-
-/// Waits for a document satisfying `pred`, skipping intermediate ones.
-fn until(events: &Events<String>, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    loop {
-        let d = json(&events.next());
-        if pred(&d) {
-            return d;
-        }
-    }
 }
 
 /// Expires the session server-side the portable way: a second connection with the same id and

@@ -301,3 +301,48 @@ impl Drop for Proxy {
         let _ = std::net::TcpStream::connect(&self.addr);
     }
 }
+
+/// Subscribes to the documents of `path` on `r`, into a channel.
+pub fn docs(r: &ndsr::registry::Registry, path: &str) -> Events<String> {
+    let (tx, rx) = mpsc::channel();
+    r.on_change(
+        path,
+        Box::new(move |e| {
+            if let ndsr::subscription::Event::Document { json, .. } = e {
+                let _ = tx.send(json.to_string());
+            }
+        }),
+    )
+    .expect("on_change");
+    Events { rx }
+}
+
+/// Subscribes to the connection states of `r`, into a channel.
+pub fn states(r: &ndsr::registry::Registry) -> Events<ndsr::session::State> {
+    let (tx, rx) = mpsc::channel();
+    r.on_state(Box::new(move |e| {
+        if let ndsr::subscription::Event::State(s) = e {
+            let _ = tx.send(s);
+        }
+    }))
+    .expect("on_state");
+    Events { rx }
+}
+
+/// Waits for a document satisfying `pred`, skipping others.
+pub fn until(
+    events: &Events<String>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let d = json(&events.next());
+        if pred(&d) {
+            return d;
+        }
+    }
+}
+
+/// Waits for the state `want`, skipping others.
+pub fn until_state(events: &Events<ndsr::session::State>, want: ndsr::session::State) {
+    while events.next() != want {}
+}
