@@ -148,4 +148,17 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
     b.get_json("/k").unwrap();
     b.flush_cache();
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+
+    // Credentials never reach the cache file.
+    let mut o = Options::default();
+    o.set("cachefile", file.to_str().unwrap()).unwrap();
+    o.set("username", "svc").unwrap();
+    o.set("password", "cache-s3cret").unwrap();
+    let c = Registry::open(Some(&zk.connect), o).unwrap();
+    c.set_data("/k2", r#"{"y":2}"#).unwrap();
+    c.get_json("/k2").unwrap();
+    c.flush_cache();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("/k2"));
+    assert!(!text.contains("cache-s3cret"));
 }
