@@ -12,14 +12,16 @@ cd "$root"
 out=$root/target/ctest
 rm -rf "$out" && mkdir -p "$out"
 prefix=$out/prefix
+# Both installs before PKG_CONFIG_PATH is set: a dependency's build script watches it, and a
+# change would rebuild the crate.
 make --quiet install PREFIX="$prefix" CARGO="cargo" >/dev/null
-export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-[ "$(pkg-config --modversion ndsr)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ]
-readelf -d "$prefix/lib/libndsr.so" | grep -q 'SONAME.*libndsr.so.0'
 # DESTDIR stages the install; the pkg-config file still names the real prefix.
 make --quiet install DESTDIR="$out/stage" PREFIX=/opt/ndsr >/dev/null
 [ -e "$out/stage/opt/ndsr/lib/libndsr.so.0" ] && [ -e "$out/stage/opt/ndsr/include/ndsr.hpp" ]
 grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+[ "$(pkg-config --modversion ndsr)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ]
+readelf -d "$prefix/lib/libndsr.so" | grep -q 'SONAME.*libndsr.so.0'
 
 WARN=(-Wall -Wextra -Werror)
 CF=(-std=c11 -D_POSIX_C_SOURCE=200809L "${WARN[@]}" -g $(pkg-config --cflags ndsr))

@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+# Built before GOFLAGS is set: a dependency's build script watches it (a change rebuilds).
 make --quiet >/dev/null
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 (cd go/ndsr && go vet ./... && test -z "$(gofmt -l .)")
