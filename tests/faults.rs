@@ -83,35 +83,31 @@ fn leader_killed() {
     );
 }
 
-#[test]
-fn connected_server_killed() {
+/// `fault` ("kill" or "pause") hits the server our session is connected to; `undo` ("start" or
+/// "resume") brings it back after the scenario.
+fn connected_server(fault: &str, undo: &str) {
     let zk = Zk::ensemble();
     let mut victim = String::new();
     survives(
         &zk,
         |zk, r| {
             victim = connected_node(zk, r.session_id());
-            zk.cmd(&["kill", &victim]);
+            zk.cmd(&[fault, &victim]);
         },
         |_| {},
     );
-    zk.cmd(&["start", &victim]);
+    zk.cmd(&[undo, &victim]);
+}
+
+#[test]
+fn connected_server_killed() {
+    connected_server("kill", "start");
 }
 
 #[test]
 fn connected_server_hung() {
     // SIGSTOP: the TCP connection stays open and silent; the client must notice by itself.
-    let zk = Zk::ensemble();
-    let mut victim = String::new();
-    survives(
-        &zk,
-        |zk, r| {
-            victim = connected_node(zk, r.session_id());
-            zk.cmd(&["pause", &victim]);
-        },
-        |_| {},
-    );
-    zk.cmd(&["resume", &victim]);
+    connected_server("pause", "resume");
 }
 
 #[test]
