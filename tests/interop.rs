@@ -18,30 +18,25 @@ fn python() -> String {
         .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
 }
 
-#[test]
-fn python_original_and_libndsr_read_each_other() {
+/// Starts the Python peer (tests/interop/peer.py): it registers `node` with `data`, reads `read`
+/// and `dir`, prints what it saw as one JSON line (returned here), and keeps its registration
+/// until its stdin closes.
+fn start_peer(
+    connect: &str,
+    args: [&str; 4],
+    env: &[(&str, &str)],
+) -> (std::process::Child, serde_json::Value) {
     let py = python();
     assert!(
         std::path::Path::new(&py).exists(),
         "{py} not found: run scripts/install-deps.sh (it makes .venv with nd_service_registry)"
     );
-    let zk = Zk::standalone();
-    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
-    r.set_node("/interop/svc/rust:1", r#"{"lang":"rust","note":"café"}"#)
-        .unwrap();
-    let events = docs(&r, "/interop/svc");
-    assert!(json(&events.next())["children"].get("rust:1").is_some());
-
     let script = format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"));
     let mut child = Command::new(&py)
-        .args([
-            &script,
-            &zk.connect,
-            "/interop/svc/py:1",
-            r#"{"lang":"python","n":3}"#,
-            "/interop/svc/rust:1",
-            "/interop/svc",
-        ])
+        .arg(&script)
+        .arg(connect)
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -50,7 +45,28 @@ fn python_original_and_libndsr_read_each_other() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let seen = json(&line);
+    (child, json(&line))
+}
+
+#[test]
+fn python_original_and_libndsr_read_each_other() {
+    let zk = Zk::standalone();
+    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    r.set_node("/interop/svc/rust:1", r#"{"lang":"rust","note":"café"}"#)
+        .unwrap();
+    let events = docs(&r, "/interop/svc");
+    assert!(json(&events.next())["children"].get("rust:1").is_some());
+
+    let (mut child, seen) = start_peer(
+        &zk.connect,
+        [
+            "/interop/svc/py:1",
+            r#"{"lang":"python","n":3}"#,
+            "/interop/svc/rust:1",
+            "/interop/svc",
+        ],
+        &[],
+    );
     // Python decodes our node to the same object we wrote, with our pid and created.
     let ours = &seen["read"];
     assert_eq!(ours["lang"], "rust");
@@ -86,28 +102,12 @@ fn python_original_and_libndsr_read_each_other() {
 /// directory the original protects accepts our registration only with those credentials.
 #[test]
 fn python_original_and_libndsr_share_acls() {
-    let py = python();
     let zk = Zk::standalone();
-    let script = format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(&py)
-        .args([
-            &script,
-            &zk.connect,
-            "/secure/svc/py:1",
-            "{}",
-            "/secure/svc/py:1",
-            "/secure/svc",
-        ])
-        .env("PEER_USER", "fleet")
-        .env("PEER_PASSWORD", "hunter2")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, _) = start_peer(
+        &zk.connect,
+        ["/secure/svc/py:1", "{}", "/secure/svc/py:1", "/secure/svc"],
+        &[("PEER_USER", "fleet"), ("PEER_PASSWORD", "hunter2")],
+    );
 
     let raw = Raw::connect(&zk.connect);
     raw.rt
