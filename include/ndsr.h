@@ -272,6 +272,15 @@ int ndsr_registration_status(ndsr_t *h, const char *path);
 // Each pointer argument is NULL or points to what the description above says.
 int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
 
+// Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
+// and logs show it, in hex). It changes when a session expires and a new one is made. Never
+// blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,
+// NDSR_E_CLOSED. `*out` is written only on success.
+//
+// # Safety
+// Each pointer argument is NULL or points to what the description above says.
+int ndsr_session_id(ndsr_t *h, int64_t *out);
+
 // The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
 // NULL handle). Never blocks.
 int ndsr_state(ndsr_t *h);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing libndsr needs on Debian (bookworm): ZooKeeper 3.8 (run by
-# the tests with java), C and C++ compilers, make, pkg-config, valgrind, Go 1.19, Python venv
+# the tests with java), its C client (the benchmark's reference), C and C++ compilers, make, pkg-config, valgrind, Go 1.19, Python venv
 # support; the pinned cbindgen; and .venv with the Python original (nd_service_registry, from
 # PyPI) for the interoperability test.
 # Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
@@ -33,6 +33,8 @@ command -v go >/dev/null || need+=(golang-go)
 command -v readelf >/dev/null || need+=(binutils)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
+# The ZooKeeper C client: the reference the benchmark compares libndsr with.
+[ -f /usr/include/zookeeper/zookeeper.h ] || need+=(libzookeeper-mt-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   apt_get update -q

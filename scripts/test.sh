@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, header drift, Rust unit and integration tests
 # (against real ZooKeeper servers the tests start), the C and C++ tests (plain, as C++, ASan+UBSan,
-# valgrind, static) with the examples, and the Go binding's tests (plain and -race).
+# valgrind, static) with the examples, the Go binding's tests (plain and -race), and builds the
+# benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
@@ -16,3 +17,5 @@ echo "== C and C++ tests"
 tests/c/run.sh
 echo "== Go tests"
 tests/go/run.sh
+echo "== benchmark build (bench/run.sh runs it; CI does not judge its numbers)"
+python3 bench/bench.py --build-only

@@ -45,6 +45,25 @@ pub fn render<'a>(
     children: impl Iterator<Item = (&'a String, &'a str)>,
     size_hint: usize,
 ) -> Document {
+    render_with(path, stat, data, size_hint, |json| {
+        for (i, (name, value)) in children.enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let _ = write!(json, "{}:{}", json_string(name), value);
+        }
+    })
+}
+
+/// Builds a document whose children `write_children` writes into the string, as
+/// `"name":value` pairs separated by commas (`children` is the open object).
+pub fn render_with(
+    path: &str,
+    stat: Option<&Stat>,
+    data: &str,
+    size_hint: usize,
+    write_children: impl FnOnce(&mut String),
+) -> Document {
     let mut json = String::with_capacity(256 + data.len() + size_hint);
     json.push_str("{\"path\":");
     json.push_str(&json_string(path));
@@ -56,12 +75,7 @@ pub fn render<'a>(
     json.push_str(",\"data\":");
     json.push_str(data);
     json.push_str(",\"children\":{");
-    for (i, (name, value)) in children.enumerate() {
-        if i > 0 {
-            json.push(',');
-        }
-        let _ = write!(json, "{}:{}", json_string(name), value);
-    }
+    write_children(&mut json);
     json.push_str("}}");
     Document { json }
 }

@@ -13,6 +13,7 @@
 //!   registers again when the node goes away. Two processes misconfigured with one path do not
 //!   flap.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -69,6 +70,9 @@ pub struct Registration {
     pub state: Mutex<RegState>,
     /// Told when the desired state changed.
     pub changed: Notify,
+    /// Counts changes of the desired state, so that the task can tell a change it has already
+    /// seen (and applied) from a new one, and keep its watch on the node instead of re-arming it.
+    pub version: AtomicU64,
 }
 
 impl Registration {
@@ -84,6 +88,7 @@ impl Registration {
                 conflict: None,
             }),
             changed: Notify::new(),
+            version: AtomicU64::new(0),
         }
     }
 }
@@ -290,6 +295,7 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
             counters: &ctx.counters,
         };
         let mut st = reg.state.lock().await;
+        let seen = reg.version.load(Ordering::SeqCst);
         let ephemeral = st.desired.kind == Kind::Ephemeral && st.desired.present;
         let stale = st.applied_in == 0 || (ephemeral && st.applied_in != gen.id);
         let result = if dirty || stale {
@@ -343,10 +349,22 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
-            changed = node_event => dirty = changed,
-            _ = reg.changed.notified() => {}
-            _ = generations.changed() => {}
+        tokio::pin!(node_event);
+        loop {
+            tokio::select! {
+                changed = &mut node_event => {
+                    dirty = changed;
+                    break;
+                }
+                // A call that changed the desired state after we looked; a call whose change we
+                // saw (it applied it while we waited for the lock) keeps the watch as it is.
+                _ = reg.changed.notified() => {
+                    if reg.version.load(Ordering::SeqCst) != seen {
+                        break;
+                    }
+                }
+                _ = generations.changed() => break,
+            }
         }
     }
 }

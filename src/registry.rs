@@ -288,6 +288,7 @@ impl Registry {
                     st.held = false;
                 }
                 st.desired = desired;
+                reg.version.fetch_add(1, Ordering::SeqCst);
                 st.applied_in = 0;
                 // With no session at all (lazy open, ZooKeeper down) there is nothing to wait
                 // for; a session that is reconnecting is waited for, within the timeout.
@@ -552,6 +553,20 @@ impl Registry {
             State::Closed
         } else {
             self.session.state()
+        }
+    }
+
+    /// The id of the current ZooKeeper session, if there is one (for the C API).
+    pub fn current_session_id(&self) -> Result<i64> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::closed());
+        }
+        match self.session.current() {
+            Some(g) => Ok(g.client.session_id().0),
+            None => Err(Error::new(
+                crate::status::NDSR_E_NO_CONNECTION,
+                "no ZooKeeper session yet",
+            )),
         }
     }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use parking_lot::Mutex;
@@ -98,12 +99,11 @@ impl Entry {
     }
 
     /// Replaces the document and queues it for every subscriber, unless it is unchanged.
-    fn publish(&self, doc: Document, dispatcher: &Dispatcher) {
+    fn publish(&self, doc: Arc<Document>, dispatcher: &Dispatcher) {
         let mut shared = self.shared.lock();
         if matches!(&shared.doc, Some(old) if old.json == doc.json) {
             return;
         }
-        let doc = Arc::new(doc);
         shared.doc = Some(doc.clone());
         for sub in &shared.subs {
             sub.deliver_document(dispatcher, &self.path, &doc);
@@ -142,16 +142,48 @@ enum Source {
     Child(String, u64),
 }
 
-type Pending = FuturesUnordered<Pin<Box<dyn Future<Output = (Source, WatchedEvent)> + Send>>>;
+/// The path's own data or children watch, awaited in a `FuturesUnordered`. (Children's watches
+/// are kept in the children themselves, see `Local::poll_children`.)
+struct Armed {
+    source: Source,
+    watcher: OneshotWatcher,
+}
+
+impl Future for Armed {
+    type Output = (Source, WatchedEvent);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let source = match self.source {
+            Source::Node(id) => Source::Node(id),
+            Source::Children(id) => Source::Children(id),
+            Source::Child(..) => unreachable!("children's watches are not Armed"),
+        };
+        Pin::new(&mut self.watcher).poll(cx).map(|e| (source, e))
+    }
+}
+
+type Pending = FuturesUnordered<Armed>;
+
+/// A child's value (its data as JSON): where it sits in the last document, or, when read since,
+/// its own text until the next document is made. The document is the only full copy.
+enum ChildJson {
+    InDoc { start: u32, len: u32 },
+    Own(Box<str>),
+}
 
 struct Child {
-    json: Box<str>,
+    json: ChildJson,
     /// The id of the child's live data watch; 0 when it has none (deleted, waiting for the list).
     watch: u64,
+    /// The data watch itself, until it fires. Kept here rather than in a future of its own:
+    /// a cache holds one per child, and a task per watch cost 300 bytes a child (M1 in bench/).
+    watcher: Option<OneshotWatcher>,
 }
 
 #[derive(Default)]
 struct Local {
+    /// The last document made, which children's values point into.
+    doc: Option<Arc<Document>>,
     stat: Option<Stat>,
     data: String,
     children: BTreeMap<String, Child>,
@@ -166,24 +198,67 @@ impl Local {
         self.next_id
     }
 
-    fn render(&self, path: &str) -> Document {
+    /// Makes the document of the current state, and keeps it: children's values then point
+    /// into it.
+    fn render(&mut self, path: &str) -> Arc<Document> {
+        let prev = self.doc.take();
+        let prev_json = prev.as_ref().map_or("", |d| d.json.as_str());
+        let text = |c: &ChildJson| -> usize {
+            match c {
+                ChildJson::InDoc { len, .. } => *len as usize,
+                ChildJson::Own(s) => s.len(),
+            }
+        };
         let size: usize = self
             .children
             .iter()
-            .map(|(k, c)| k.len() + c.json.len() + 4)
+            .map(|(k, c)| k.len() + text(&c.json) + 4)
             .sum();
         let data = if self.data.is_empty() {
             "null"
         } else {
             self.data.as_str()
         };
-        document::render(
-            path,
-            self.stat.as_ref(),
-            data,
-            self.children.iter().map(|(k, c)| (k, &*c.json)),
-            size,
-        )
+        let children = &mut self.children;
+        let doc = document::render_with(path, self.stat.as_ref(), data, size, |json| {
+            for (i, (name, c)) in children.iter_mut().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(&document::json_string(name));
+                json.push(':');
+                let start = json.len();
+                match &c.json {
+                    ChildJson::InDoc { start, len } => {
+                        json.push_str(&prev_json[*start as usize..(*start + *len) as usize])
+                    }
+                    ChildJson::Own(s) => json.push_str(s),
+                }
+                // Documents stay far below 4 GiB (ZooKeeper caps a node's data at 1 MiB and a
+                // list at what one reply carries); a larger one keeps its own copies.
+                let len = json.len() - start;
+                if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(len)) {
+                    c.json = ChildJson::InDoc { start, len };
+                }
+            }
+        });
+        let doc = Arc::new(doc);
+        self.doc = Some(doc.clone());
+        doc
+    }
+
+    /// Polls every child's data watch; the first that fired, if any. A scan per wake-up of the
+    /// task: a few ns per child, and no allocation per child.
+    fn poll_children(&mut self, cx: &mut Context<'_>) -> Poll<(Source, WatchedEvent)> {
+        for (name, c) in self.children.iter_mut() {
+            if let Some(w) = c.watcher.as_mut() {
+                if let Poll::Ready(e) = Pin::new(w).poll(cx) {
+                    c.watcher = None;
+                    return Poll::Ready((Source::Child(name.clone(), c.watch), e));
+                }
+            }
+        }
+        Poll::Pending
     }
 
     fn set_missing(&mut self) {
@@ -195,7 +270,7 @@ impl Local {
 }
 
 fn arm(pending: &Pending, source: Source, watcher: OneshotWatcher) {
-    pending.push(Box::pin(async move { (source, watcher.changed().await) }));
+    pending.push(Armed { source, watcher });
 }
 
 fn decoded_json(raw: &[u8]) -> String {
@@ -254,6 +329,28 @@ impl Watcher<'_> {
         }
     }
 
+    /// The next watch event: of the path itself or of one of its children. None when nothing
+    /// is watched any more.
+    async fn next_event(&mut self) -> Option<(Source, WatchedEvent)> {
+        std::future::poll_fn(|cx| {
+            let own = match self.pending.poll_next_unpin(cx) {
+                Poll::Ready(Some(e)) => return Poll::Ready(Some(e)),
+                Poll::Ready(None) => false,
+                Poll::Pending => true,
+            };
+            match self.local.poll_children(cx) {
+                Poll::Ready(e) => Poll::Ready(Some(e)),
+                Poll::Pending
+                    if own || self.local.children.values().any(|c| c.watcher.is_some()) =>
+                {
+                    Poll::Pending
+                }
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await
+    }
+
     /// Sets an exists watch on a missing node. False when the node exists after all.
     async fn watch_missing(&mut self) -> ZkResult<bool> {
         let (stat, watcher) = self.zk.check_and_watch_stat(self.path).await?;
@@ -293,11 +390,11 @@ impl Watcher<'_> {
                         self.local.children.insert(
                             name.clone(),
                             Child {
-                                json: decoded_json(&raw).into(),
+                                json: ChildJson::Own(decoded_json(&raw).into()),
                                 watch: id,
+                                watcher: Some(w),
                             },
                         );
-                        arm(&self.pending, Source::Child(name.clone(), id), w);
                     }
                     // Deleted since the list was read; the children watch will report it.
                     Err(zookeeper_client::Error::NoNode) => {
@@ -360,11 +457,11 @@ impl Watcher<'_> {
                                 self.local.children.insert(
                                     name.clone(),
                                     Child {
-                                        json: decoded_json(&raw).into(),
+                                        json: ChildJson::Own(decoded_json(&raw).into()),
                                         watch: id,
+                                        watcher: Some(w),
                                     },
                                 );
-                                arm(&self.pending, Source::Child(name, id), w);
                                 Ok(true)
                             }
                             Err(zookeeper_client::Error::NoNode) => {
@@ -388,6 +485,7 @@ impl Watcher<'_> {
     fn child_unwatched(&mut self, name: &str) {
         if let Some(c) = self.local.children.get_mut(name) {
             c.watch = 0;
+            c.watcher = None;
         }
     }
 
@@ -409,7 +507,7 @@ pub async fn run(
     cache: Option<Arc<crate::cachefile::CacheFile>>,
 ) {
     // Every live document goes to the subscribers and, if there is one, to the cache file.
-    let publish = |doc: Document| {
+    let publish = |doc: Arc<Document>| {
         if let Some(c) = &cache {
             c.save(&entry.path, &doc.json);
         }
@@ -435,7 +533,7 @@ pub async fn run(
             // Marked before publishing: whoever sees the document sees it as live.
             *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
             publish(w.local.render(&entry.path));
-            while let Some((source, event)) = w.pending.next().await {
+            while let Some((source, event)) = w.next_event().await {
                 if event.event_type == EventType::Session {
                     if event.session_state.is_terminated() {
                         break;

@@ -283,6 +283,25 @@ pub unsafe extern "C" fn ndsr_set_credentials(
     })
 }
 
+/// Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
+/// and logs show it, in hex). It changes when a session expires and a new one is made. Never
+/// blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,
+/// NDSR_E_CLOSED. `*out` is written only on success.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int {
+    guard(|| {
+        let r = registry(h)?;
+        arg_out(out, "out")?;
+        let id = r.current_session_id()?;
+        // SAFETY: checked non-NULL above; the caller provides a valid int64_t.
+        unsafe { *out = id };
+        Ok(NDSR_OK)
+    })
+}
+
 /// Not connected (not yet, or the connection was lost and is being re-established).
 pub const NDSR_STATE_DISCONNECTED: c_int = 0;
 /// Connected to a read-write server.

@@ -162,6 +162,8 @@ static void test_null_handle(void) {
     CHECK_RC(ndsr_off(NULL, 1), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_set_credentials(NULL, "u", "p"), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_state(NULL), NDSR_STATE_CLOSED);
+    int64_t sid = 0;
+    CHECK_RC(ndsr_session_id(NULL, &sid), NDSR_E_INVALID_ARGUMENT);
     ndsr_close(NULL);
     ndsr_string_free(NULL);
     /* A pointer that was never a handle is reported as closed, not dereferenced. */
@@ -171,6 +173,10 @@ static void test_null_handle(void) {
 static void test_handle(const char *server) {
     ndsr_t *h = open_handle(server);
     CHECK_RC(ndsr_state(h), NDSR_STATE_CONNECTED);
+    int64_t sid = 0;
+    CHECK_RC(ndsr_session_id(h, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_session_id(h, &sid), NDSR_OK);
+    CHECK(sid != 0);
 
     /* Bad arguments */
     CHECK_RC(ndsr_set_node(h, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
@@ -267,6 +273,7 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_set_node(h, "/capi/late", NULL), NDSR_E_CLOSED);
     CHECK_RC(ndsr_get_json(h, "/capi", &doc, &len), NDSR_E_CLOSED);
     CHECK_RC(ndsr_state(h), NDSR_STATE_CLOSED);
+    CHECK_RC(ndsr_session_id(h, &sid), NDSR_E_CLOSED);
     ndsr_close(h); /* the stale handle is ignored */
 }
 

@@ -1,0 +1,930 @@
+/*
+ * The benchmark driver: runs one repetition of one workload (../shared benchmark workloads
+ * W1-W6, M1) for one client, libndsr through its C API or the ZooKeeper C client
+ * (libzookeeper-mt), and prints the result as one JSON object on stdout. bench/bench.py runs it
+ * repetition by repetition, alternating the clients, and builds the report.
+ *
+ *   driver setup PATH NPAR NCHILD      build a tree with pipelined creates (C client)
+ *   driver rmr PATH                    delete a tree with pipelined deletes
+ *   driver w1|w2|w3|w4|w5|w6|m1 zkc|ndsr ARGS...
+ *
+ * Environment: BENCH_CONNECT (connect string), BENCH_PORT (the server's client port, for the
+ * four-letter words), and for W6 BENCH_ZKSH + BENCH_BASE (the harness script and its directory,
+ * to stop and start the server).
+ *
+ * Times come from CLOCK_MONOTONIC. A callback's time is taken on entry to the callback. Requests
+ * are counted by the server: the `recved` field of the session's line in `cons`.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define THREADED /* the synchronous API of libzookeeper-mt */
+#include <zookeeper/zookeeper.h>
+
+#include "ndsr.h"
+
+#define SESSION_MS 10000
+#define WAIT_NS (20LL * 1000000000LL)
+
+static const char *g_connect;
+static int g_port;
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "driver: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* The 60-byte data of child i. */
+static int child_data(char *buf, size_t n, int i) {
+    return snprintf(buf, n, "{\"pid\":%05d,\"created\":\"2025-01-01 00:00:00\",\"host\":\"h%04d\"}",
+                    i % 100000, i % 10000);
+}
+
+static void deadline_ts(struct timespec *ts, int64_t ns_from_now) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    int64_t t = (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec + ns_from_now;
+    ts->tv_sec = t / 1000000000LL;
+    ts->tv_nsec = t % 1000000000LL;
+}
+
+/* ---- four-letter words ---- */
+
+/* Sends `cmd` to the server and returns what it answers (malloc'ed), or NULL if it does not
+ * within `timeout_ms` (a server that is still starting can accept and never answer). */
+static char *fourlw(const char *cmd, int timeout_ms) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return NULL;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)g_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, cmd, 4) != 4) {
+        close(fd);
+        return NULL;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 4096 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = 0;
+    return buf;
+}
+
+/* Packets the server received on session `sid`'s connection (`cons` recved), or -1. */
+static long cons_recved(int64_t sid) {
+    char *out = fourlw("cons", 2000);
+    if (!out) return -1;
+    char key[64];
+    snprintf(key, sizeof key, "sid=0x%llx,", (unsigned long long)sid);
+    long v = -1;
+    char *p = strstr(out, key);
+    if (p) {
+        char *line = p;
+        while (line > out && line[-1] != '\n') line--;
+        char *r = strstr(line, "recved=");
+        if (r && r < p) v = atol(r + 7);
+    }
+    free(out);
+    return v;
+}
+
+/* Waits until the session's count stops moving (300 ms without a change) and returns it. */
+static long cons_settled(int64_t sid) {
+    long last = cons_recved(sid);
+    for (int quiet = 0; quiet < 3;) {
+        sleep_ms(100);
+        long v = cons_recved(sid);
+        quiet = v == last ? quiet + 1 : 0;
+        last = v;
+    }
+    return last;
+}
+
+static int server_ready(void) {
+    char *out = fourlw("srvr", 50);
+    int ok = out && strstr(out, "Mode:") != NULL;
+    free(out);
+    return ok;
+}
+
+/* ---- the ZooKeeper C client ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int connected;
+    int64_t t_connected; /* last ZOO_CONNECTED_STATE */
+} zstate_t;
+
+static void global_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+    (void)zh;
+    (void)path;
+    int64_t t = now_ns();
+    zstate_t *s = ctx;
+    if (type != ZOO_SESSION_EVENT) return;
+    pthread_mutex_lock(&s->mu);
+    s->connected = state == ZOO_CONNECTED_STATE;
+    if (s->connected) s->t_connected = t;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static zhandle_t *zk_open(zstate_t **state_out) {
+    zstate_t *s = calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    zhandle_t *zh = zookeeper_init(g_connect, global_watcher, SESSION_MS, 0, s, 0);
+    if (!zh) die("zookeeper_init failed");
+    struct timespec dl;
+    deadline_ts(&dl, WAIT_NS);
+    pthread_mutex_lock(&s->mu);
+    while (!s->connected)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) == ETIMEDOUT) die("C client: no session");
+    pthread_mutex_unlock(&s->mu);
+    if (state_out) *state_out = s;
+    return zh;
+}
+
+/* Counts completions of pipelined requests. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, failed;
+} counter_t;
+
+static void counter_init(counter_t *c) {
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->done = c->failed = 0;
+}
+
+static void counter_add(counter_t *c, int ok) {
+    pthread_mutex_lock(&c->mu);
+    c->done++;
+    if (!ok) c->failed++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void counter_wait(counter_t *c, int n) {
+    struct timespec dl;
+    deadline_ts(&dl, WAIT_NS);
+    pthread_mutex_lock(&c->mu);
+    while (c->done < n)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT) die("requests not answered");
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void create_done(int rc, const char *value, const void *data) {
+    (void)value;
+    counter_add((counter_t *)data, rc == ZOK || rc == ZNODEEXISTS);
+}
+
+static void void_done(int rc, const void *data) {
+    counter_add((counter_t *)data, rc == ZOK || rc == ZNONODE);
+}
+
+static void data_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
+    (void)value;
+    (void)len;
+    (void)st;
+    counter_add((counter_t *)data, rc == ZOK);
+}
+
+/* Creates `path` and its missing ancestors as persistent nodes with no data. */
+static void zk_mkdirs(zhandle_t *zh, const char *path) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == 0) {
+            char c = *p;
+            *p = 0;
+            int rc = zoo_create(zh, buf, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0);
+            if (rc != ZOK && rc != ZNODEEXISTS) die("create %s: %s", buf, zerror(rc));
+            *p = c;
+            if (!c) break;
+        }
+    }
+}
+
+/* ---- a names+data cache on the C client (what a registry client has to keep) ---- */
+
+typedef struct {
+    char *name;
+    char *data;
+    int len;
+    int has; /* data read */
+} kid_t;
+
+typedef struct view view_t;
+struct view {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t t_update; /* entry time of the callback that made the latest state */
+    int loaded;
+    int keep_json;   /* ndsr: keep a copy of the document to look into */
+    char *json;      /* ndsr: the latest document */
+    zhandle_t *zh;   /* zkc */
+    char path[256];
+    kid_t *kids; /* zkc: sorted by name */
+    int n;
+};
+
+static view_t *view_new(const char *path) {
+    view_t *v = calloc(1, sizeof *v);
+    pthread_mutex_init(&v->mu, NULL);
+    pthread_cond_init(&v->cv, NULL);
+    snprintf(v->path, sizeof v->path, "%s", path);
+    return v;
+}
+
+static int kid_cmp(const void *a, const void *b) {
+    return strcmp(((const kid_t *)a)->name, ((const kid_t *)b)->name);
+}
+
+static int str_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static kid_t *view_find(view_t *v, const char *name) {
+    kid_t key = {(char *)name, NULL, 0, 0};
+    return bsearch(&key, v->kids, (size_t)v->n, sizeof(kid_t), kid_cmp);
+}
+
+static int view_complete(view_t *v) {
+    for (int i = 0; i < v->n; i++)
+        if (!v->kids[i].has) return 0;
+    return 1;
+}
+
+static void zv_children_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+static void zv_data_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx);
+
+typedef struct {
+    view_t *v;
+    char name[];
+} kidreq_t;
+
+static void zv_data_done(int rc, const char *value, int len, const struct Stat *st, const void *data) {
+    (void)st;
+    int64_t t = now_ns();
+    kidreq_t *req = (kidreq_t *)data;
+    view_t *v = req->v;
+    pthread_mutex_lock(&v->mu);
+    kid_t *k = rc == ZOK ? view_find(v, req->name) : NULL;
+    if (k) {
+        free(k->data);
+        k->data = malloc((size_t)(len > 0 ? len : 1));
+        if (len > 0) memcpy(k->data, value, (size_t)len);
+        k->len = len;
+        k->has = 1;
+        if (view_complete(v)) {
+            v->loaded = 1;
+            v->t_update = t;
+            pthread_cond_broadcast(&v->cv);
+        }
+    }
+    pthread_mutex_unlock(&v->mu);
+    free(req);
+}
+
+static void zv_read_kid(view_t *v, const char *name) {
+    size_t nl = strlen(name);
+    kidreq_t *req = malloc(sizeof *req + nl + 1);
+    req->v = v;
+    memcpy(req->name, name, nl + 1);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/%s", v->path, name);
+    int rc = zoo_awget(v->zh, p, zv_data_watcher, v, zv_data_done, req);
+    if (rc != ZOK) free(req);
+}
+
+static void zv_children_done(int rc, const struct String_vector *sv, const void *data) {
+    int64_t t = now_ns();
+    view_t *v = (view_t *)data;
+    if (rc != ZOK) return;
+    char **names = malloc(sizeof(char *) * (size_t)(sv->count + 1));
+    for (int i = 0; i < sv->count; i++) names[i] = sv->data[i];
+    qsort(names, (size_t)sv->count, sizeof(char *), str_cmp);
+    pthread_mutex_lock(&v->mu);
+    /* Merge the sorted old list with the sorted new names: keep, add, drop. */
+    kid_t *next = malloc(sizeof(kid_t) * (size_t)(sv->count + 1));
+    int i = 0, j = 0, m = 0;
+    char **added = malloc(sizeof(char *) * (size_t)(sv->count + 1));
+    int nadded = 0;
+    while (j < sv->count) {
+        int c = i < v->n ? strcmp(v->kids[i].name, names[j]) : 1;
+        if (c < 0) { /* removed */
+            free(v->kids[i].name);
+            free(v->kids[i].data);
+            i++;
+        } else if (c == 0) {
+            next[m++] = v->kids[i++];
+            j++;
+        } else {
+            next[m] = (kid_t){strdup(names[j]), NULL, 0, 0};
+            added[nadded++] = next[m].name;
+            m++;
+            j++;
+        }
+    }
+    for (; i < v->n; i++) {
+        free(v->kids[i].name);
+        free(v->kids[i].data);
+    }
+    free(v->kids);
+    v->kids = next;
+    v->n = m;
+    if (nadded == 0) {
+        v->loaded = 1;
+        v->t_update = t;
+        pthread_cond_broadcast(&v->cv);
+    }
+    /* Names are copied before the lock is released: the array may change meanwhile. */
+    char **copies = malloc(sizeof(char *) * (size_t)(nadded + 1));
+    for (int a = 0; a < nadded; a++) copies[a] = strdup(added[a]);
+    pthread_mutex_unlock(&v->mu);
+    for (int a = 0; a < nadded; a++) {
+        zv_read_kid(v, copies[a]);
+        free(copies[a]);
+    }
+    free(copies);
+    free(added);
+    free(names);
+}
+
+static void zv_list(view_t *v) {
+    int rc = zoo_awget_children(v->zh, v->path, zv_children_watcher, v, zv_children_done, v);
+    if (rc != ZOK) die("awget_children: %s", zerror(rc));
+}
+
+static void zv_children_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+    (void)zh;
+    (void)state;
+    (void)path;
+    if (type == ZOO_CHILD_EVENT) zv_list((view_t *)ctx);
+}
+
+static void zv_data_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+    (void)zh;
+    (void)state;
+    view_t *v = ctx;
+    size_t pl = strlen(v->path);
+    /* A child's data changed: read it again (and watch it again). */
+    if (type == ZOO_CHANGED_EVENT && strncmp(path, v->path, pl) == 0 && path[pl] == '/')
+        zv_read_kid(v, path + pl + 1);
+}
+
+/* ---- the clients under test, behind one interface ---- */
+
+typedef struct {
+    int ndsr; /* 1: libndsr, 0: the C client */
+    zhandle_t *zh;
+    zstate_t *zs;
+    ndsr_t *h;
+    /* ndsr: connection state, as its state callback reports it */
+    pthread_mutex_t mu;
+    int state;
+    int64_t t_connected;
+} client_t;
+
+static void ndsr_check(int rc, const char *what) {
+    if (rc < 0) die("%s: %s (%s)", what, ndsr_status_str(rc), ndsr_last_error());
+}
+
+static void on_state(void *ud, int state) {
+    int64_t t = now_ns();
+    client_t *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->state = state;
+    if (state == NDSR_STATE_CONNECTED) c->t_connected = t;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static client_t *cl_open(const char *kind) {
+    client_t *c = calloc(1, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    if (strcmp(kind, "ndsr") == 0) {
+        c->ndsr = 1;
+        ndsr_options_t *o;
+        ndsr_check(ndsr_options_new(&o), "options");
+        char ms[16];
+        snprintf(ms, sizeof ms, "%d", SESSION_MS);
+        ndsr_check(ndsr_options_set(o, "timeout_ms", ms), "timeout_ms");
+        ndsr_check(ndsr_open(g_connect, o, &c->h), "open");
+        ndsr_options_free(o);
+        ndsr_check(ndsr_on_state(c->h, on_state, c, NULL, NULL), "on_state");
+    } else if (strcmp(kind, "zkc") == 0) {
+        c->zh = zk_open(&c->zs);
+    } else {
+        die("unknown client %s", kind);
+    }
+    return c;
+}
+
+static void cl_close(client_t *c) {
+    if (c->ndsr) ndsr_close(c->h);
+    else zookeeper_close(c->zh);
+}
+
+static int64_t cl_session(client_t *c) {
+    if (!c->ndsr) return zoo_client_id(c->zh)->client_id;
+    int64_t sid = 0;
+    ndsr_check(ndsr_session_id(c->h, &sid), "session_id");
+    return sid;
+}
+
+static int64_t cl_connected_at(client_t *c) {
+    if (!c->ndsr) {
+        pthread_mutex_lock(&c->zs->mu);
+        int64_t t = c->zs->connected ? c->zs->t_connected : 0;
+        pthread_mutex_unlock(&c->zs->mu);
+        return t;
+    }
+    pthread_mutex_lock(&c->mu);
+    int64_t t = c->state == NDSR_STATE_CONNECTED ? c->t_connected : 0;
+    pthread_mutex_unlock(&c->mu);
+    return t;
+}
+
+static void on_change(void *ud, const char *path, const char *json, size_t len) {
+    (void)path;
+    int64_t t = now_ns();
+    view_t *v = ud;
+    pthread_mutex_lock(&v->mu);
+    if (v->keep_json) {
+        free(v->json);
+        v->json = strndup(json, len);
+    }
+    v->loaded = 1;
+    v->t_update = t;
+    pthread_cond_broadcast(&v->cv);
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* Watches `path` with names+data and returns once the first complete view exists. */
+static view_t *cl_watch(client_t *c, const char *path, int keep_json) {
+    view_t *v = view_new(path);
+    v->keep_json = keep_json;
+    if (c->ndsr) {
+        ndsr_check(ndsr_on_change(c->h, path, on_change, v, NULL, NULL), "on_change");
+    } else {
+        v->zh = c->zh;
+        zv_list(v);
+    }
+    struct timespec dl;
+    deadline_ts(&dl, WAIT_NS);
+    pthread_mutex_lock(&v->mu);
+    while (!v->loaded)
+        if (pthread_cond_timedwait(&v->cv, &v->mu, &dl) == ETIMEDOUT) die("%s not loaded", path);
+    pthread_mutex_unlock(&v->mu);
+    return v;
+}
+
+/* 1 when the view holds `name` with its data. Called with v->mu held. */
+static int view_has(view_t *v, const char *name) {
+    if (!v->zh) {
+        if (!v->json) return 0;
+        const char *kids = strstr(v->json, "\"children\":{");
+        if (!kids) return 0;
+        char pat[300];
+        snprintf(pat, sizeof pat, "\"%s\":{", name);
+        return strstr(kids, pat) != NULL;
+    }
+    kid_t *k = view_find(v, name);
+    return k && k->has;
+}
+
+/* Waits until the view holds `name` with data (present=1) or not at all (present=0); returns
+ * the entry time of the callback that made it so, or 0 on timeout. */
+static int64_t view_wait(view_t *v, const char *name, int present, int64_t timeout_ns) {
+    struct timespec dl;
+    deadline_ts(&dl, timeout_ns);
+    int64_t t = 0;
+    pthread_mutex_lock(&v->mu);
+    for (;;) {
+        int has = view_has(v, name);
+        if (present ? has : (!has && (v->zh ? view_find(v, name) == NULL : 1))) {
+            t = v->t_update;
+            break;
+        }
+        if (pthread_cond_timedwait(&v->cv, &v->mu, &dl) == ETIMEDOUT) break;
+    }
+    pthread_mutex_unlock(&v->mu);
+    return t;
+}
+
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
+/* ---- tree building ---- */
+
+static void cmd_setup(const char *path, int npar, int nchild) {
+    zhandle_t *zh = zk_open(NULL);
+    zk_mkdirs(zh, path);
+    counter_t c;
+    counter_init(&c);
+    int sent = 0;
+    char p[1100], d[128];
+    for (int a = 0; a < (npar ? npar : 1); a++) {
+        char parent[512];
+        if (npar) {
+            snprintf(parent, sizeof parent, "%s/p%03d", path, a);
+            zoo_acreate(zh, parent, NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, create_done, &c);
+            sent++;
+        } else {
+            snprintf(parent, sizeof parent, "%s", path);
+        }
+        for (int i = 0; i < nchild; i++) {
+            snprintf(p, sizeof p, "%s/c%04d", parent, i);
+            int len = child_data(d, sizeof d, i);
+            zoo_acreate(zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, 0, create_done, &c);
+            sent++;
+        }
+    }
+    counter_wait(&c, sent);
+    if (c.failed) die("setup: %d creates failed", c.failed);
+    zookeeper_close(zh);
+}
+
+/* Deletes the tree under `path` level by level, each level's deletes pipelined. */
+static void rmr(zhandle_t *zh, const char *path) {
+    struct String_vector sv;
+    if (zoo_get_children(zh, path, 0, &sv) != ZOK) return;
+    counter_t c;
+    counter_init(&c);
+    char p[1100];
+    for (int i = 0; i < sv.count; i++) {
+        snprintf(p, sizeof p, "%s/%s", strcmp(path, "/") ? path : "", sv.data[i]);
+        struct Stat st;
+        if (zoo_exists(zh, p, 0, &st) == ZOK && st.numChildren > 0) rmr(zh, p);
+    }
+    for (int i = 0; i < sv.count; i++) {
+        snprintf(p, sizeof p, "%s/%s", path, sv.data[i]);
+        zoo_adelete(zh, p, -1, void_done, &c);
+    }
+    counter_wait(&c, sv.count);
+    deallocate_String_vector(&sv);
+}
+
+static void cmd_rmr(const char *path) {
+    zhandle_t *zh = zk_open(NULL);
+    rmr(zh, path);
+    zoo_delete(zh, path, -1);
+    zookeeper_close(zh);
+}
+
+/* ---- workloads ---- */
+
+static void w1(const char *kind, const char *prefix) {
+    client_t *c = cl_open(kind);
+    zhandle_t *zh = zk_open(NULL); /* makes the parents, outside the client under test */
+    char parent[512], p[600], d[128];
+    snprintf(parent, sizeof parent, "%s/sync", prefix);
+    zk_mkdirs(zh, parent);
+    int64_t sid = cl_session(c);
+    long r0 = cons_settled(sid);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < 1000; i++) {
+        snprintf(p, sizeof p, "%s/n%04d", parent, i);
+        if (c->ndsr) {
+            char hd[32];
+            snprintf(hd, sizeof hd, "{\"host\":\"h%04d\"}", i % 10000);
+            ndsr_check(ndsr_set_node(c->h, p, hd), "set_node");
+        } else {
+            int len = child_data(d, sizeof d, i);
+            int rc = zoo_create(c->zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+            if (rc != ZOK) die("create: %s", zerror(rc));
+        }
+    }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    long r1 = cons_settled(sid);
+    double pipelined = -1;
+    if (!c->ndsr) {
+        snprintf(parent, sizeof parent, "%s/async", prefix);
+        zk_mkdirs(zh, parent);
+        counter_t cnt;
+        counter_init(&cnt);
+        t0 = now_ns();
+        for (int i = 0; i < 1000; i++) {
+            snprintf(p, sizeof p, "%s/n%04d", parent, i);
+            int len = child_data(d, sizeof d, i);
+            zoo_acreate(c->zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, create_done, &cnt);
+        }
+        counter_wait(&cnt, 1000);
+        pipelined = 1000.0 / ((double)(now_ns() - t0) / 1e9);
+    }
+    printf("{\"ops_per_s\":%.1f,\"requests_per_op\":%.3f", 1000.0 / secs, (double)(r1 - r0) / 1000.0);
+    if (pipelined > 0) printf(",\"async_pipelined_ops_per_s\":%.1f", pipelined);
+    printf("}\n");
+    zookeeper_close(zh);
+    cl_close(c);
+}
+
+static void w2(const char *kind, const char *list) {
+    client_t *c = cl_open(kind);
+    int64_t t0;
+    if (c->ndsr) {
+        /* The first get of a path reads the node, its children and every child's data
+         * (pipelined), and leaves it all watched. */
+        char *json = NULL;
+        size_t len = 0;
+        t0 = now_ns();
+        ndsr_check(ndsr_get_json(c->h, list, &json, &len), "get_json");
+        double ms = (double)(now_ns() - t0) / 1e6;
+        if (!strstr(json, "\"c0999\":{")) die("cold get incomplete");
+        ndsr_string_free(json);
+        printf("{\"names_data_pipelined_ms\":%.3f}\n", ms);
+        cl_close(c);
+        return;
+    }
+    struct String_vector sv;
+    t0 = now_ns();
+    int rc = zoo_wget_children(c->zh, list, NULL, NULL, &sv);
+    double names_ms = (double)(now_ns() - t0) / 1e6;
+    if (rc != ZOK || sv.count != 1000) die("get_children: %s (%d)", zerror(rc), sv.count);
+    deallocate_String_vector(&sv);
+
+    char p[600];
+    t0 = now_ns();
+    zoo_get_children(c->zh, list, 0, &sv);
+    counter_t cnt;
+    counter_init(&cnt);
+    for (int i = 0; i < sv.count; i++) {
+        snprintf(p, sizeof p, "%s/%s", list, sv.data[i]);
+        zoo_aget(c->zh, p, 0, data_done, &cnt);
+    }
+    counter_wait(&cnt, sv.count);
+    double pipelined_ms = (double)(now_ns() - t0) / 1e6;
+    deallocate_String_vector(&sv);
+
+    t0 = now_ns();
+    zoo_get_children(c->zh, list, 0, &sv);
+    for (int i = 0; i < sv.count; i++) {
+        char buf[256];
+        int len = sizeof buf;
+        snprintf(p, sizeof p, "%s/%s", list, sv.data[i]);
+        if (zoo_get(c->zh, p, 0, buf, &len, NULL) != ZOK) die("get");
+    }
+    double sequential_ms = (double)(now_ns() - t0) / 1e6;
+    deallocate_String_vector(&sv);
+
+    t0 = now_ns();
+    view_t *v = cl_watch(c, list, 0);
+    double cache_ms = (double)(now_ns() - t0) / 1e6;
+    if (v->n != 1000) die("cache holds %d children", v->n);
+    printf("{\"names_ms\":%.3f,\"names_data_pipelined_ms\":%.3f,\"names_data_sequential_ms\":%.3f,"
+           "\"cache_cold_load_ms\":%.3f}\n",
+           names_ms, pipelined_ms, sequential_ms, cache_ms);
+    cl_close(c);
+}
+
+/* ns per cached read of `path`'s document, over 0.7 s. */
+static double warm_read(client_t *c, view_t *v, const char *path) {
+    long reads = 0;
+    int64_t t0 = now_ns(), t;
+    volatile size_t sink = 0;
+    do {
+        for (int i = 0; i < 256; i++) {
+            if (c->ndsr) {
+                char *json;
+                size_t len;
+                if (ndsr_get_json(c->h, path, &json, &len) != NDSR_OK) die("get_json");
+                sink += len;
+                ndsr_string_free(json);
+            } else {
+                pthread_mutex_lock(&v->mu);
+                sink += (size_t)v->n + (size_t)(uintptr_t)v->kids;
+                pthread_mutex_unlock(&v->mu);
+            }
+        }
+        reads += 256;
+        t = now_ns();
+    } while (t - t0 < 700000000LL);
+    (void)sink;
+    return (double)(t - t0) / (double)reads;
+}
+
+static void w3(const char *kind, const char *big, const char *small, int reps) {
+    client_t *c = cl_open(kind);
+    view_t *vb = NULL, *vs = NULL;
+    if (c->ndsr) {
+        char *json;
+        ndsr_check(ndsr_get_json(c->h, big, &json, NULL), "get_json");
+        ndsr_string_free(json);
+        ndsr_check(ndsr_get_json(c->h, small, &json, NULL), "get_json");
+        ndsr_string_free(json);
+    } else {
+        vb = cl_watch(c, big, 0);
+        vs = cl_watch(c, small, 0);
+    }
+    printf("{\"reps_ns_per_op\":[");
+    for (int r = 0; r < reps; r++) printf("%s%.1f", r ? "," : "", warm_read(c, vb, big));
+    printf("],\"reps_ns_per_op_10_children\":[");
+    for (int r = 0; r < reps; r++) printf("%s%.1f", r ? "," : "", warm_read(c, vs, small));
+    printf("]}\n");
+    cl_close(c);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted samples. */
+static int64_t pct(const int64_t *s, int n, double p) {
+    int k = (int)((p / 100.0) * n + 0.999999);
+    if (k < 1) k = 1;
+    if (k > n) k = n;
+    return s[k - 1];
+}
+
+/* W4 and W5: `cycles` add+remove cycles under `list` by a second session; latency from the
+ * write's return to the watcher's callback. */
+static void churn(const char *kind, const char *list, const char *tag, int cycles) {
+    client_t *c = cl_open(kind);
+    zhandle_t *writer = zk_open(NULL);
+    view_t *v = cl_watch(c, list, 1);
+    int64_t sid = cl_session(c);
+    long r0 = cons_settled(sid);
+    int n = 0;
+    int64_t *lat = malloc(sizeof(int64_t) * (size_t)cycles * 2);
+    int64_t *from_call = malloc(sizeof(int64_t) * (size_t)cycles * 2);
+    char p[600], name[64], d[128];
+    for (int i = 0; i < cycles; i++) {
+        snprintf(name, sizeof name, "%s-%d", tag, i);
+        snprintf(p, sizeof p, "%s/%s", list, name);
+        int len = child_data(d, sizeof d, i);
+        int64_t t_call = now_ns();
+        int rc = zoo_create(writer, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+        int64_t t_ret = now_ns();
+        if (rc != ZOK) die("create: %s", zerror(rc));
+        int64_t t_cb = view_wait(v, name, 1, WAIT_NS);
+        if (!t_cb) die("change not seen: %s added", name);
+        lat[n] = t_cb - t_ret;
+        from_call[n++] = t_cb - t_call;
+        t_call = now_ns();
+        rc = zoo_delete(writer, p, -1);
+        t_ret = now_ns();
+        if (rc != ZOK) die("delete: %s", zerror(rc));
+        t_cb = view_wait(v, name, 0, WAIT_NS);
+        if (!t_cb) die("change not seen: %s removed", name);
+        lat[n] = t_cb - t_ret;
+        from_call[n++] = t_cb - t_call;
+    }
+    long r1 = cons_settled(sid);
+    qsort(lat, (size_t)n, sizeof(int64_t), cmp_i64);
+    qsort(from_call, (size_t)n, sizeof(int64_t), cmp_i64);
+    printf("{\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"min_us\":%.1f,\"p50_from_call_us\":%.1f,"
+           "\"server_requests_per_change\":%.3f}\n",
+           pct(lat, n, 50) / 1e3, pct(lat, n, 99) / 1e3, lat[n - 1] / 1e3, lat[0] / 1e3,
+           pct(from_call, n, 50) / 1e3, (double)(r1 - r0) / n);
+    zookeeper_close(writer);
+    cl_close(c);
+}
+
+static void w6(const char *kind, const char *prefix) {
+    const char *zksh = getenv("BENCH_ZKSH"), *base = getenv("BENCH_BASE");
+    if (!zksh || !base) die("W6 needs BENCH_ZKSH and BENCH_BASE");
+    client_t *c = cl_open(kind);
+    view_t *views[100];
+    char p[600], d[128];
+    for (int i = 0; i < 100; i++) {
+        snprintf(p, sizeof p, "%s/p%03d", prefix, i);
+        views[i] = cl_watch(c, p, 1);
+    }
+    sleep_ms(300);
+    int64_t sid = cl_session(c);
+    char cmd[1200];
+    int64_t t_stop0 = now_ns();
+    snprintf(cmd, sizeof cmd, "'%s' '%s' stop 1 && '%s' '%s' start 1", zksh, base, zksh, base);
+    if (system(cmd) != 0) die("restarting the server failed");
+    int64_t t_ready;
+    for (;;) {
+        if (server_ready()) {
+            t_ready = now_ns();
+            break;
+        }
+        if (now_ns() - t_stop0 > 60LL * 1000000000LL) die("server not back");
+        sleep_ms(5);
+    }
+    zhandle_t *writer = zk_open(NULL);
+    snprintf(p, sizeof p, "%s/p000/new", prefix);
+    int len = child_data(d, sizeof d, 0);
+    if (zoo_create(writer, p, d, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0) != ZOK) die("create new");
+    int64_t t_seen = view_wait(views[0], "new", 1, WAIT_NS);
+    if (!t_seen) die("change in p000 not seen");
+    int64_t t_conn = 0;
+    while (!(t_conn = cl_connected_at(c)) || t_conn < t_stop0) {
+        if (now_ns() - t_ready > WAIT_NS) die("not reconnected");
+        sleep_ms(1);
+    }
+    if (cl_session(c) != sid) die("the session did not survive the restart");
+    sleep_ms(1000);
+    long resync = cons_recved(sid);
+    int64_t t_verify = now_ns();
+    for (int i = 1; i < 100; i++) {
+        snprintf(p, sizeof p, "%s/p%03d/new", prefix, i);
+        if (zoo_create(writer, p, d, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0) != ZOK) die("create");
+    }
+    int all = 1;
+    for (int i = 1; i < 100; i++)
+        if (!view_wait(views[i], "new", 1, WAIT_NS - (now_ns() - t_verify))) all = 0;
+    double verify_ms = (double)(now_ns() - t_verify) / 1e6;
+    printf("{\"reconnect_ms\":%.1f,\"change_seen_ms\":%.1f,\"server_requests_resync\":%ld,"
+           "\"all_rearmed\":%s,\"verify_99_changes_ms\":%.1f,\"down_ms\":%.1f}\n",
+           (double)(t_conn - t_ready) / 1e6, (double)(t_seen - t_ready) / 1e6, resync,
+           all ? "true" : "false", verify_ms, (double)(t_ready - t_stop0) / 1e6);
+    zookeeper_close(writer);
+    cl_close(c);
+}
+
+static void m1(const char *kind, const char *prefix) {
+    client_t *c = cl_open(kind);
+    sleep_ms(200);
+    long before = rss_kb();
+    char p[600];
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "%s/p%03d", prefix, i);
+        if (c->ndsr) {
+            char *json;
+            ndsr_check(ndsr_get_json(c->h, p, &json, NULL), "get_json");
+            ndsr_string_free(json);
+        } else {
+            view_t *v = cl_watch(c, p, 0);
+            if (v->n != 1000) die("%s: %d children", p, v->n);
+        }
+    }
+    sleep_ms(300);
+    long after = rss_kb();
+    printf("{\"rss_delta_kb\":%ld,\"bytes_per_node\":%.1f}\n", after - before,
+           (double)(after - before) * 1024.0 / 10000.0);
+    cl_close(c);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_connect = getenv("BENCH_CONNECT");
+    const char *port = getenv("BENCH_PORT");
+    if (!g_connect || !port) die("set BENCH_CONNECT and BENCH_PORT");
+    g_port = atoi(port);
+    zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
+    FILE *devnull = fopen("/dev/null", "w");
+    zoo_set_log_stream(devnull);
+    if (argc < 3) die("usage: driver CMD ARGS (see the top of driver.c)");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "setup") == 0 && argc == 5) cmd_setup(argv[2], atoi(argv[3]), atoi(argv[4]));
+    else if (strcmp(cmd, "rmr") == 0) cmd_rmr(argv[2]);
+    else if (strcmp(cmd, "w1") == 0 && argc == 4) w1(argv[2], argv[3]);
+    else if (strcmp(cmd, "w2") == 0 && argc == 4) w2(argv[2], argv[3]);
+    else if (strcmp(cmd, "w3") == 0 && argc == 6) w3(argv[2], argv[3], argv[4], atoi(argv[5]));
+    else if ((strcmp(cmd, "w4") == 0 || strcmp(cmd, "w5") == 0) && argc == 6)
+        churn(argv[2], argv[3], argv[4], atoi(argv[5]));
+    else if (strcmp(cmd, "w6") == 0 && argc == 4) w6(argv[2], argv[3]);
+    else if (strcmp(cmd, "m1") == 0 && argc == 4) m1(argv[2], argv[3]);
+    else die("bad arguments for %s", cmd);
+    return 0;
+}
