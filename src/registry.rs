@@ -556,20 +556,6 @@ impl Registry {
         }
     }
 
-    /// The id of the current ZooKeeper session, if there is one (for the C API).
-    pub fn current_session_id(&self) -> Result<i64> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(Error::closed());
-        }
-        match self.session.current() {
-            Some(g) => Ok(g.client.session_id().0),
-            None => Err(Error::new(
-                crate::status::NDSR_E_NO_CONNECTION,
-                "no ZooKeeper session yet",
-            )),
-        }
-    }
-
     /// Waits until the cache file holds every document published so far (for tests and for
     /// callers about to exit).
     pub fn flush_cache(&self) {

@@ -136,6 +136,7 @@ impl Entry {
 
 /// Which watch fired; each armed watch has a unique id so that events of superseded watches
 /// (a node deleted and re-created, a session replaced) are recognised and ignored.
+#[derive(Clone)]
 enum Source {
     Node(u64),
     Children(u64),
@@ -153,12 +154,8 @@ impl Future for Armed {
     type Output = (Source, WatchedEvent);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let source = match self.source {
-            Source::Node(id) => Source::Node(id),
-            Source::Children(id) => Source::Children(id),
-            Source::Child(..) => unreachable!("children's watches are not Armed"),
-        };
-        Pin::new(&mut self.watcher).poll(cx).map(|e| (source, e))
+        let event = Pin::new(&mut self.watcher).poll(cx);
+        event.map(|e| (self.source.clone(), e))
     }
 }
 

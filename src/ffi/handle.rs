@@ -12,7 +12,7 @@ use super::options::ndsr_options_t;
 use super::{arg_out, arg_str, guard};
 use crate::options::Options;
 use crate::registry::Registry;
-use crate::status::{Error, NDSR_E_CLOSED, NDSR_E_INTERNAL, NDSR_OK};
+use crate::status::{Error, NDSR_E_CLOSED, NDSR_E_INTERNAL, NDSR_E_NO_CONNECTION, NDSR_OK};
 
 /// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
 /// watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
@@ -295,7 +295,10 @@ pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int
     guard(|| {
         let r = registry(h)?;
         arg_out(out, "out")?;
-        let id = r.current_session_id()?;
+        let id = r.session_id();
+        if id == 0 {
+            return Err(Error::new(NDSR_E_NO_CONNECTION, "no ZooKeeper session yet"));
+        }
         // SAFETY: checked non-NULL above; the caller provides a valid int64_t.
         unsafe { *out = id };
         Ok(NDSR_OK)
