@@ -281,6 +281,27 @@ int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
 // Each pointer argument is NULL or points to what the description above says.
 int ndsr_session_id(ndsr_t *h, int64_t *out);
 
+// Makes a handle inherited through `fork()` the child's own. A child never uses its parent's
+// connection: the library notices the fork (pthread_atfork) and, at the child's first call on
+// the handle (any call, this one included), gives the child a session of its own with the
+// same watches and subscriptions (their callbacks keep their userdata; the child's copy of the
+// userdata is freed in the child by `userdata_free`, the parent's in the parent). Watched
+// paths are re-read on the new session; until then gets return the parent's last documents
+// (last-known, see `ndsr_get_freshness`), and callbacks fire only for what changed.
+// Registrations made before the fork stay the parent's: the child does not re-create them
+// (a prefork server's workers must not take over the master's nodes), and closing the handle
+// in the child ends only the child's session. Locks stay the parent's too: in the child,
+// `ndsr_lock_status` says NDSR_E_LOCK_LOST and releasing them does nothing.
+//
+// A child that only waits for callbacks should call this right after the fork. In the
+// process that opened the handle (or a child that has rebuilt it already) it changes nothing.
+// Then it waits up to `timeout_ms` for a connected session: NDSR_OK when there is one,
+// NDSR_QUEUED when not yet (it keeps trying in the background). Also NDSR_E_CLOSED,
+// NDSR_E_INVALID_ARGUMENT; NDSR_E_INTERNAL if the process was forked without running the fork
+// handlers (a raw `clone`), when the handle cannot be rebuilt. Thread-safe: concurrent first
+// calls in the child rebuild once.
+int ndsr_rebuild(ndsr_t *h);
+
 // The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
 // NULL handle). Never blocks.
 int ndsr_state(ndsr_t *h);

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod dispatcher;
 pub mod document;
 pub mod ffi;
+pub mod fork;
 pub mod lock;
 pub mod logging;
 pub mod options;

@@ -90,6 +90,57 @@ async fn wait_or_deadline(watcher: zookeeper_client::OneshotWatcher, deadline: I
         .is_ok()
 }
 
+/// After a guard create whose reply was lost: the guard may exist, and would queue every
+/// contender behind it until our session ends. It is found by our id (as kazoo does) and
+/// removed, as long as the session lives and the deadline allows.
+async fn remove_lost_guard(
+    session: &Session,
+    zk_counters: &crate::zk::Counters,
+    generation: u64,
+    guard_dir: &str,
+    id: &str,
+    deadline: Instant,
+) {
+    let ours = format!("{id}__lock__");
+    let cleanup = async {
+        loop {
+            let Some(gen) = session.wait_connected().await else {
+                return;
+            };
+            if gen.id != generation {
+                return; // a new session: the old one's ephemeral guard is gone with it
+            }
+            let zk = Zk {
+                client: &gen.client,
+                counters: zk_counters,
+            };
+            let children = match zk.get_children(guard_dir).await {
+                Ok(c) => c,
+                Err(e) if is_connection_error(&e) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                Err(_) => return,
+            };
+            let mut lost = false;
+            for c in children.iter().filter(|c| c.starts_with(&ours)) {
+                match zk.delete(&path::join(guard_dir, c), None).await {
+                    Err(e) if is_connection_error(&e) => lost = true,
+                    _ => log::info!(
+                        "{guard_dir}/{c}: removed a lock guard whose create reply was lost"
+                    ),
+                }
+            }
+            if !lost {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ =
+        tokio::time::timeout_at(deadline.max(Instant::now() + session.timeout()), cleanup).await;
+}
+
 /// Acquires `spec` on the current session, waiting until `deadline` for a holder to let go.
 /// `NDSR_E_TIMEOUT` if the lock was not had in time (nothing is left behind).
 pub async fn acquire(
@@ -145,10 +196,18 @@ pub async fn acquire(
         .map_err(|e| zk_err(e, &guard_dir))?;
     let guard_prefix = path::join(&guard_dir, &format!("{id}__lock__"));
     let options = CreateMode::EphemeralSequential.with_acls(Acls::new(acls));
-    let guard_name = zk
+    let guard_name = match zk
         .create_sequential(&guard_prefix, spec.name.as_bytes(), &options)
         .await
-        .map_err(|e| zk_err(e, &guard_dir))?;
+    {
+        Ok(name) => name,
+        Err(e) => {
+            if is_connection_error(&e) {
+                remove_lost_guard(session, zk_counters, gen.id, &guard_dir, &id, deadline).await;
+            }
+            return Err(zk_err(e, &guard_dir));
+        }
+    };
     let guard = path::join(&guard_dir, &guard_name);
 
     let result = async {

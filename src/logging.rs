@@ -5,7 +5,7 @@ use std::ffi::c_void;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use once_cell::sync::OnceCell;
-use parking_lot::RwLock;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A log callback: `(userdata, level, message)` with level 1 = error … 5 = trace.
 pub type LogFn =
@@ -22,6 +22,28 @@ static SINK: RwLock<Sink> = RwLock::new(Sink {
 });
 static INSTALLED: OnceCell<bool> = OnceCell::new();
 
+// A std lock (not parking_lot): it is held across fork() (see `before_fork`), and std's unlock
+// in the child touches nothing but the lock word.
+fn read_sink() -> RwLockReadGuard<'static, Sink> {
+    SINK.read().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static HELD: crate::fork::Held<RwLockWriteGuard<'static, Sink>> =
+        const { crate::fork::Held::new() };
+}
+
+/// Before a fork: no thread may be inside the sink when the child is made.
+pub(crate) fn before_fork() {
+    let guard = SINK.write().unwrap_or_else(|e| e.into_inner());
+    HELD.with(|h| h.keep(guard));
+}
+
+/// After a fork, in parent and child.
+pub(crate) fn after_fork() {
+    HELD.with(|h| h.release());
+}
+
 struct Logger;
 
 impl Log for Logger {
@@ -34,7 +56,7 @@ impl Log for Logger {
             return;
         }
         let line = format!("{}: {}", record.target(), record.args());
-        let sink = SINK.read();
+        let sink = read_sink();
         match sink.func {
             Some(f) => {
                 let text = std::ffi::CString::new(line.replace('\0', " ")).unwrap_or_default();
@@ -78,7 +100,7 @@ pub fn install() {
 /// Sets the sink (None = stderr) and the most verbose level passed on (0 = off … 5 = trace).
 pub fn set_sink(func: Option<LogFn>, userdata: *mut c_void, level: i32) {
     install();
-    *SINK.write() = Sink {
+    *SINK.write().unwrap_or_else(|e| e.into_inner()) = Sink {
         func,
         userdata: userdata as usize,
     };

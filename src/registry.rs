@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -20,7 +20,7 @@ use crate::registration::{self, Desired, Kind, Outcome, Registration};
 use crate::runtime;
 use crate::session::{now_ms, Session, SessionConfig, State};
 use crate::status::*;
-use crate::subscription::{Callback, Subscription};
+use crate::subscription::{Callback, Delivered, Subscription};
 use crate::watch::{run as watch_path, Entry};
 use crate::zk::{Counters, RequestCounts, Zk};
 
@@ -43,9 +43,15 @@ impl Applied {
     }
 }
 
-/// A registry handle.
-pub struct Registry {
+/// What a handle does in one process: its session, registrations, watch cache and callback
+/// thread. A [`Registry`] owns one, and replaces it in a forked child.
+pub struct Core {
     options: Options,
+    /// The connect string.
+    connect: String,
+    /// The fork generation and pid of the process that built this core.
+    fork_generation: u64,
+    pid: u32,
     /// Digest credentials in use (changed by `set_credentials`).
     credentials: Arc<Mutex<Option<Credentials>>>,
     session: Arc<Session>,
@@ -68,16 +74,50 @@ pub struct Registry {
     next_id: AtomicU64,
 }
 
-impl Registry {
+impl Core {
     /// Opens a handle on `server` (a connect string; None = `localhost:2181`). Waits up to the
     /// timeout for the first session; without one, fails with `NDSR_E_NO_CONNECTION` unless
     /// `lazy`.
-    pub fn open(server: Option<&str>, options: Options) -> Result<Arc<Registry>> {
-        crate::logging::install();
+    fn open(server: Option<&str>, options: Options) -> Result<Box<Core>> {
         let connect = server.unwrap_or("localhost:2181").trim().to_string();
         if connect.is_empty() {
             return Err(Error::invalid("empty connect string"));
         }
+        let credentials = options.credentials();
+        options.rate_limiter()?;
+        let session = new_session(&connect, &options, &credentials)?;
+        let first = runtime::block_on(session.first_connect())?;
+        if first.is_none() && !options.lazy {
+            return Err(Error::new(
+                NDSR_E_NO_CONNECTION,
+                format!(
+                    "could not connect to ZooKeeper at {connect} within {} ms",
+                    options.timeout.as_millis()
+                ),
+            ));
+        }
+        if let Some(client) = &first {
+            session.adopt(client);
+        }
+        Core::assemble(options, connect, session, credentials, first, 1)
+    }
+
+    /// The core with its tasks started; `first` is a client already adopted by `session`.
+    fn assemble(
+        options: Options,
+        connect: String,
+        session: Arc<Session>,
+        credentials: Option<Credentials>,
+        first: Option<zookeeper_client::Client>,
+        next_id: u64,
+    ) -> Result<Box<Core>> {
+        let dispatcher = Arc::new(Dispatcher::start("ndsr-callbacks").map_err(|e| {
+            Error::new(
+                NDSR_E_INTERNAL,
+                format!("cannot start the callback thread: {e}"),
+            )
+        })?);
+        let rate_limiter = options.rate_limiter()?;
         let cache = match &options.cachefile {
             Some(p) => Some(Arc::new(
                 crate::cachefile::CacheFile::open(p.clone()).map_err(|e| {
@@ -89,38 +129,11 @@ impl Registry {
             )),
             None => None,
         };
-        let credentials = options.credentials();
-        let rate_limiter = options.rate_limiter()?;
-        let session = Session::new(
-            SessionConfig {
-                connect: connect.clone(),
-                timeout: options.timeout,
-                readonly: options.readonly,
-                tls: options.tls()?,
-            },
-            credentials.as_ref().map(|c| c.auth_bytes()),
-        );
-        let first = runtime::block_on(session.first_connect())?;
-        if first.is_none() && !options.lazy {
-            return Err(Error::new(
-                NDSR_E_NO_CONNECTION,
-                format!(
-                    "could not connect to ZooKeeper at {connect} within {} ms",
-                    options.timeout.as_millis()
-                ),
-            ));
-        }
-        let dispatcher = Arc::new(Dispatcher::start("ndsr-callbacks").map_err(|e| {
-            Error::new(
-                NDSR_E_INTERNAL,
-                format!("cannot start the callback thread: {e}"),
-            )
-        })?);
-        if let Some(client) = &first {
-            session.adopt(client);
-        }
-        let registry = Arc::new(Registry {
+        let core = Box::new(Core {
             options,
+            connect,
+            fork_generation: crate::fork::generation(),
+            pid: std::process::id(),
             credentials: Arc::new(Mutex::new(credentials)),
             session: session.clone(),
             dispatcher,
@@ -134,18 +147,18 @@ impl Registry {
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             closed_tx: watch::channel(false).0,
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(next_id),
         });
-        let mut tasks = registry.tasks.lock();
+        let mut tasks = core.tasks.lock();
         tasks.push(runtime::spawn(session.clone().run(first)));
         tasks.push(runtime::spawn(forward_states(
-            registry.state_subs.clone(),
-            registry.dispatcher.clone(),
+            core.state_subs.clone(),
+            core.dispatcher.clone(),
             session.clone(),
             session.subscribe_transitions(),
         )));
         drop(tasks);
-        Ok(registry)
+        Ok(core)
     }
 
     fn check_open(&self) -> Result<()> {
@@ -390,6 +403,12 @@ impl Registry {
         }
         watches.insert(p.to_string(), entry.clone());
         drop(watches);
+        self.start_watch(&entry);
+        entry
+    }
+
+    /// Starts the task that keeps `entry` current.
+    fn start_watch(&self, entry: &Arc<Entry>) {
         let task = runtime::spawn(watch_path(
             entry.clone(),
             self.session.clone(),
@@ -398,7 +417,6 @@ impl Registry {
             self.cache.clone(),
         ));
         self.tasks.lock().push(task);
-        entry
     }
 
     fn no_document(&self) -> Error {
@@ -602,7 +620,7 @@ impl Registry {
         })
     }
 
-    /// Releases a lease taken with [`Registry::lock`].
+    /// Releases a lease taken with [`Core::lock`].
     pub fn unlock(&self, lease: &Lease) -> Result<()> {
         self.check_open()?;
         self.bounded(lock::release(&self.session, &self.counters, lease), || {
@@ -630,7 +648,7 @@ impl Registry {
         }
     }
 
-    /// The path-keyed form of [`Registry::lock`], as the original's `acquire_lock`: the lease is
+    /// The path-keyed form of [`Core::lock`], as the original's `acquire_lock`: the lease is
     /// kept by the handle. Acquiring a path this handle holds already succeeds at once.
     pub fn acquire_lock(
         &self,
@@ -649,7 +667,7 @@ impl Registry {
         Ok(())
     }
 
-    /// Releases a lock taken with [`Registry::acquire_lock`]; a path not held is fine.
+    /// Releases a lock taken with [`Core::acquire_lock`]; a path not held is fine.
     pub fn release_lock(&self, p: &str) -> Result<()> {
         self.check_open()?;
         path::validate(p)?;
@@ -719,10 +737,312 @@ impl Registry {
     }
 }
 
-impl Drop for Registry {
+impl Drop for Core {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A registry handle. It dereferences to the [`Core`] of the current process; in a forked child
+/// the first use builds the child's own (see [`crate::fork`]): a new session with the same
+/// watches and subscriptions. Registrations and locks stay the parent's.
+pub struct Registry {
+    /// Always a live core: replaced only in a forked child (the parent's is leaked there), freed
+    /// only by drop.
+    core: AtomicPtr<Core>,
+    /// What a child takes over, recorded just before each fork.
+    carried: std::sync::Mutex<Option<Carried>>,
+}
+
+/// What a forked child takes over from a handle: recorded in the parent before the fork (when
+/// every thread is still there to release the locks involved), so the child reads none of the
+/// parent's locks.
+#[derive(Default)]
+struct Carried {
+    credentials: Option<Credentials>,
+    next_id: u64,
+    watches: Vec<CarriedWatch>,
+    state_subs: Vec<(Arc<Subscription>, Delivered)>,
+}
+
+struct CarriedWatch {
+    path: String,
+    doc: Option<Arc<crate::document::Document>>,
+    since: i64,
+    subs: Vec<(Arc<Subscription>, Delivered)>,
+}
+
+/// The open handles (addresses of `Registry`), for the fork handlers; also serialises the
+/// rebuilds. A std lock (not parking_lot): it is held across fork().
+static LIVE: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<usize>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static HELD: crate::fork::Held<std::sync::MutexGuard<'static, Vec<usize>>> =
+        const { crate::fork::Held::new() };
+}
+
+/// Before a fork: record what a child would take over from each handle, and keep handles from
+/// opening, closing or rebuilding until the fork is done.
+pub(crate) fn before_fork() {
+    let live = live();
+    for &p in live.iter() {
+        // SAFETY: listed handles are alive (drop unlists them under this lock first).
+        let r = unsafe { &*(p as *const Registry) };
+        let core = r.current();
+        // A core of an ancestor process keeps what it carries already.
+        if core.fork_generation == crate::fork::generation() {
+            *r.carried_slot() = core.carry();
+        }
+    }
+    HELD.with(|h| h.keep(live));
+}
+
+/// After a fork. The parent drops what it recorded (on the callback threads: the last reference
+/// to a subscription must go there); the child keeps it for the rebuild.
+pub(crate) fn after_fork(child: bool) {
+    HELD.with(|h| {
+        if !child {
+            h.peek(|live| {
+                for &p in live.iter() {
+                    // SAFETY: as in before_fork.
+                    let r = unsafe { &*(p as *const Registry) };
+                    let core = r.current();
+                    if core.fork_generation == crate::fork::generation() {
+                        let carried = r.carried_slot().take();
+                        core.dispatcher.submit(move || drop(carried));
+                    }
+                }
+            });
+        }
+        h.release();
+    });
+}
+
+impl Registry {
+    /// Opens a handle on `server` (a connect string; None = `localhost:2181`). Waits up to the
+    /// timeout for the first session; without one, fails with `NDSR_E_NO_CONNECTION` unless
+    /// `lazy`.
+    pub fn open(server: Option<&str>, options: Options) -> Result<Arc<Registry>> {
+        crate::logging::install();
+        crate::fork::install();
+        let core = Core::open(server, options)?;
+        let registry = Arc::new(Registry {
+            core: AtomicPtr::new(Box::into_raw(core)),
+            carried: std::sync::Mutex::new(None),
+        });
+        live().push(Arc::as_ptr(&registry) as usize);
+        Ok(registry)
+    }
+
+    /// The core as it is, whichever process built it.
+    fn current(&self) -> &Core {
+        // SAFETY: see the field.
+        unsafe { &*self.core.load(Ordering::Acquire) }
+    }
+
+    fn carried_slot(&self) -> std::sync::MutexGuard<'_, Option<Carried>> {
+        self.carried.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This process's core, built first if this is a forked child.
+    fn core(&self) -> &Core {
+        let core = self.current();
+        if core.fork_generation == crate::fork::generation() {
+            core
+        } else {
+            self.rebuild_after_fork()
+        }
+    }
+
+    #[cold]
+    fn rebuild_after_fork(&self) -> &Core {
+        let _live = live();
+        let old = self.current();
+        // Closed before the fork: stays closed, and touches nothing.
+        if old.fork_generation == crate::fork::generation() || old.closed.load(Ordering::SeqCst) {
+            return old;
+        }
+        let carried = self.carried_slot().take().unwrap_or_default();
+        match Core::for_child(old, &carried) {
+            Ok(new) => {
+                log::info!(
+                    "fork detected (pid {}): new session for {} watched paths; registrations and locks stay the parent's",
+                    std::process::id(),
+                    carried.watches.len()
+                );
+                // The parent's subscriptions must never be dropped here (their userdata is the
+                // parent's to free; the child's copies free the child's).
+                std::mem::forget(carried);
+                let new = Box::into_raw(new);
+                self.core.store(new, Ordering::Release);
+                // SAFETY: just stored; see the field.
+                unsafe { &*new }
+            }
+            Err(e) => {
+                *self.carried_slot() = Some(carried);
+                panic!("cannot rebuild the handle after fork(): {}", e.message);
+            }
+        }
+    }
+
+    /// In a forked child, builds the child's own session (as any call on the handle would);
+    /// anywhere else, nothing. Then waits up to the timeout for a session: `Done` if there is
+    /// one, `Queued` if not yet (it keeps trying).
+    pub fn rebuild(&self) -> Result<Applied> {
+        let core = self.core();
+        core.check_open()?;
+        if core.pid != std::process::id() {
+            return Err(Error::new(
+                NDSR_E_INTERNAL,
+                "this process was forked without running the pthread_atfork handlers (a raw clone?): the handle cannot be rebuilt; open a new one",
+            ));
+        }
+        core.bounded(
+            async {
+                match core.session.wait_connected().await {
+                    Some(_) => Ok(Applied::Done),
+                    None => Err(Error::closed()),
+                }
+            },
+            || Ok(Applied::Queued),
+        )
+    }
+
+    /// Closes the handle (see [`Core::close`]). In a forked child this closes the child's own
+    /// session, never the parent's.
+    pub fn close(&self) {
+        self.core().close();
+    }
+}
+
+impl std::ops::Deref for Registry {
+    type Target = Core;
+
+    /// Every use of a handle goes through here, so a forked child never touches its parent's
+    /// connection.
+    fn deref(&self) -> &Core {
+        self.core()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let me = self as *const Registry as usize;
+        live().retain(|&p| p != me);
+        // SAFETY: the core was made by Box::into_raw and is freed only here.
+        let core = unsafe { Box::from_raw(*self.core.get_mut()) };
+        if core.fork_generation != crate::fork::generation() {
+            // The parent's, inherited through fork(): never closed or freed here.
+            std::mem::forget(core);
+            std::mem::forget(self.carried_slot().take());
+        }
+    }
+}
+
+impl Core {
+    /// What a forked child would take over (None once closed).
+    fn carry(&self) -> Option<Carried> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let since = if self.session.state().is_connected() {
+            now_ms()
+        } else {
+            self.session.state_since()
+        };
+        let with_last = |subs: Vec<Arc<Subscription>>| {
+            subs.into_iter()
+                .map(|s| {
+                    let last = s.last_delivered();
+                    (s, last)
+                })
+                .collect()
+        };
+        let watches = self
+            .watches
+            .lock()
+            .iter()
+            .map(|(path, e)| CarriedWatch {
+                path: path.clone(),
+                doc: e.current(),
+                since,
+                subs: with_last(e.subscribers()),
+            })
+            .collect();
+        let state_subs = with_last(
+            self.state_subs
+                .lock()
+                .iter()
+                .map(|(s, _)| s.clone())
+                .collect(),
+        );
+        Some(Carried {
+            credentials: self.credentials.lock().clone(),
+            next_id: self.next_id.load(Ordering::SeqCst),
+            watches,
+            state_subs,
+        })
+    }
+
+    /// A forked child's core: a session of its own (made in the background), the parent's
+    /// watches (their documents last-known until read again) and subscriptions.
+    fn for_child(parent: &Core, carried: &Carried) -> Result<Box<Core>> {
+        let (options, connect) = (parent.options.clone(), parent.connect.clone());
+        let credentials = carried.credentials.clone();
+        let session = new_session(&connect, &options, &credentials)?;
+        let core = Core::assemble(
+            options,
+            connect,
+            session,
+            credentials,
+            None,
+            carried.next_id,
+        )?;
+        for w in &carried.watches {
+            let entry = Entry::new(&w.path);
+            if let Some(doc) = &w.doc {
+                entry.inherit(doc.clone(), w.since);
+            }
+            core.watches.lock().insert(w.path.clone(), entry.clone());
+            core.start_watch(&entry);
+            for (sub, last) in &w.subs {
+                let sub = sub.for_child(last.clone());
+                core.subscriptions
+                    .lock()
+                    .insert(sub.id, Some(entry.clone()));
+                entry.subscribe(sub, &core.dispatcher);
+            }
+        }
+        for (sub, last) in &carried.state_subs {
+            let sub = sub.for_child(last.clone());
+            core.subscriptions.lock().insert(sub.id, None);
+            let (seq, state) = core.session.state_with_seq();
+            sub.deliver_state(&core.dispatcher, state);
+            core.state_subs.lock().push((sub, seq));
+        }
+        Ok(core)
+    }
+}
+
+/// The session supervisor for a handle (not started).
+fn new_session(
+    connect: &str,
+    options: &Options,
+    credentials: &Option<Credentials>,
+) -> Result<Arc<Session>> {
+    Ok(Session::new(
+        SessionConfig {
+            connect: connect.to_string(),
+            timeout: options.timeout,
+            readonly: options.readonly,
+            tls: options.tls()?,
+        },
+        credentials.as_ref().map(|c| c.auth_bytes()),
+    ))
 }
 
 /// The ACL for nodes created now: the explicit one, else the credentials' pair, else open.

@@ -1,25 +1,66 @@
 //! The library's private tokio runtime. Callers never see async: the C functions block on
 //! futures here with a bounded time, and background work (session supervision, watches) runs
 //! on the runtime's single worker.
+//!
+//! There is one runtime per process: a forked child, whose copy of the parent's runtime has no
+//! threads, starts its own on first use (see `fork`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
-use once_cell::sync::Lazy;
 use tokio::runtime::Runtime;
 
 thread_local! {
     static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-static RT: Lazy<Runtime> = Lazy::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
+struct Rt {
+    /// The fork generation (see `fork::generation`) of the process that started it.
+    generation: u64,
+    rt: Runtime,
+}
+
+static CURRENT: AtomicPtr<Rt> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The runtime of this process.
+fn rt() -> &'static Runtime {
+    let generation = crate::fork::generation();
+    let p = CURRENT.load(Ordering::Acquire);
+    // SAFETY: a published runtime is never freed (see `start`).
+    match unsafe { p.as_ref() } {
+        Some(r) if r.generation == generation => &r.rt,
+        _ => start(generation, p),
+    }
+}
+
+#[cold]
+fn start(generation: u64, seen: *mut Rt) -> &'static Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("ndsr-zk")
         .on_thread_start(|| ON_WORKER.with(|w| w.set(true)))
         .enable_all()
         .build()
-        .expect("ndsr: cannot start the tokio runtime")
-});
+        .expect("ndsr: cannot start the tokio runtime");
+    let new = Box::into_raw(Box::new(Rt {
+        generation,
+        rt: runtime,
+    }));
+    match CURRENT.compare_exchange(seen, new, Ordering::AcqRel, Ordering::Acquire) {
+        // The one it replaces (an ancestor's, inherited through fork) is leaked on purpose:
+        // dropping it would wait for threads that do not exist here and deregister sockets
+        // from an epoll instance the parent still uses.
+        // SAFETY: just published, never freed.
+        Ok(_) => unsafe { &(*new).rt },
+        Err(_) => {
+            // Another thread started one first: use that (this one has done nothing yet).
+            // SAFETY: `new` was never published.
+            let ours = unsafe { Box::from_raw(new) };
+            ours.rt.shutdown_background();
+            rt()
+        }
+    }
+}
 
 /// Runs `fut` to completion on the calling thread. When the caller is itself inside a tokio
 /// runtime (a Rust program using the rlib from async code), `block_on` would panic, so the
@@ -31,12 +72,12 @@ where
 {
     if tokio::runtime::Handle::try_current().is_ok() {
         std::thread::scope(|s| {
-            s.spawn(|| RT.block_on(fut))
+            s.spawn(|| rt().block_on(fut))
                 .join()
                 .expect("ndsr: helper thread panicked")
         })
     } else {
-        RT.block_on(fut)
+        rt().block_on(fut)
     }
 }
 
@@ -51,5 +92,5 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    RT.spawn(fut)
+    rt().spawn(fut)
 }

@@ -49,8 +49,7 @@ impl State {
     }
 }
 
-/// One ZooKeeper session: the client and its generation (1 for the first session, +1 for each
-/// new session after an expiry).
+/// One ZooKeeper session: the client and its generation (a new, larger number for each session).
 #[derive(Clone)]
 pub struct Generation {
     /// Increases with every new session.
@@ -86,7 +85,6 @@ pub struct Session {
     transitions: tokio::sync::broadcast::Sender<(u64, State)>,
     transition_seq: parking_lot::Mutex<u64>,
     closed: watch::Sender<bool>,
-    generation: AtomicU64,
     /// The ids of every session this handle has had.
     ids: parking_lot::Mutex<Vec<i64>>,
     /// Unix ms of the last state transition, and of the last new session.
@@ -102,6 +100,11 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Generation ids, unique in the process and its forked children (a child's counter goes on
+/// from the parent's), so that a lease or registration of one session never passes for one of
+/// another handle's or the parent's.
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
 
@@ -116,7 +119,6 @@ impl Session {
             transitions: tokio::sync::broadcast::channel(256).0,
             transition_seq: parking_lot::Mutex::new(0),
             closed: watch::channel(false).0,
-            generation: AtomicU64::new(0),
             ids: parking_lot::Mutex::new(Vec::new()),
             state_since: AtomicI64::new(now_ms()),
             generation_since: AtomicI64::new(now_ms()),
@@ -178,7 +180,7 @@ impl Session {
     pub fn adopt(&self, client: &Client) {
         self.ids.lock().push(client.session_id().0);
         self.generation_since.store(now_ms(), Ordering::SeqCst);
-        let id = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = GENERATIONS.fetch_add(1, Ordering::SeqCst) + 1;
         self.current.send_replace(Some(Generation {
             id,
             client: client.clone(),

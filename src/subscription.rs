@@ -27,9 +27,44 @@ pub enum Event<'a> {
     State(State),
 }
 
-/// A user callback.
-pub type Callback = Box<dyn Fn(Event<'_>) + Send + Sync>;
+/// A user callback, with what a forked child needs to take it over.
+pub trait Handler: Send + Sync + 'static {
+    /// Called with each event.
+    fn call(&self, event: Event<'_>);
+    /// The child's own copy after a `fork()`. Called only in the child, which must never drop
+    /// the parent's copy (it would release the parent's resources a second time).
+    fn for_child(&self) -> Callback;
+}
 
+/// A boxed user callback.
+pub type Callback = Box<dyn Handler>;
+
+impl<F> Handler for F
+where
+    F: Fn(Event<'_>) + Clone + Send + Sync + 'static,
+{
+    fn call(&self, event: Event<'_>) {
+        self(event)
+    }
+
+    fn for_child(&self) -> Callback {
+        Box::new(self.clone())
+    }
+}
+
+/// Boxes a closure as a callback (a plain `Box::new` cannot infer the closure's argument type).
+pub fn callback<F>(f: F) -> Callback
+where
+    F: Fn(Event<'_>) + Clone + Send + Sync + 'static,
+{
+    Box::new(f)
+}
+
+/// A subscription's last delivery, carried across a fork.
+#[derive(Clone)]
+pub struct Delivered(Last);
+
+#[derive(Clone)]
 enum Last {
     Nothing,
     Document(Arc<Document>),
@@ -53,6 +88,23 @@ impl Subscription {
             cancelled: AtomicBool::new(false),
             last: Mutex::new(Last::Nothing),
             callback,
+        })
+    }
+
+    /// What was delivered last, for a forked child's copy (see [`Subscription::for_child`]).
+    pub fn last_delivered(&self) -> Delivered {
+        Delivered(self.last.lock().clone())
+    }
+
+    /// A forked child's own subscription with the same id, callback and last delivery (so the
+    /// child is not called again with what the parent was given already). Only in the child:
+    /// it touches no lock of the parent's.
+    pub fn for_child(&self, last: Delivered) -> Arc<Subscription> {
+        Arc::new(Subscription {
+            id: self.id,
+            cancelled: AtomicBool::new(false),
+            last: Mutex::new(last.0),
+            callback: self.callback.for_child(),
         })
     }
 
@@ -81,7 +133,7 @@ impl Subscription {
                 }
                 *last = Last::Document(doc.clone());
             }
-            (sub.callback)(Event::Document {
+            sub.callback.call(Event::Document {
                 path: &path,
                 json: &doc.json,
             });
@@ -102,7 +154,7 @@ impl Subscription {
                 }
                 *last = Last::State(state);
             }
-            (sub.callback)(Event::State(state));
+            sub.callback.call(Event::State(state));
         });
     }
 

@@ -75,6 +75,19 @@ impl Entry {
         }
     }
 
+    /// Starts the entry with a document inherited from the parent process (fork), known as of
+    /// `since`; like a cache file's, it is last-known until the first read of this process.
+    pub fn inherit(&self, doc: Arc<Document>, since: i64) {
+        *self.cached_since.lock() = Some(since);
+        self.shared.lock().doc = Some(doc);
+        self.ready.send_replace(true);
+    }
+
+    /// The subscribers now.
+    pub fn subscribers(&self) -> Vec<Arc<Subscription>> {
+        self.shared.lock().subs.clone()
+    }
+
     /// When the document came from the cache file, when it was saved there.
     pub fn cached_since(&self) -> Option<i64> {
         *self.cached_since.lock()

@@ -72,6 +72,7 @@ fn callbacks_may_call_the_handle_and_end_their_own_subscription() {
     let zk = Zk::standalone();
     let r = open(&zk);
     let (tracked, drops, dropped_rx) = Tracked::new();
+    let tracked = Arc::new(tracked);
     let calls = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel::<String>();
     let weak: Weak<Registry> = Arc::downgrade(&r);
@@ -80,7 +81,7 @@ fn callbacks_may_call_the_handle_and_end_their_own_subscription() {
     let (id, _) = r
         .on_change(
             "/reent",
-            Box::new(move |e| {
+            ndsr::subscription::callback(move |e| {
                 let _keep = &tracked;
                 let Event::Document { json, .. } = e else {
                     return;
@@ -113,7 +114,7 @@ fn callbacks_may_call_the_handle_and_end_their_own_subscription() {
     let (tx3, rx3) = mpsc::channel();
     r.on_change(
         "/reent",
-        Box::new(move |e| {
+        ndsr::subscription::callback(move |e| {
             if let Event::Document { json, .. } = e {
                 let _ = tx3.send(json.to_string());
             }
@@ -132,13 +133,14 @@ fn close_from_a_callback_with_deliveries_pending() {
     let r = open(&zk);
     let b = open(&zk);
     let (tracked, drops, dropped_rx) = Tracked::new();
+    let tracked = Arc::new(tracked);
     let weak = Arc::downgrade(&r);
     let calls = Arc::new(AtomicUsize::new(0));
     let c2 = calls.clone();
     let (tx, rx) = mpsc::channel::<()>();
     r.on_change(
         "/closing",
-        Box::new(move |e| {
+        ndsr::subscription::callback(move |e| {
             let _keep = &tracked;
             if let Event::Document { .. } = e {
                 let n = c2.fetch_add(1, SeqCst) + 1;

@@ -337,3 +337,135 @@ fn close_while_reconnecting() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A create whose reply is lost: ZooKeeper made the node, the client never heard. After the
+/// reconnect the registration recognises the node as its own: one node, the same one (never
+/// deleted and re-made), owned by our session, no conflict.
+#[test]
+fn lost_create_reply_leaves_no_duplicate() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&proxy.addr, 4000);
+    let session = r.session_id();
+    raw.create("/lr", b"");
+    raw.create("/lr/svc", b"");
+    proxy.mute_replies();
+    let r2 = r.clone();
+    let call = std::thread::spawn(move || r2.set_node("/lr/svc/me:1", r#"{"me":1}"#));
+    // The create reached ZooKeeper; its reply did not reach us.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !raw.exists("/lr/svc/me:1") {
+        assert!(
+            Instant::now() < deadline,
+            "the create never reached ZooKeeper"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let created = raw.get("/lr/svc/me:1").unwrap().1;
+    assert_eq!(created.ephemeral_owner, session);
+    proxy.cut();
+    proxy.restore();
+    let applied = call.join().expect("no panic");
+    assert!(
+        matches!(
+            applied,
+            Ok(_)
+                | Err(ndsr::status::Error {
+                    code: ndsr::status::NDSR_E_NO_CONNECTION | ndsr::status::NDSR_E_TIMEOUT,
+                    ..
+                })
+        ),
+        "{applied:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.registration_status("/lr/svc/me:1") != Ok(ndsr::status::NDSR_OK) {
+        assert!(Instant::now() < deadline, "registration never in place");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(r.session_id(), session, "the session survived");
+    let (data, stat) = raw.get("/lr/svc/me:1").expect("registered");
+    assert_eq!(
+        stat.czxid, created.czxid,
+        "the node was deleted and made again"
+    );
+    assert_eq!(stat.ephemeral_owner, session);
+    assert_eq!(json(std::str::from_utf8(&data).unwrap())["me"], 1);
+    let d = json(&r.get_json("/lr/svc").unwrap());
+    assert_eq!(d["children"].as_object().unwrap().len(), 1, "{d}");
+}
+
+/// While the server is down the client keeps trying with a capped pause (100 ms + jitter,
+/// README "Behaviour under faults"), so it is back soon after the server is, not after a
+/// backoff grown during the outage.
+#[test]
+fn reconnects_promptly_after_an_outage() {
+    let zk = Zk::standalone();
+    let r = open(&zk.connect, 20000);
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    let session = r.session_id();
+    zk.cmd(&["stop", "1"]);
+    until_state(&st, State::Disconnected);
+    // Long enough for an uncapped doubling backoff to reach seconds.
+    std::thread::sleep(Duration::from_secs(4));
+    zk.cmd(&["start", "1"]);
+    zk.cmd(&["wait", "1"]);
+    let ready = Instant::now();
+    until_state(&st, State::Connected);
+    let took = ready.elapsed();
+    assert_eq!(r.session_id(), session, "same session");
+    assert!(
+        took < Duration::from_millis(1500),
+        "reconnected {took:?} after the server was ready"
+    );
+}
+
+/// A lock's queueing node (ephemeral sequential) whose create reply is lost must not stay and
+/// queue every other contender behind it while our session lives: it is found by our id and
+/// removed, and others can take the lock at once.
+#[test]
+fn lost_lock_guard_reply_leaves_no_orphan() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&proxy.addr, 4000);
+    let other = open(&zk.connect, 4000);
+    let session = r.session_id();
+    // Only the sequential create has "<lock>-__lock__/" in it.
+    proxy.mute_replies_after(b"/tl-__lock__/");
+    let r2 = r.clone();
+    let call =
+        std::thread::spawn(move || r2.lock("/tl", "me", 1, Duration::from_secs(8)).map(|_| ()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let guards = |raw: &Raw| {
+        raw.rt
+            .block_on(raw.client.list_children("/tl-__lock__"))
+            .unwrap_or_default()
+    };
+    while guards(&raw).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the guard create never reached ZooKeeper"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proxy.cut();
+    proxy.restore();
+    let res = call.join().expect("no panic");
+    assert_eq!(r.session_id(), session, "the session survived");
+    let err = res.expect_err("the guard's reply was lost: the call fails");
+    assert!(
+        [
+            ndsr::status::NDSR_E_NO_CONNECTION,
+            ndsr::status::NDSR_E_TIMEOUT
+        ]
+        .contains(&err.code),
+        "{err}"
+    );
+    // The failed call left nothing behind: the lock is free for others at once.
+    assert!(guards(&raw).is_empty(), "orphan guard: {:?}", guards(&raw));
+    other
+        .acquire_lock("/tl", "other", 1, Duration::ZERO)
+        .expect("the lock is free for others");
+}

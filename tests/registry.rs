@@ -23,7 +23,7 @@ fn watch(r: &Registry, path: &str) -> (u64, Events<String>) {
     let (id, applied) = r
         .on_change(
             path,
-            Box::new(move |e| {
+            ndsr::subscription::callback(move |e| {
                 if let Event::Document { json, .. } = e {
                     let _ = tx.send(json.to_string());
                 }

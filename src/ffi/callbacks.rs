@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use super::handle::{ndsr_t, registry};
 use super::{arg_str, guard};
 use crate::status::{Error, NDSR_E_INVALID_ARGUMENT};
-use crate::subscription::{Callback, Event};
+use crate::subscription::{Callback, Event, Handler};
 
 /// Called with the document of a watched path: `path` and `json` (NUL-terminated, `json_len`
 /// bytes without the NUL) are valid for the call only.
@@ -33,9 +33,13 @@ unsafe impl Send for Userdata {}
 unsafe impl Sync for Userdata {}
 
 impl Userdata {
-    // A method, so that closures capture the whole Userdata (Send + Sync), not the raw field.
-    fn ptr(&self) -> *mut c_void {
-        self.ptr
+    /// A forked child's own reference to the same userdata: the child frees its copy of the
+    /// memory once, the parent its own.
+    fn for_child(&self) -> Userdata {
+        Userdata {
+            ptr: self.ptr,
+            free: self.free,
+        }
     }
 }
 
@@ -48,29 +52,41 @@ impl Drop for Userdata {
     }
 }
 
-fn change_callback(
-    f: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize),
-    ud: Userdata,
-) -> Callback {
-    Box::new(move |event| {
+type ChangeFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize);
+type StateFn = unsafe extern "C" fn(*mut c_void, c_int);
+
+struct ChangeCallback(ChangeFn, Userdata);
+
+impl Handler for ChangeCallback {
+    fn call(&self, event: Event<'_>) {
         if let Event::Document { path, json } = event {
             let (p, j) = (
                 CString::new(path).unwrap_or_default(),
                 CString::new(json).unwrap_or_default(),
             );
             // SAFETY: the caller's callback with its userdata and strings valid for the call.
-            unsafe { f(ud.ptr(), p.as_ptr(), j.as_ptr(), json.len()) };
+            unsafe { (self.0)(self.1.ptr, p.as_ptr(), j.as_ptr(), json.len()) };
         }
-    })
+    }
+
+    fn for_child(&self) -> Callback {
+        Box::new(ChangeCallback(self.0, self.1.for_child()))
+    }
 }
 
-fn state_callback(f: unsafe extern "C" fn(*mut c_void, c_int), ud: Userdata) -> Callback {
-    Box::new(move |event| {
+struct StateCallback(StateFn, Userdata);
+
+impl Handler for StateCallback {
+    fn call(&self, event: Event<'_>) {
         if let Event::State(s) = event {
             // SAFETY: the caller's callback with its userdata.
-            unsafe { f(ud.ptr(), s as c_int) };
+            unsafe { (self.0)(self.1.ptr, s as c_int) };
         }
-    })
+    }
+
+    fn for_child(&self) -> Callback {
+        Box::new(StateCallback(self.0, self.1.for_child()))
+    }
 }
 
 /// Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
@@ -108,7 +124,7 @@ pub unsafe extern "C" fn ndsr_on_change(
         // SAFETY: a valid C string per the contract.
         let path = unsafe { arg_str(path, "path")? };
         let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
-        let (id, applied) = r.on_change(path, change_callback(f, ud))?;
+        let (id, applied) = r.on_change(path, Box::new(ChangeCallback(f, ud)))?;
         if !subscription.is_null() {
             // SAFETY: checked non-NULL.
             unsafe { *subscription = id };
@@ -140,7 +156,7 @@ pub unsafe extern "C" fn ndsr_on_state(
     guard(move || {
         let r = registry(h)?;
         let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
-        let id = r.on_state(state_callback(f, ud))?;
+        let id = r.on_state(Box::new(StateCallback(f, ud)))?;
         if !subscription.is_null() {
             // SAFETY: checked non-NULL.
             unsafe { *subscription = id };

@@ -3,15 +3,14 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use once_cell::sync::Lazy;
-use parking_lot::RwLock;
 
 use super::options::ndsr_options_t;
 use super::{arg_out, arg_str, guard};
 use crate::options::Options;
-use crate::registry::Registry;
+use crate::registry::{Core, Registry};
 use crate::status::{Error, NDSR_E_CLOSED, NDSR_E_INTERNAL, NDSR_E_NO_CONNECTION, NDSR_OK};
 
 /// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
@@ -21,9 +20,35 @@ pub struct ndsr_t {
     _private: [u8; 0],
 }
 
+type Table = HashMap<usize, Arc<Registry>>;
+
+/// A std lock (not parking_lot): it is held across fork() (see `before_fork`).
 /// cbindgen:ignore
-static HANDLES: Lazy<RwLock<HashMap<usize, Arc<Registry>>>> =
-    Lazy::new(|| RwLock::new(HashMap::new()));
+static HANDLES: Lazy<RwLock<Table>> = Lazy::new(|| RwLock::new(HashMap::new()));
+
+fn handles() -> RwLockReadGuard<'static, Table> {
+    HANDLES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn handles_mut() -> RwLockWriteGuard<'static, Table> {
+    HANDLES.write().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    static HELD: crate::fork::Held<RwLockWriteGuard<'static, Table>> =
+        const { crate::fork::Held::new() };
+}
+
+/// Before a fork: no thread may hold the table when the child is made.
+pub(crate) fn before_fork() {
+    let guard = handles_mut();
+    HELD.with(|h| h.keep(guard));
+}
+
+/// After a fork, in parent and child.
+pub(crate) fn after_fork() {
+    HELD.with(|h| h.release());
+}
 /// cbindgen:ignore
 static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
 
@@ -31,8 +56,7 @@ pub(crate) fn registry(h: *const ndsr_t) -> Result<Arc<Registry>, Error> {
     if h.is_null() {
         return Err(Error::invalid("argument handle is NULL"));
     }
-    HANDLES
-        .read()
+    handles()
         .get(&(h as usize))
         .cloned()
         .ok_or_else(|| Error::new(NDSR_E_CLOSED, "the handle is closed (or was never opened)"))
@@ -72,7 +96,7 @@ pub unsafe extern "C" fn ndsr_open(
         let registry = Registry::open(server, options)?;
         // Handle numbers look like aligned pointers and are never reused.
         let id = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst) << 4;
-        HANDLES.write().insert(id, registry);
+        handles_mut().insert(id, registry);
         // SAFETY: checked non-NULL.
         unsafe { *out = id as *mut ndsr_t };
         Ok(NDSR_OK)
@@ -90,7 +114,7 @@ pub extern "C" fn ndsr_close(h: *mut ndsr_t) {
         if h.is_null() {
             return Ok(NDSR_OK);
         }
-        let r = HANDLES.write().remove(&(h as usize));
+        let r = handles_mut().remove(&(h as usize));
         if let Some(r) = r {
             r.close();
         }
@@ -102,7 +126,7 @@ fn write_call(
     h: *mut ndsr_t,
     path: *const c_char,
     json: *const c_char,
-    f: fn(&Registry, &str, &str) -> crate::status::Result<crate::registry::Applied>,
+    f: fn(&Core, &str, &str) -> crate::status::Result<crate::registry::Applied>,
 ) -> c_int {
     guard(|| {
         let r = registry(h)?;
@@ -134,14 +158,14 @@ fn write_call(
 /// never fought (see `ndsr_registration_status`).
 #[no_mangle]
 pub extern "C" fn ndsr_set_node(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
-    write_call(h, path, json, Registry::set_node)
+    write_call(h, path, json, Core::set_node)
 }
 
 /// Stores `json` in the persistent node `path` (same data format and return codes as
 /// `ndsr_set_node`). The node stays after the handle is closed.
 #[no_mangle]
 pub extern "C" fn ndsr_set_data(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
-    write_call(h, path, json, Registry::set_data)
+    write_call(h, path, json, Core::set_data)
 }
 
 /// Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
@@ -303,6 +327,30 @@ pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int
         unsafe { *out = id };
         Ok(NDSR_OK)
     })
+}
+
+/// Makes a handle inherited through `fork()` the child's own. A child never uses its parent's
+/// connection: the library notices the fork (pthread_atfork) and, at the child's first call on
+/// the handle (any call, this one included), gives the child a session of its own with the
+/// same watches and subscriptions (their callbacks keep their userdata; the child's copy of the
+/// userdata is freed in the child by `userdata_free`, the parent's in the parent). Watched
+/// paths are re-read on the new session; until then gets return the parent's last documents
+/// (last-known, see `ndsr_get_freshness`), and callbacks fire only for what changed.
+/// Registrations made before the fork stay the parent's: the child does not re-create them
+/// (a prefork server's workers must not take over the master's nodes), and closing the handle
+/// in the child ends only the child's session. Locks stay the parent's too: in the child,
+/// `ndsr_lock_status` says NDSR_E_LOCK_LOST and releasing them does nothing.
+///
+/// A child that only waits for callbacks should call this right after the fork. In the
+/// process that opened the handle (or a child that has rebuilt it already) it changes nothing.
+/// Then it waits up to `timeout_ms` for a connected session: NDSR_OK when there is one,
+/// NDSR_QUEUED when not yet (it keeps trying in the background). Also NDSR_E_CLOSED,
+/// NDSR_E_INVALID_ARGUMENT; NDSR_E_INTERNAL if the process was forked without running the fork
+/// handlers (a raw `clone`), when the handle cannot be rebuilt. Thread-safe: concurrent first
+/// calls in the child rebuild once.
+#[no_mangle]
+pub extern "C" fn ndsr_rebuild(h: *mut ndsr_t) -> c_int {
+    guard(|| Ok(registry(h)?.rebuild()?.code()))
 }
 
 /// Not connected (not yet, or the connection was lost and is being re-established).

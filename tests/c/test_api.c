@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ndsr.h"
 
@@ -338,6 +340,88 @@ static void test_close_from_callback(const char *server) {
     ndsr_close(c);
 }
 
+/* fork(): the child gets a session of its own with the parent's watches and callbacks; the
+ * parent's session, registrations and locks are untouched, and the child's close ends only the
+ * child's session. */
+static void test_fork(const char *server) {
+    ndsr_t *h = open_handle(server);
+    ndsr_t *w = open_handle(server);
+    CHECK_RC(ndsr_set_node(h, "/fork/members/parent", "{\"role\":\"master\"}"), NDSR_OK);
+    CHECK_RC(ndsr_set_data(w, "/fork/cfg", "{\"v\":1}"), NDSR_OK);
+    struct box b;
+    box_init(&b);
+    CHECK_RC(ndsr_on_change(h, "/fork/cfg", on_change, &b, on_free, NULL), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 1) == 1);
+    ndsr_lock_t *lk = NULL;
+    CHECK_RC(ndsr_lock_acquire(h, "/fork/lock", NULL, 1, 0, &lk), NDSR_OK);
+    int64_t parent_sid = 0, sid = 0;
+    CHECK_RC(ndsr_session_id(h, &parent_sid), NDSR_OK);
+    CHECK_RC(ndsr_rebuild(h), NDSR_OK); /* nothing to do in the opening process */
+    CHECK_RC(ndsr_session_id(h, &sid), NDSR_OK);
+    CHECK(sid == parent_sid);
+
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        passed = failed = 0;
+        CHECK_RC(ndsr_rebuild(h), NDSR_OK);
+        CHECK_RC(ndsr_session_id(h, &sid), NDSR_OK);
+        CHECK(sid != 0 && sid != parent_sid);
+        char *doc = NULL;
+        CHECK_RC(ndsr_get_json(h, "/fork/cfg", &doc, NULL), NDSR_OK);
+        CHECK(doc && strstr(doc, "\"v\":1") != NULL);
+        ndsr_string_free(doc);
+        CHECK_RC(ndsr_lock_check(lk), NDSR_E_LOCK_LOST); /* the parent's */
+        CHECK_RC(ndsr_lock_release(lk), NDSR_OK);          /* does nothing here */
+        CHECK_RC(ndsr_registration_status(h, "/fork/members/parent"), NDSR_E_NOT_FOUND);
+        CHECK_RC(ndsr_set_node(h, "/fork/members/child", NULL), NDSR_OK);
+        /* The change reaches the child's callback through the child's own watch, once. */
+        CHECK(write(ready[1], "r", 1) == 1);
+        CHECK(box_wait(&b, &b.calls, 2) == 2);
+        CHECK(strstr(b.last_json, "\"v\":2") != NULL);
+        ndsr_close(h);
+        CHECK(box_wait(&b, &b.frees, 1) == 1); /* the child's copy of the userdata */
+        CHECK(b.calls == 2);
+        /* w was never used here before: this first call makes it the child's. */
+        CHECK_RC(ndsr_get_json(w, "/fork/members", &doc, NULL), NDSR_OK);
+        CHECK(doc && strstr(doc, "\"parent\":") != NULL && strstr(doc, "\"child\":") == NULL);
+        ndsr_string_free(doc);
+        ndsr_close(w);
+        fflush(stderr);
+        /* Exit through exec: at exit valgrind would list what the child abandoned by design
+         * (the parent's connection, threads and runtime are never freed in a child). */
+        execl("/bin/sh", "sh", "-c", failed == 0 && passed > 0 ? "exit 0" : "exit 1", (char *)NULL);
+        _exit(2);
+    }
+    CHECK(pid > 0);
+    close(ready[1]);
+    char c = 0;
+    CHECK(read(ready[0], &c, 1) == 1 && c == 'r');
+    close(ready[0]);
+    CHECK_RC(ndsr_set_data(w, "/fork/cfg", "{\"v\":2}"), NDSR_OK);
+    int status = -1;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The parent: same session, registration and lock; saw the change itself; nothing freed. */
+    CHECK_RC(ndsr_session_id(h, &sid), NDSR_OK);
+    CHECK(sid == parent_sid);
+    CHECK_RC(ndsr_registration_status(h, "/fork/members/parent"), NDSR_OK);
+    CHECK_RC(ndsr_lock_check(lk), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 2) == 2);
+    CHECK(b.frees == 0);
+    char *doc = NULL;
+    CHECK_RC(ndsr_get_json(w, "/fork/members", &doc, NULL), NDSR_OK);
+    CHECK(doc && strstr(doc, "\"parent\":") != NULL && strstr(doc, "\"child\":") == NULL);
+    ndsr_string_free(doc);
+    ndsr_lock_free(lk);
+    ndsr_close(h);
+    CHECK(box_wait(&b, &b.frees, 1) == 1);
+    ndsr_close(w);
+}
+
 int main(void) {
     const char *server = getenv("NDSR_TEST_SERVER");
     if (!server) {
@@ -350,6 +434,7 @@ int main(void) {
     test_handle(server);
     test_locks(server);
     test_close_from_callback(server);
+    test_fork(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

@@ -233,6 +233,10 @@ pub struct Proxy {
 
 struct ProxyState {
     cut: std::sync::atomic::AtomicBool,
+    /// Server-to-client bytes are read and thrown away (requests still reach the server).
+    mute: std::sync::atomic::AtomicBool,
+    /// Mute as soon as a request containing these bytes goes by.
+    mute_after: std::sync::Mutex<Option<Vec<u8>>>,
     stop: std::sync::atomic::AtomicBool,
     conns: std::sync::Mutex<Vec<std::net::TcpStream>>,
 }
@@ -246,6 +250,8 @@ impl Proxy {
         let addr = listener.local_addr().unwrap().to_string();
         let state = Arc::new(ProxyState {
             cut: false.into(),
+            mute: false.into(),
+            mute_after: std::sync::Mutex::new(None),
             stop: false.into(),
             conns: std::sync::Mutex::new(Vec::new()),
         });
@@ -266,12 +272,34 @@ impl Proxy {
                 let mut conns = st.conns.lock().unwrap();
                 conns.push(client.try_clone().unwrap());
                 conns.push(server.try_clone().unwrap());
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
+                for (mut from, mut to, replies) in [
+                    (
+                        client.try_clone().unwrap(),
+                        server.try_clone().unwrap(),
+                        false,
+                    ),
+                    (server, client, true),
                 ] {
+                    let st = st.clone();
                     std::thread::spawn(move || {
-                        let _ = std::io::copy(&mut from, &mut to);
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if !replies {
+                                let after = st.mute_after.lock().unwrap();
+                                if let Some(pat) = after.as_deref() {
+                                    if buf[..n].windows(pat.len()).any(|w| w == pat) {
+                                        st.mute.store(true, SeqCst);
+                                    }
+                                }
+                            }
+                            if n == 0
+                                || (!(replies && st.mute.load(SeqCst))
+                                    && to.write_all(&buf[..n]).is_err())
+                            {
+                                break;
+                            }
+                        }
                         let _ = to.shutdown(std::net::Shutdown::Both);
                         let _ = from.shutdown(std::net::Shutdown::Both);
                     });
@@ -291,6 +319,20 @@ impl Proxy {
 
     pub fn restore(&self) {
         self.state.cut.store(false, SeqCst);
+        self.state.mute.store(false, SeqCst);
+        *self.state.mute_after.lock().unwrap() = None;
+    }
+
+    /// Mutes replies (see [`Proxy::mute_replies`]) from the first request containing `bytes`
+    /// on, that request's own reply included.
+    pub fn mute_replies_after(&self, bytes: &[u8]) {
+        *self.state.mute_after.lock().unwrap() = Some(bytes.to_vec());
+    }
+
+    /// From now on the server's replies are lost (requests still arrive and are carried out),
+    /// until [`Proxy::cut`] and [`Proxy::restore`].
+    pub fn mute_replies(&self) {
+        self.state.mute.store(true, SeqCst);
     }
 }
 
@@ -307,7 +349,7 @@ pub fn docs(r: &ndsr::registry::Registry, path: &str) -> Events<String> {
     let (tx, rx) = mpsc::channel();
     r.on_change(
         path,
-        Box::new(move |e| {
+        ndsr::subscription::callback(move |e| {
             if let ndsr::subscription::Event::Document { json, .. } = e {
                 let _ = tx.send(json.to_string());
             }
@@ -320,7 +362,7 @@ pub fn docs(r: &ndsr::registry::Registry, path: &str) -> Events<String> {
 /// Subscribes to the connection states of `r`, into a channel.
 pub fn states(r: &ndsr::registry::Registry) -> Events<ndsr::session::State> {
     let (tx, rx) = mpsc::channel();
-    r.on_state(Box::new(move |e| {
+    r.on_state(ndsr::subscription::callback(move |e| {
         if let ndsr::subscription::Event::State(s) = e {
             let _ = tx.send(s);
         }

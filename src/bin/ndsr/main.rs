@@ -331,7 +331,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let broken = tx.clone();
             r.on_change(
                 &path,
-                Box::new(move |e| {
+                ndsr::subscription::callback(move |e| {
                     if let Event::Document { json, .. } = e {
                         let mut out = std::io::stdout().lock();
                         if let Err(err) = writeln!(out, "{json}").and_then(|_| out.flush()) {

@@ -3,8 +3,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_io::Timer;
-use async_net::TcpStream;
+use crate::rt::Timer; // libndsr patch
+use crate::rt::TcpStream; // libndsr patch
 use asyncs::select;
 use bytes::buf::BufMut;
 use futures::io::BufReader;
@@ -198,7 +198,7 @@ impl Connector {
             #[cfg(not(feature = "tls"))]
             return Err(Error::new(ErrorKind::Unsupported, "tls not supported"));
         }
-        TcpStream::connect((endpoint.host, endpoint.port)).await.map(Connection::new_raw)
+        crate::rt::connect(endpoint.host, endpoint.port).await.map(Connection::new_raw) // libndsr patch
     }
 
     pub async fn connect(&self, endpoint: EndpointRef<'_>, deadline: &mut Deadline) -> Result<Connection> {
