@@ -10,7 +10,8 @@
  *
  * Environment: BENCH_CONNECT (connect string), BENCH_PORT (the server's client port, for the
  * four-letter words), and for W6 BENCH_ZKSH + BENCH_BASE (the harness script and its directory,
- * to stop and start the server).
+ * to stop and start the server). BENCH_LOG=1..5 prints libndsr's log at that level (5 = trace) to
+ * stderr, each line stamped with CLOCK_MONOTONIC milliseconds, for looking into an odd figure.
  *
  * Times come from CLOCK_MONOTONIC. A callback's time is taken on entry to the callback. Requests
  * are counted by the server: the `recved` field of the session's line in `cons`.
@@ -456,6 +457,11 @@ static client_t *cl_open(const char *kind) {
         die("unknown client %s", kind);
     }
     return c;
+}
+
+static void print_log(void *userdata, int level, const char *message) {
+    (void)userdata;
+    fprintf(stderr, "%.3f L%d %s\n", (double)now_ns() / 1e6, level, message);
 }
 
 static void cl_close(client_t *c) {
@@ -914,6 +920,8 @@ int main(int argc, char **argv) {
     zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
     FILE *devnull = fopen("/dev/null", "w");
     zoo_set_log_stream(devnull);
+    const char *log_level = getenv("BENCH_LOG");
+    if (log_level && *log_level) ndsr_check(ndsr_set_logger(print_log, NULL, atoi(log_level)), "logger");
     if (argc < 3) die("usage: driver CMD ARGS (see the top of driver.c)");
     const char *cmd = argv[1];
     if (strcmp(cmd, "setup") == 0 && argc == 5) cmd_setup(argv[2], atoi(argv[3]), atoi(argv[4]));

@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
@@ -23,7 +24,7 @@ use zookeeper_client::{Acl, Acls, CreateMode, EventType, Stat};
 use crate::path;
 use crate::session::Session;
 use crate::status::{is_connection_error, Error, Result, NDSR_E_CONFLICT};
-use crate::zk::{Counters, Zk};
+use crate::zk::{Counters, StatWatch, Zk};
 
 /// Ephemeral (lives with the session) or persistent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,9 @@ pub struct RegState {
     pub took_over: bool,
     /// Another live session holds the path (its id): we wait for its node to go away.
     pub conflict: Option<i64>,
+    /// The node's mzxid as the last apply left it (0 = unknown): a node found changed since,
+    /// before its watch was set, is seen as changed.
+    pub applied_mzxid: i64,
 }
 
 /// One registered path. Applies are serialised by the mutex; `changed` wakes its task.
@@ -86,6 +90,7 @@ impl Registration {
                 held: false,
                 took_over: false,
                 conflict: None,
+                applied_mzxid: 0,
             }),
             changed: Notify::new(),
             version: AtomicU64::new(0),
@@ -192,8 +197,9 @@ pub async fn apply(
         }
         for _ in 0..4 {
             match create(zk, p, &desired, acls).await {
-                Ok(_) => {
+                Ok(stat) => {
                     st.held = true;
+                    st.applied_mzxid = stat.mzxid;
                     return Ok(Outcome::Applied);
                 }
                 Err(zookeeper_client::Error::NodeExists) => {}
@@ -208,9 +214,10 @@ pub async fn apply(
             let want_ephemeral = desired.kind == Kind::Ephemeral;
             // Ours already (a create whose reply was lost), or the right kind of persistent node.
             if (want_ephemeral && owner == me) || (!want_ephemeral && owner == 0) {
+                st.applied_mzxid = stat.mzxid;
                 if data != desired.encoded {
                     match zk.set_data(p, &desired.encoded, Some(stat.version)).await {
-                        Ok(_) => {}
+                        Ok(stat) => st.applied_mzxid = stat.mzxid,
                         Err(
                             zookeeper_client::Error::BadVersion | zookeeper_client::Error::NoNode,
                         ) => continue,
@@ -271,6 +278,72 @@ pub fn conflict_error(p: &str, owner: i64) -> Error {
     )
 }
 
+/// How long the handle's writes must pause before the watches of new registrations are sent.
+const ARM_QUIET: Duration = Duration::from_millis(20);
+/// The longest a registration's watch waits for such a pause.
+const ARM_AT_MOST: Duration = Duration::from_secs(1);
+
+/// Sends the watches that keep ephemeral registrations enforced, for all registrations of a
+/// handle. A watch is sent once the handle's writes pause ([`ARM_QUIET`], or [`ARM_AT_MOST`]
+/// after it was asked for), together with the others waiting: a burst of registrations gets its
+/// creates answered without a watch request queued behind each one, then its watches in one
+/// batch. Until then the node is simply not watched yet; the watch's exists tells the task what
+/// the node is by then (gone, or someone else's, is acted upon at once).
+pub struct Armer {
+    tx: tokio::sync::mpsc::UnboundedSender<Arm>,
+}
+
+struct Arm {
+    client: zookeeper_client::Client,
+    path: String,
+    reply: tokio::sync::oneshot::Sender<StatWatch>,
+}
+
+impl Armer {
+    /// An armer and the task that serves it (to be spawned on the runtime).
+    pub fn new(counters: Arc<Counters>) -> (Armer, impl std::future::Future<Output = ()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Arm>();
+        let task = async move {
+            while let Some(first) = rx.recv().await {
+                counters.writes_pause(ARM_QUIET, ARM_AT_MOST).await;
+                let mut next = Some(first);
+                while let Some(arm) = next.take() {
+                    let zk = Zk {
+                        client: &arm.client,
+                        counters: &counters,
+                    };
+                    let _ = arm
+                        .reply
+                        .send(zk.send_check_and_watch_stat(&arm.path).await);
+                    next = rx.try_recv().ok();
+                }
+            }
+        };
+        (Armer { tx }, task)
+    }
+
+    /// exists with a watch on `path`, on the session of `client`, sent with the next batch.
+    pub async fn watch(
+        &self,
+        client: &zookeeper_client::Client,
+        path: &str,
+    ) -> ZkResult<(Option<Stat>, zookeeper_client::OneshotWatcher)> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let arm = Arm {
+            client: client.clone(),
+            path: path.to_string(),
+            reply,
+        };
+        if self.tx.send(arm).is_err() {
+            return Err(zookeeper_client::Error::ClientClosed);
+        }
+        match answer.await {
+            Ok(answer) => answer.await,
+            Err(_) => Err(zookeeper_client::Error::ClientClosed),
+        }
+    }
+}
+
 /// What a registration's task needs from its handle.
 #[derive(Clone)]
 pub struct Context {
@@ -280,6 +353,8 @@ pub struct Context {
     pub counters: Arc<Counters>,
     /// The ACL for nodes created now.
     pub acl: Arc<dyn Fn() -> Vec<Acl> + Send + Sync>,
+    /// Sends the node's watch.
+    pub armer: Arc<Armer>,
 }
 
 /// Keeps `reg` enforced until the session is closed (the task is aborted on close).
@@ -311,6 +386,7 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
         dirty = false;
         // Let calls in while this task waits.
         let watch_node = ephemeral && result.is_ok();
+        let applied_mzxid = st.applied_mzxid;
         drop(st);
         match &result {
             Ok(_) => {}
@@ -331,9 +407,14 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
             if !watch_node {
                 return std::future::pending().await;
             }
-            match zk.check_and_watch_stat(&reg.path).await {
+            match ctx.armer.watch(zk.client, &reg.path).await {
                 Ok((stat, watcher)) => {
-                    let ours = stat.map(|s| s.ephemeral_owner) == Some(gen.client.session_id().0);
+                    // Ours, and as we left it: the watch is set after the apply (see Armer),
+                    // so a change in between shows here rather than as an event.
+                    let me = gen.client.session_id().0;
+                    let ours = stat.is_some_and(|s| {
+                        s.ephemeral_owner == me && (applied_mzxid == 0 || s.mzxid == applied_mzxid)
+                    });
                     if matches!(result, Ok(Outcome::Applied)) && !ours {
                         return true; // gone or changed hands already
                     }

@@ -57,6 +57,8 @@ pub struct Core {
     session: Arc<Session>,
     dispatcher: Arc<Dispatcher>,
     counters: Arc<Counters>,
+    /// Sends the watches of ephemeral registrations.
+    armer: Arc<registration::Armer>,
     watches: Mutex<HashMap<String, Arc<Entry>>>,
     registrations: Mutex<HashMap<String, Arc<Registration>>>,
     /// Subscription id -> the entry it watches (None for a state subscription).
@@ -129,6 +131,8 @@ impl Core {
             )),
             None => None,
         };
+        let counters = Arc::new(Counters::new(rate_limiter));
+        let (armer, arming) = registration::Armer::new(counters.clone());
         let core = Box::new(Core {
             options,
             connect,
@@ -137,7 +141,8 @@ impl Core {
             credentials: Arc::new(Mutex::new(credentials)),
             session: session.clone(),
             dispatcher,
-            counters: Arc::new(Counters::new(rate_limiter)),
+            counters,
+            armer: Arc::new(armer),
             watches: Mutex::new(HashMap::new()),
             registrations: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
@@ -151,6 +156,7 @@ impl Core {
         });
         let mut tasks = core.tasks.lock();
         tasks.push(runtime::spawn(session.clone().run(first)));
+        tasks.push(runtime::spawn(arming));
         tasks.push(runtime::spawn(forward_states(
             core.state_subs.clone(),
             core.dispatcher.clone(),
@@ -280,7 +286,7 @@ impl Core {
         desired: Desired,
         same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
     ) -> Result<Applied> {
-        let reg = self.registration(p, &desired);
+        let (reg, new) = self.registration(p, &desired);
         let unchanged = std::sync::atomic::AtomicBool::new(false);
         // Whatever happens below, the desired state is recorded first, so a write that cannot be
         // carried now is applied by the registration's task once a session can carry it.
@@ -325,8 +331,12 @@ impl Core {
             },
             || Ok(Applied::Queued),
         );
-        // The task re-arms its watch on the node (or applies what could not be applied here).
-        if !unchanged.load(Ordering::Relaxed) {
+        // The task arms the watch on the node (or applies what could not be applied here). A
+        // new registration's task starts only now: it has nothing to do before the call is
+        // through, and a task waiting on the call's lock would only compete with it.
+        if new {
+            self.start_enforcing(&reg);
+        } else if !unchanged.load(Ordering::Relaxed) {
             reg.changed.notify_one();
         }
         if matches!(result, Ok(Applied::Queued)) {
@@ -337,26 +347,30 @@ impl Core {
         result
     }
 
-    /// The registration of `p`, made (with its enforcing task) if there is none yet.
-    fn registration(&self, p: &str, desired: &Desired) -> Arc<Registration> {
+    /// The registration of `p`, and whether it was made now (its task is not started yet).
+    fn registration(&self, p: &str, desired: &Desired) -> (Arc<Registration>, bool) {
         let mut regs = self.registrations.lock();
         if let Some(r) = regs.get(p) {
-            return r.clone();
+            return (r.clone(), false);
         }
         let reg = Arc::new(Registration::new(p, desired.clone()));
         regs.insert(p.to_string(), reg.clone());
-        drop(regs);
+        (reg, true)
+    }
+
+    /// Starts the task that keeps `reg` enforced.
+    fn start_enforcing(&self, reg: &Arc<Registration>) {
         // The task gets what it needs, never the registry itself (see forward_states).
         let (explicit, credentials) = (self.options.acl.clone(), self.credentials.clone());
         let ctx = registration::Context {
             session: self.session.clone(),
             counters: self.counters.clone(),
             acl: Arc::new(move || current_acl(&explicit, &credentials)),
+            armer: self.armer.clone(),
         };
         self.tasks
             .lock()
             .push(runtime::spawn(registration::enforce(reg.clone(), ctx)));
-        reg
     }
 
     /// Where the registration of `p` stands: `NDSR_OK` (in place on the current session),

@@ -2,11 +2,21 @@
 //! that tests and benchmarks can check what a change costs) and, when the handle has a rate
 //! limit, admits it through the handle's token bucket first.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 use zookeeper_client::{Client, CreateOptions, OneshotWatcher, Stat};
+
+/// The answer of an exists-with-watch already sent, to be awaited later, possibly by another
+/// task.
+pub type StatWatch = Pin<
+    Box<
+        dyn Future<Output = Result<(Option<Stat>, OneshotWatcher), zookeeper_client::Error>> + Send,
+    >,
+>;
 
 /// A token bucket: up to `burst` requests at once, refilled at `per_sec` a second. Requests
 /// wait their turn in order (the mutex is fair).
@@ -55,6 +65,15 @@ pub struct Counters {
     create: AtomicU64,
     set_data: AtomicU64,
     delete: AtomicU64,
+    /// When the last write was admitted: microseconds since `EPOCH`.
+    last_write_us: AtomicU64,
+}
+
+/// The origin of `Counters::last_write_us`.
+static EPOCH: once_cell::sync::Lazy<Instant> = once_cell::sync::Lazy::new(Instant::now);
+
+fn since_epoch_us() -> u64 {
+    EPOCH.elapsed().as_micros() as u64
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -113,6 +132,26 @@ impl Counters {
             l.acquire().await;
         }
         which.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one write, and notes when it was made (see [`Counters::writes_pause`]).
+    async fn admit_write(&self, which: &AtomicU64) {
+        self.admit(which).await;
+        self.last_write_us
+            .fetch_max(since_epoch_us(), Ordering::Relaxed);
+    }
+
+    /// Returns once no write has been made for `quiet`, or after `at_most`.
+    pub async fn writes_pause(&self, quiet: Duration, at_most: Duration) {
+        let deadline = Instant::now() + at_most;
+        loop {
+            let last = *EPOCH + Duration::from_micros(self.last_write_us.load(Ordering::Relaxed));
+            let due = (last + quiet).min(deadline);
+            if Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
     }
 
     /// A snapshot of the counts.
@@ -181,6 +220,12 @@ impl Zk<'_> {
         self.client.check_and_watch_stat(path).await
     }
 
+    /// exists with a watch, sent now; the answer is awaited by whoever gets the returned future.
+    pub async fn send_check_and_watch_stat(&self, path: &str) -> StatWatch {
+        self.counters.admit(&self.counters.exists).await;
+        Box::pin(self.client.check_and_watch_stat_detached(path))
+    }
+
     /// exists without a watch.
     pub async fn exists(&self, path: &str) -> ZkResult<Option<Stat>> {
         self.counters.admit(&self.counters.exists).await;
@@ -194,7 +239,7 @@ impl Zk<'_> {
         data: &[u8],
         options: &CreateOptions<'_>,
     ) -> ZkResult<Stat> {
-        self.counters.admit(&self.counters.create).await;
+        self.counters.admit_write(&self.counters.create).await;
         self.client
             .create(path, data, options)
             .await
@@ -208,7 +253,7 @@ impl Zk<'_> {
         data: &[u8],
         options: &CreateOptions<'_>,
     ) -> ZkResult<String> {
-        self.counters.admit(&self.counters.create).await;
+        self.counters.admit_write(&self.counters.create).await;
         let (_, seq) = self.client.create(path, data, options).await?;
         Ok(format!(
             "{}{seq}",
@@ -218,13 +263,13 @@ impl Zk<'_> {
 
     /// setData.
     pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> ZkResult<Stat> {
-        self.counters.admit(&self.counters.set_data).await;
+        self.counters.admit_write(&self.counters.set_data).await;
         self.client.set_data(path, data, version).await
     }
 
     /// delete.
     pub async fn delete(&self, path: &str, version: Option<i32>) -> ZkResult<()> {
-        self.counters.admit(&self.counters.delete).await;
+        self.counters.admit_write(&self.counters.delete).await;
         self.client.delete(path, version).await
     }
 }

@@ -421,6 +421,34 @@ fn reconnects_promptly_after_an_outage() {
     );
 }
 
+/// A server can accept a connection and never answer the connect request (a starting
+/// ZooKeeper 3.8.0 does, ZOOKEEPER-5051). The client must give up on it long before its
+/// connection timeout (2/5 of the session: 4 s here) and get through on the next attempts.
+#[test]
+fn abandons_an_unanswered_handshake() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, 10000);
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    let session = r.session_id();
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    // Two in a row: the second attempt waits longer than the first, and still far less than
+    // the connection timeout.
+    proxy.swallow_connections(2);
+    proxy.restore();
+    let back = Instant::now();
+    until_state(&st, State::Connected);
+    let took = back.elapsed();
+    assert_eq!(proxy.swallowed(), 2, "both silent connections were tried");
+    assert_eq!(r.session_id(), session, "same session");
+    assert!(
+        took < Duration::from_millis(3000),
+        "connected {took:?} after two silent servers (the connection timeout is 4 s)"
+    );
+}
+
 /// A lock's queueing node (ephemeral sequential) whose create reply is lost must not stay and
 /// queue every other contender behind it while our session lives: it is found by our id and
 /// removed, and others can take the lock at once.

@@ -237,6 +237,10 @@ struct ProxyState {
     mute: std::sync::atomic::AtomicBool,
     /// Mute as soon as a request containing these bytes goes by.
     mute_after: std::sync::Mutex<Option<Vec<u8>>>,
+    /// The next this many connections are accepted and never answered nor closed.
+    swallow: std::sync::atomic::AtomicUsize,
+    /// How many swallowed connections have sent a request.
+    swallowed: std::sync::atomic::AtomicUsize,
     stop: std::sync::atomic::AtomicBool,
     conns: std::sync::Mutex<Vec<std::net::TcpStream>>,
 }
@@ -252,6 +256,8 @@ impl Proxy {
             cut: false.into(),
             mute: false.into(),
             mute_after: std::sync::Mutex::new(None),
+            swallow: 0.into(),
+            swallowed: 0.into(),
             stop: false.into(),
             conns: std::sync::Mutex::new(Vec::new()),
         });
@@ -264,6 +270,24 @@ impl Proxy {
                 let Ok(client) = client else { continue };
                 if st.cut.load(SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if st
+                    .swallow
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    st.conns.lock().unwrap().push(client.try_clone().unwrap());
+                    let st = st.clone();
+                    std::thread::spawn(move || {
+                        use std::io::Read;
+                        let mut client = client;
+                        let mut buf = [0u8; 16384];
+                        if matches!(client.read(&mut buf), Ok(n) if n > 0) {
+                            st.swallowed.fetch_add(1, SeqCst);
+                            while matches!(client.read(&mut buf), Ok(n) if n > 0) {}
+                        }
+                    });
                     continue;
                 }
                 let Ok(server) = std::net::TcpStream::connect(&target) else {
@@ -327,6 +351,18 @@ impl Proxy {
     /// on, that request's own reply included.
     pub fn mute_replies_after(&self, bytes: &[u8]) {
         *self.state.mute_after.lock().unwrap() = Some(bytes.to_vec());
+    }
+
+    /// The next `n` connections are accepted, their requests read and dropped, and they are
+    /// never answered nor closed (until [`Proxy::cut`]): what a ZooKeeper 3.8.0 server that is
+    /// still starting can do (ZOOKEEPER-5051).
+    pub fn swallow_connections(&self, n: usize) {
+        self.state.swallow.store(n, SeqCst);
+    }
+
+    /// How many swallowed connections have sent a request.
+    pub fn swallowed(&self) -> usize {
+        self.state.swallowed.load(SeqCst)
     }
 
     /// From now on the server's replies are lost (requests still arrive and are carried out),

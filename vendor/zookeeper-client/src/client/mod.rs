@@ -633,6 +633,19 @@ impl Client {
         Self::map_wait(result, |(stat, watcher)| (stat, watcher.into_oneshot(&self.chroot)))
     }
 
+    /// libndsr patch: [Client::check_and_watch_stat] whose future does not borrow the client.
+    /// The request is sent now, like every call's; its answer can then be awaited by another
+    /// task (libndsr sends a registration's watch right behind its create and lets the
+    /// registration's task wait for it, off the caller's path).
+    pub fn check_and_watch_stat_detached(
+        &self,
+        path: &str,
+    ) -> impl Future<Output = Result<(Option<Stat>, OneshotWatcher)>> + Send + 'static {
+        let chroot = self.chroot.clone();
+        let result = self.check_stat_internally(path, true);
+        Self::map_wait(result, move |(stat, watcher)| (stat, watcher.into_oneshot(&chroot)))
+    }
+
     /// Sets data for node with given path and returns updated stat.
     ///
     /// # Notable errors

@@ -137,6 +137,7 @@ impl Builder {
             tick_timeout: Duration::ZERO,
             ping_timeout: Duration::ZERO,
             session_expired_timeout: Duration::ZERO,
+            handshake_timeout: Duration::ZERO,
             connector,
             #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]
             sasl_options: self.sasl,
@@ -172,6 +173,8 @@ pub struct Session {
     tick_timeout: Duration,
     ping_timeout: Duration,
     session_expired_timeout: Duration,
+    /// libndsr patch: how long a new connection may leave the connect request unanswered.
+    handshake_timeout: Duration,
 
     pub session: SessionInfo,
     session_state: SessionState,
@@ -431,6 +434,18 @@ impl Session {
         self.connector.set_timeout(8 * tick);
         self.session_timeout = session_timeout.max(self.connector.timeout());
         self.session_expired_timeout = self.session_timeout * 7 / 5;
+        self.handshake_timeout = Self::first_handshake_timeout(self.connector.timeout());
+    }
+
+    /// libndsr patch: a server answers a connect request within milliseconds, but one that is
+    /// still starting can accept the connection and never answer or close it (ZooKeeper 3.8.0:
+    /// a NullPointerException in its close path before the database is loaded,
+    /// ZOOKEEPER-5051). Waiting the whole connection timeout for it (2/5 of the session) kept
+    /// clients off a restarted server for seconds. The first attempt after a connection is
+    /// lost gets 1/8 of the connection timeout (at least 250 ms); each unanswered attempt
+    /// doubles it, up to the connection timeout, so a slow but healthy server is still reached.
+    fn first_handshake_timeout(connection_timeout: Duration) -> Duration {
+        (connection_timeout / 8).max(Duration::from_millis(250)).min(connection_timeout)
     }
 
     fn complete_connect(&mut self) {
@@ -495,8 +510,14 @@ impl Session {
         let mut pinged = false;
         let (mut reader, mut writer) = conn.split();
         let mut tick = pin!(Timer::interval(self.tick_timeout));
+        let mut handshake = pin!(Timer::after(self.handshake_timeout)); // libndsr patch
         while !(self.session_state.is_connected() && depot.is_empty()) {
             select! {
+                _ = handshake.as_mut(), if !self.session_state.is_connected() => {
+                    let waited = self.handshake_timeout;
+                    self.handshake_timeout = (waited * 2).min(self.connector.timeout());
+                    return Err(Error::with_message(format!("no answer to the connect request in {}ms", waited.as_millis())));
+                },
                 r = reader.read_to_buf(buf) => match r.map_err(Error::other)? {
                     0 => return Err(Error::ConnectionLoss),
                     _ => self.handle_recv_buf(buf, depot)?,
@@ -560,18 +581,16 @@ impl Session {
                     r?;
                     self.last_send = Instant::now();
                 },
-                r = requester.next(), if !channel_halted => match r {
-                    None => {
-                        if !self.detached {
-                            depot.push_session(SessionOperation::new_without_body(OpCode::CloseSession));
+                r = requester.next(), if !channel_halted => {
+                    // libndsr patch: take every request already queued before writing, so that
+                    // requests made together (a create and the watch behind it, a batch of
+                    // reads) go out in one write instead of one each.
+                    let mut next = Some(r);
+                    while let Some(r) = next.take() {
+                        channel_halted = self.take_request(r, depot);
+                        if !channel_halted {
+                            next = requester.try_recv().ok().map(Some);
                         }
-                        channel_halted = true;
-                    }
-                    Some(Request::Session(operation)) => depot.push_session(operation),
-                    Some(Request::RemoveWatcher {
-                        id, responser
-                    }) => {
-                        self.watch_manager.remove_watcher(id, responser, depot);
                     }
                 },
                 now = tick.as_mut() => {
@@ -586,6 +605,26 @@ impl Session {
         }
         writer.flush().await.map_err(Error::other)?;
         Err(err.unwrap_or(Error::ClientClosed))
+    }
+
+    /// Takes one request from the channel into the depot; true when the channel is closed.
+    fn take_request(&mut self, request: Option<Request>, depot: &mut Depot) -> bool {
+        match request {
+            None => {
+                if !self.detached {
+                    depot.push_session(SessionOperation::new_without_body(OpCode::CloseSession));
+                }
+                true
+            },
+            Some(Request::Session(operation)) => {
+                depot.push_session(operation);
+                false
+            },
+            Some(Request::RemoveWatcher { id, responser }) => {
+                self.watch_manager.remove_watcher(id, responser, depot);
+                false
+            },
+        }
     }
 
     fn send_ping(&mut self, depot: &mut Depot, now: Instant) {
