@@ -103,10 +103,7 @@ async fn remove_lost_guard(
 ) {
     let ours = format!("{id}__lock__");
     let cleanup = async {
-        loop {
-            let Some(gen) = session.wait_connected().await else {
-                return;
-            };
+        while let Some(gen) = session.wait_connected().await {
             if gen.id != generation {
                 return; // a new session: the old one's ephemeral guard is gone with it
             }
@@ -114,23 +111,22 @@ async fn remove_lost_guard(
                 client: &gen.client,
                 counters: zk_counters,
             };
-            let children = match zk.get_children(guard_dir).await {
-                Ok(c) => c,
-                Err(e) if is_connection_error(&e) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+            // Whether the connection failed on the way (then look again).
+            let lost = match zk.get_children(guard_dir).await {
+                Ok(children) => {
+                    let mut lost = false;
+                    for c in children.iter().filter(|c| c.starts_with(&ours)) {
+                        match zk.delete(&path::join(guard_dir, c), None).await {
+                            Err(e) if is_connection_error(&e) => lost = true,
+                            _ => log::info!(
+                                "{guard_dir}/{c}: removed a lock guard whose create reply was lost"
+                            ),
+                        }
+                    }
+                    lost
                 }
-                Err(_) => return,
+                Err(e) => is_connection_error(&e),
             };
-            let mut lost = false;
-            for c in children.iter().filter(|c| c.starts_with(&ours)) {
-                match zk.delete(&path::join(guard_dir, c), None).await {
-                    Err(e) if is_connection_error(&e) => lost = true,
-                    _ => log::info!(
-                        "{guard_dir}/{c}: removed a lock guard whose create reply was lost"
-                    ),
-                }
-            }
             if !lost {
                 return;
             }

@@ -11,6 +11,15 @@ use ndsr::options::Options;
 use ndsr::registry::Registry;
 use ndsr::session::State;
 
+/// Waits until `r` is connected again, checks it is still on `session`, and returns the time
+/// since `since`.
+fn connected_again(st: &Events<State>, r: &Registry, session: i64, since: Instant) -> Duration {
+    until_state(st, State::Connected);
+    let took = since.elapsed();
+    assert_eq!(r.session_id(), session, "same session");
+    took
+}
+
 fn open(connect: &str, timeout_ms: u64) -> Arc<Registry> {
     let mut o = Options::default();
     o.set("timeout_ms", &timeout_ms.to_string()).unwrap();
@@ -411,10 +420,7 @@ fn reconnects_promptly_after_an_outage() {
     std::thread::sleep(Duration::from_secs(4));
     zk.cmd(&["start", "1"]);
     zk.cmd(&["wait", "1"]);
-    let ready = Instant::now();
-    until_state(&st, State::Connected);
-    let took = ready.elapsed();
-    assert_eq!(r.session_id(), session, "same session");
+    let took = connected_again(&st, &r, session, Instant::now());
     assert!(
         took < Duration::from_millis(1500),
         "reconnected {took:?} after the server was ready"
@@ -438,11 +444,8 @@ fn abandons_an_unanswered_handshake() {
     // the connection timeout.
     proxy.swallow_connections(2);
     proxy.restore();
-    let back = Instant::now();
-    until_state(&st, State::Connected);
-    let took = back.elapsed();
+    let took = connected_again(&st, &r, session, Instant::now());
     assert_eq!(proxy.swallowed(), 2, "both silent connections were tried");
-    assert_eq!(r.session_id(), session, "same session");
     assert!(
         took < Duration::from_millis(3000),
         "connected {took:?} after two silent servers (the connection timeout is 4 s)"
