@@ -71,7 +71,23 @@ pub fn encode(data: &Value, pid: u32, created: &str) -> Result<Vec<u8>> {
 
 /// The local time in the original's `created` format, `YYYY-MM-DD HH:MM:SS`.
 pub fn now_created() -> String {
-    chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string()
+    // Formatted once a second per thread: a burst of registrations would otherwise spend more
+    // on the time zone and the formatting than on everything else the call does itself.
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now();
+    let second = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            let local: chrono::DateTime<chrono::Local> = now.into();
+            *text = local.format("%Y-%m-%d %H:%M:%S").to_string();
+            *at = second;
+        }
+        text.clone()
+    })
 }
 
 /// Compact JSON with every non-ASCII character escaped as `\uXXXX` (surrogate pairs above the
@@ -122,6 +138,23 @@ pub fn decode(raw: &[u8]) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn created_is_the_local_time_to_the_second() {
+        let fmt = |t: chrono::DateTime<chrono::Local>| t.format("%Y-%m-%d %H:%M:%S").to_string();
+        for _ in 0..3 {
+            let before = fmt(chrono::Local::now());
+            let got = now_created();
+            let after = fmt(chrono::Local::now());
+            // Cached within a second, never stale: between the two readings around it.
+            assert!(
+                before <= got && got <= after,
+                "{before} <= {got} <= {after}"
+            );
+            assert_eq!(got.len(), 19, "{got}");
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
+    }
 
     #[test]
     fn encode_merges_user_keys_over_defaults_in_python_order() {

@@ -278,19 +278,29 @@ pub fn conflict_error(p: &str, owner: i64) -> Error {
     )
 }
 
-/// How long the handle's writes must pause before the watches of new registrations are sent.
+/// How long the handle's writes must pause before deferred work (see [`Armer`]) is done.
 const ARM_QUIET: Duration = Duration::from_millis(20);
-/// The longest a registration's watch waits for such a pause.
+/// The longest deferred work waits for such a pause.
 const ARM_AT_MOST: Duration = Duration::from_secs(1);
 
-/// Sends the watches that keep ephemeral registrations enforced, for all registrations of a
-/// handle. A watch is sent once the handle's writes pause ([`ARM_QUIET`], or [`ARM_AT_MOST`]
-/// after it was asked for), together with the others waiting: a burst of registrations gets its
+/// The deferred part of registering, for all registrations of a handle: starting each new
+/// registration's task, and sending the watches that keep ephemeral registrations enforced.
+/// Both wait until the handle's writes pause ([`ARM_QUIET`], or [`ARM_AT_MOST`] after they were
+/// asked for), and then go together with the others waiting: a burst of registrations gets its
 /// creates answered without a watch request queued behind each one, then its watches in one
-/// batch. Until then the node is simply not watched yet; the watch's exists tells the task what
-/// the node is by then (gone, or someone else's, is acted upon at once).
+/// batch. Nor does each registration wake the runtime's worker (a context switch per call):
+/// only the first of a burst does. Until its watch is set the node is simply not watched; the
+/// watch's exists tells the task what the node is by then (gone, or someone else's, is acted
+/// upon at once).
 pub struct Armer {
-    tx: tokio::sync::mpsc::UnboundedSender<Arm>,
+    tx: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+enum Job {
+    /// Send an exists with a watch.
+    Arm(Arm),
+    /// Start a registration's task.
+    Start(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
 }
 
 struct Arm {
@@ -300,26 +310,54 @@ struct Arm {
 }
 
 impl Armer {
-    /// An armer and the task that serves it (to be spawned on the runtime).
-    pub fn new(counters: Arc<Counters>) -> (Armer, impl std::future::Future<Output = ()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Arm>();
+    /// An armer that starts tasks in `tasks`, and the task that serves it (to be spawned on the
+    /// runtime).
+    pub fn new(
+        counters: Arc<Counters>,
+        tasks: Arc<crate::runtime::Tasks>,
+    ) -> (Armer, impl std::future::Future<Output = ()>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
         let task = async move {
+            // Only `recv` registers for a wake-up: jobs sent while the pause is awaited just
+            // queue, and are taken after it.
             while let Some(first) = rx.recv().await {
                 counters.writes_pause(ARM_QUIET, ARM_AT_MOST).await;
                 let mut next = Some(first);
-                while let Some(arm) = next.take() {
-                    let zk = Zk {
-                        client: &arm.client,
-                        counters: &counters,
-                    };
-                    let _ = arm
-                        .reply
-                        .send(zk.send_check_and_watch_stat(&arm.path).await);
-                    next = rx.try_recv().ok();
+                loop {
+                    while let Some(job) = next.take() {
+                        match job {
+                            Job::Arm(arm) => {
+                                let zk = Zk {
+                                    client: &arm.client,
+                                    counters: &counters,
+                                };
+                                let _ = arm
+                                    .reply
+                                    .send(zk.send_check_and_watch_stat(&arm.path).await);
+                            }
+                            Job::Start(fut) => tasks.spawn(fut),
+                        }
+                        next = rx.try_recv().ok();
+                    }
+                    // The tasks just started ask for their watches when they first run: let
+                    // them all run first (a yielding task goes behind every runnable one), and
+                    // send those watches with this batch, in one write, instead of one write
+                    // each as they trickle in.
+                    tokio::task::yield_now().await;
+                    match rx.try_recv() {
+                        Ok(job) => next = Some(job),
+                        Err(_) => break,
+                    }
                 }
             }
         };
         (Armer { tx }, task)
+    }
+
+    /// Starts `task` with the next batch.
+    pub fn start(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        // A closed armer belongs to a closed handle: the task is not wanted.
+        let _ = self.tx.send(Job::Start(Box::pin(task)));
     }
 
     /// exists with a watch on `path`, on the session of `client`, sent with the next batch.
@@ -334,7 +372,7 @@ impl Armer {
             path: path.to_string(),
             reply,
         };
-        if self.tx.send(arm).is_err() {
+        if self.tx.send(Job::Arm(arm)).is_err() {
             return Err(zookeeper_client::Error::ClientClosed);
         }
         match answer.await {

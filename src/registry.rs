@@ -70,7 +70,7 @@ pub struct Core {
     cache: Option<Arc<crate::cachefile::CacheFile>>,
     /// Locks taken with the path-keyed calls.
     locks: Mutex<HashMap<String, Lease>>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    tasks: Arc<runtime::Tasks>,
     closed: AtomicBool,
     closed_tx: watch::Sender<bool>,
     next_id: AtomicU64,
@@ -132,7 +132,8 @@ impl Core {
             None => None,
         };
         let counters = Arc::new(Counters::new(rate_limiter));
-        let (armer, arming) = registration::Armer::new(counters.clone());
+        let tasks = Arc::new(runtime::Tasks::default());
+        let (armer, arming) = registration::Armer::new(counters.clone(), tasks.clone());
         let core = Box::new(Core {
             options,
             connect,
@@ -149,21 +150,19 @@ impl Core {
             state_subs: Arc::new(Mutex::new(Vec::new())),
             locks: Mutex::new(HashMap::new()),
             cache,
-            tasks: Mutex::new(Vec::new()),
+            tasks,
             closed: AtomicBool::new(false),
             closed_tx: watch::channel(false).0,
             next_id: AtomicU64::new(next_id),
         });
-        let mut tasks = core.tasks.lock();
-        tasks.push(runtime::spawn(session.clone().run(first)));
-        tasks.push(runtime::spawn(arming));
-        tasks.push(runtime::spawn(forward_states(
+        core.tasks.spawn(session.clone().run(first));
+        core.tasks.spawn(arming);
+        core.tasks.spawn(forward_states(
             core.state_subs.clone(),
             core.dispatcher.clone(),
             session.clone(),
             session.subscribe_transitions(),
-        )));
-        drop(tasks);
+        ));
         Ok(core)
     }
 
@@ -253,7 +252,7 @@ impl Core {
     fn set(&self, p: &str, json: &str, kind: Kind) -> Result<Applied> {
         self.write_check(p)?;
         let user = codec::parse_user_data(json)?;
-        let encoded = codec::encode(&user, std::process::id(), &codec::now_created())?;
+        let encoded = codec::encode(&user, self.pid, &codec::now_created())?;
         let desired = Desired {
             kind,
             present: true,
@@ -332,8 +331,8 @@ impl Core {
             || Ok(Applied::Queued),
         );
         // The task arms the watch on the node (or applies what could not be applied here). A
-        // new registration's task starts only now: it has nothing to do before the call is
-        // through, and a task waiting on the call's lock would only compete with it.
+        // new registration's task starts only after the call, when the handle's writes pause
+        // (see Armer): it has nothing to do before, and would only compete with the calls.
         if new {
             self.start_enforcing(&reg);
         } else if !unchanged.load(Ordering::Relaxed) {
@@ -358,7 +357,7 @@ impl Core {
         (reg, true)
     }
 
-    /// Starts the task that keeps `reg` enforced.
+    /// Starts the task that keeps `reg` enforced, once the handle's writes pause.
     fn start_enforcing(&self, reg: &Arc<Registration>) {
         // The task gets what it needs, never the registry itself (see forward_states).
         let (explicit, credentials) = (self.options.acl.clone(), self.credentials.clone());
@@ -368,9 +367,7 @@ impl Core {
             acl: Arc::new(move || current_acl(&explicit, &credentials)),
             armer: self.armer.clone(),
         };
-        self.tasks
-            .lock()
-            .push(runtime::spawn(registration::enforce(reg.clone(), ctx)));
+        self.armer.start(registration::enforce(reg.clone(), ctx));
     }
 
     /// Where the registration of `p` stands: `NDSR_OK` (in place on the current session),
@@ -423,14 +420,13 @@ impl Core {
 
     /// Starts the task that keeps `entry` current.
     fn start_watch(&self, entry: &Arc<Entry>) {
-        let task = runtime::spawn(watch_path(
+        self.tasks.spawn(watch_path(
             entry.clone(),
             self.session.clone(),
             self.counters.clone(),
             self.dispatcher.clone(),
             self.cache.clone(),
         ));
-        self.tasks.lock().push(task);
     }
 
     fn no_document(&self) -> Error {
@@ -707,7 +703,7 @@ impl Core {
             return;
         }
         self.closed_tx.send_replace(true);
-        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
+        let tasks = self.tasks.close();
         let session = self.session.clone();
         let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock())
             .into_iter()
@@ -724,9 +720,9 @@ impl Core {
                 for t in &tasks {
                     t.abort();
                 }
-                for t in tasks {
-                    let _ = t.await;
-                }
+                // Awaited together: the worker cancels them all in one go, instead of handing
+                // back to this thread after each.
+                futures_util::future::join_all(tasks).await;
                 session.close().await;
             });
             for sub in subs {

@@ -94,3 +94,34 @@ where
 {
     rt().spawn(fut)
 }
+
+/// The background tasks of one handle, stopped together when it closes. Once closed, nothing
+/// more is started: a task spawned by a call (or by another task) racing the close would
+/// otherwise outlive the handle.
+pub struct Tasks {
+    /// `None` once closed.
+    running: parking_lot::Mutex<Option<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Default for Tasks {
+    /// An open set with no tasks.
+    fn default() -> Tasks {
+        Tasks {
+            running: parking_lot::Mutex::new(Some(Vec::new())),
+        }
+    }
+}
+
+impl Tasks {
+    /// Starts `fut` as one of the set's tasks, unless the set is closed.
+    pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        if let Some(running) = self.running.lock().as_mut() {
+            running.push(spawn(fut));
+        }
+    }
+
+    /// Closes the set and returns its tasks, to be aborted.
+    pub fn close(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.running.lock().take().unwrap_or_default()
+    }
+}

@@ -67,6 +67,34 @@ fn deleted_or_changed_registration_is_restored() {
 }
 
 #[test]
+fn every_registration_of_a_burst_is_restored() {
+    // The tasks and watches of new registrations start only once the handle's writes pause, in
+    // one batch: none may be lost on the way, first or last.
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/own", b"");
+    raw.create("/own/burst", b"");
+    let r = open(&zk.connect);
+    let n = 40;
+    let path = |i: usize| format!("/own/burst/n{i:02}");
+    for i in 0..n {
+        r.set_node(&path(i), r#"{"burst":true}"#).unwrap();
+    }
+    let me = r.session_id();
+    for i in [0, n / 2, n - 1] {
+        raw.delete(&path(i));
+    }
+    for i in [0, n / 2, n - 1] {
+        assert_eq!(wait_owner(&raw, &path(i), |o| o == Some(me)), Some(me));
+    }
+    // One create per registration, and one per restore: nothing re-created twice.
+    assert_eq!(r.request_counts().create as usize, n + 3);
+    for i in 0..n {
+        assert_eq!(r.registration_status(&path(i)).unwrap(), NDSR_OK);
+    }
+}
+
+#[test]
 fn a_stale_node_is_taken_over_once_and_a_live_session_is_never_fought() {
     let zk = Zk::standalone();
     let raw = Raw::connect(&zk.connect);
