@@ -309,6 +309,22 @@ struct Arm {
     reply: tokio::sync::oneshot::Sender<StatWatch>,
 }
 
+/// Does one deferred job.
+async fn run_job(job: Job, counters: &Counters, tasks: &crate::runtime::Tasks) {
+    match job {
+        Job::Arm(arm) => {
+            let zk = Zk {
+                client: &arm.client,
+                counters,
+            };
+            let _ = arm
+                .reply
+                .send(zk.send_check_and_watch_stat(&arm.path).await);
+        }
+        Job::Start(fut) => tasks.spawn(fut),
+    }
+}
+
 impl Armer {
     /// An armer that starts tasks in `tasks`, and the task that serves it (to be spawned on the
     /// runtime).
@@ -325,18 +341,7 @@ impl Armer {
                 let mut next = Some(first);
                 loop {
                     while let Some(job) = next.take() {
-                        match job {
-                            Job::Arm(arm) => {
-                                let zk = Zk {
-                                    client: &arm.client,
-                                    counters: &counters,
-                                };
-                                let _ = arm
-                                    .reply
-                                    .send(zk.send_check_and_watch_stat(&arm.path).await);
-                            }
-                            Job::Start(fut) => tasks.spawn(fut),
-                        }
+                        run_job(job, &counters, &tasks).await;
                         next = rx.try_recv().ok();
                     }
                     // The tasks just started ask for their watches when they first run: let
