@@ -123,7 +123,8 @@ typedef void (*ndsr_free_fn)(void *userdata);
 typedef void (*ndsr_state_fn)(void *userdata, int state);
 
 // A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
-// is valid for the call only. It may be called from any library thread, concurrently.
+// is valid for the call only. It may be called from any library thread, and from the thread
+// of a call in progress, concurrently; it must not call the library.
 typedef void (*ndsr_log_fn)(void *userdata, int level, const char *message);
 
 #ifdef __cplusplus

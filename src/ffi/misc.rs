@@ -54,7 +54,8 @@ pub extern "C" fn ndsr_last_error() -> *const c_char {
 }
 
 /// A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
-/// is valid for the call only. It may be called from any library thread, concurrently.
+/// is valid for the call only. It may be called from any library thread, and from the thread
+/// of a call in progress, concurrently; it must not call the library.
 pub type ndsr_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
 

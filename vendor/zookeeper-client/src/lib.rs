@@ -36,6 +36,9 @@ mod acl;
 mod chroot;
 mod client;
 mod deadline;
+/// libndsr patch: public only for libndsr's tests.
+#[doc(hidden)]
+pub mod drive;
 mod endpoint;
 mod error;
 mod proto;

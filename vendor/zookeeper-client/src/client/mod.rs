@@ -19,6 +19,7 @@ pub use self::watcher::{OneshotWatcher, PersistentWatcher, StateWatcher};
 use super::session::{Depot, MarshalledRequest, Request, Session, SessionOperation, WatchReceiver};
 use crate::acl::{Acl, Acls, AuthUser};
 use crate::chroot::{Chroot, ChrootPath, OwnedChroot};
+use crate::drive::Drive; // libndsr patch
 use crate::endpoint::{self, IterableEndpoints};
 use crate::error::Error;
 use crate::proto::{
@@ -225,6 +226,8 @@ pub struct Client {
     session_timeout: Duration,
     requester: Arc<mpsc::UnboundedSender<Request>>,
     state_watcher: StateWatcher,
+    /// libndsr patch: the session's future, polled by a requesting thread (see `drive`).
+    drive: Arc<Drive>,
 }
 
 impl Client {
@@ -247,8 +250,9 @@ impl Client {
         timeout: Duration,
         requester: Arc<mpsc::UnboundedSender<Request>>,
         state_watcher: StateWatcher,
+        drive: Arc<Drive>,
     ) -> Client {
-        Client { chroot, version, session, session_timeout: timeout, requester, state_watcher }
+        Client { chroot, version, session, session_timeout: timeout, requester, state_watcher, drive }
     }
 
     fn validate_path<'a>(&'a self, path: &'a str) -> Result<ChrootPath<'a>> {
@@ -318,10 +322,13 @@ impl Client {
 
     fn send_marshalled_request(&self, request: MarshalledRequest) -> StateReceiver {
         let (operation, receiver) = SessionOperation::new_marshalled(request).with_responser();
-        if let Err(err) = self.requester.unbounded_send(operation.into()) {
-            let state = self.state();
-            err.into_inner().into_responser().send(Err(state.to_error()));
-        }
+        // libndsr patch: written by this thread when it can be (see `drive`).
+        self.drive.queue_and_poll(|| {
+            if let Err(err) = self.requester.unbounded_send(operation.into()) {
+                let state = self.state();
+                err.into_inner().into_responser().send(Err(state.to_error()));
+            }
+        });
         receiver
     }
 
@@ -1783,11 +1790,20 @@ impl Connector {
         let mut state_watcher = StateWatcher::new(session.subscribe_state());
         // Consume all state changes so far.
         state_watcher.state();
-        asyncs::spawn(async move {
+        // libndsr patch: the session future is shared with requesting threads (see `drive`).
+        let (drive, task) = Drive::new(async move {
             session.serve(endpoints, conn, buf, depot, receiver).await;
         });
-        let client =
-            Client::new(chroot.to_owned(), self.server_version, session_info, session_timeout, sender, state_watcher);
+        asyncs::spawn(task);
+        let client = Client::new(
+            chroot.to_owned(),
+            self.server_version,
+            session_info,
+            session_timeout,
+            sender,
+            state_watcher,
+            drive,
+        );
         Ok(client)
     }
 
