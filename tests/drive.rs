@@ -149,25 +149,25 @@ fn no_wake_up_is_lost_between_callers_and_the_task() {
 }
 
 /// Blocking registrations made on a plain thread: their requests leave in that thread's own
-/// writes, not the runtime worker's (counted by the kernel per thread).
+/// writes, so the runtime's worker sleeps once per call (until the answer), not twice (until
+/// it is handed the request, and again until the answer). Counted by the kernel per thread.
 #[test]
-fn a_blocking_call_writes_its_request_on_the_calling_thread() {
+fn a_blocking_call_does_not_hand_its_request_to_the_worker() {
     let zk = Zk::standalone();
     let r = Registry::open(Some(&zk.connect), Options::default()).expect("open");
     r.set_node("/drive/warm", "{}").unwrap();
     let worker = worker_tid();
-    let me = unsafe { libc::gettid() };
-    let (mine, theirs) = (write_calls(me), write_calls(worker));
+    let before = sleeps(worker);
     const N: u64 = 200;
     for i in 0..N {
         r.set_node(&format!("/drive/n{i}"), "{}").unwrap();
     }
-    let (mine, theirs) = (write_calls(me) - mine, write_calls(worker) - theirs);
-    // A call whose answer is still being handled by the worker when it asks leaves its
-    // request to the worker: a few, not most.
+    let slept = sleeps(worker) - before;
+    // A call whose answer the worker is still handling when it asks leaves its request to the
+    // worker, which is awake then: that costs no sleep either.
     assert!(
-        mine >= N * 3 / 4 && theirs < N / 4,
-        "for {N} calls this thread made {mine} writes, the worker {theirs}"
+        slept < N * 3 / 2,
+        "the worker went to sleep {slept} times for {N} calls"
     );
     r.close();
 }
@@ -183,12 +183,14 @@ fn worker_tid() -> i32 {
     panic!("no ndsr-zk thread");
 }
 
-/// Write system calls made so far by thread `tid` (`syscw` in its io accounting).
-fn write_calls(tid: i32) -> u64 {
-    let io = std::fs::read_to_string(format!("/proc/self/task/{tid}/io")).unwrap();
-    io.lines()
-        .find_map(|l| l.strip_prefix("syscw: "))
+/// How many times thread `tid` has gone to sleep (its voluntary context switches).
+fn sleeps(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
         .unwrap()
+        .trim()
         .parse()
         .unwrap()
 }
