@@ -12,16 +12,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 
 use futures::task::AtomicWaker;
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// How long a requesting thread waits for a poll in progress to end (see `lock_briefly`).
-const WAIT_FOR_POLL: Duration = Duration::from_micros(50);
 
 /// A future shared by its task and the threads that make requests.
 pub struct Drive {
@@ -113,29 +109,12 @@ impl Drive {
         Poll::Pending
     }
 
-    /// The future, if it can be had within [`WAIT_FOR_POLL`]. A caller woken by an answer
-    /// typically asks while the task that delivered it is still finishing that poll: waiting
-    /// out the rest of it lets the caller write its request itself instead of leaving it to the
-    /// task (a wake-up of the worker when it sleeps by then). Never blocks for long: the holder
-    /// may be another caller deep in a poll, or this very thread (a log callback calling in).
-    fn lock_briefly(&self) -> Option<MutexGuard<'_, Option<BoxFuture>>> {
-        let deadline = Instant::now() + WAIT_FOR_POLL;
-        loop {
-            match self.future.try_lock() {
-                Ok(future) => return Some(future),
-                Err(TryLockError::Poisoned(_)) => return None,
-                Err(TryLockError::WouldBlock) if Instant::now() >= deadline => return None,
-                Err(TryLockError::WouldBlock) => std::hint::spin_loop(),
-            }
-        }
-    }
-
     /// Runs `queue` (which queues a request and would wake the task), then polls the future
     /// on this thread if nobody else is polling it, so the request is written from here.
     /// Inside a tokio task, or with no runtime entered, it only queues.
     pub fn queue_and_poll(&self, queue: impl FnOnce()) {
         let outside_tasks = tokio::task::try_id().is_none() && tokio::runtime::Handle::try_current().is_ok();
-        let guard = if outside_tasks { self.lock_briefly() } else { None };
+        let guard = if outside_tasks { self.future.try_lock().ok() } else { None };
         let Some(mut future) = guard else {
             queue();
             return;
