@@ -61,6 +61,9 @@ pub struct RegState {
     pub took_over: bool,
     /// Another live session holds the path (its id): we wait for its node to go away.
     pub conflict: Option<i64>,
+    /// The session generation in which `conflict` was found for the current desired state
+    /// (0 = not known): the task does not repeat that apply, it watches the node.
+    pub conflict_in: u64,
     /// The node's mzxid as the last apply left it (0 = unknown): a node found changed since,
     /// before its watch was set, is seen as changed.
     pub applied_mzxid: i64,
@@ -90,6 +93,7 @@ impl Registration {
                 held: false,
                 took_over: false,
                 conflict: None,
+                conflict_in: 0,
                 applied_mzxid: 0,
             }),
             changed: Notify::new(),
@@ -250,10 +254,12 @@ pub async fn apply(
         Ok(Outcome::Applied) => {
             st.applied_in = gen;
             st.conflict = None;
+            st.conflict_in = 0;
             Ok(Outcome::Applied)
         }
         Ok(Outcome::Conflict(owner)) => {
             st.applied_in = 0;
+            st.conflict_in = gen;
             if st.conflict != Some(owner) {
                 log::warn!(
                     "{p}: held by another live session (0x{owner:x}); not fighting it, will register when it goes away"
@@ -265,6 +271,7 @@ pub async fn apply(
         Err(e) => {
             // Returned to the caller (or logged by the task): not logged here.
             st.applied_in = 0;
+            st.conflict_in = 0;
             Err(Error::from_zk(&e, p))
         }
     }
@@ -415,7 +422,11 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
         let mut st = reg.state.lock().await;
         let seen = reg.version.load(Ordering::SeqCst);
         let ephemeral = st.desired.kind == Kind::Ephemeral && st.desired.present;
-        let stale = st.applied_in == 0 || (ephemeral && st.applied_in != gen.id);
+        // A conflict the call found on this session is not looked up again (that would be a
+        // create per registration in conflict when its task starts): its node is watched.
+        let known_conflict = st.conflict.is_some() && st.conflict_in == gen.id;
+        let stale =
+            !known_conflict && (st.applied_in == 0 || (ephemeral && st.applied_in != gen.id));
         let result = if dirty || stale {
             let acls = (ctx.acl)();
             apply(&zk, &ctx.session, gen.id, &reg.path, &mut st, &acls).await
@@ -429,6 +440,10 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
         dirty = false;
         // Let calls in while this task waits.
         let watch_node = ephemeral && result.is_ok();
+        let conflict_owner = match &result {
+            Ok(Outcome::Conflict(owner)) => Some(*owner),
+            _ => None,
+        };
         let applied_mzxid = st.applied_mzxid;
         drop(st);
         match &result {
@@ -460,6 +475,12 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
                     });
                     if matches!(result, Ok(Outcome::Applied)) && !ours {
                         return true; // gone or changed hands already
+                    }
+                    // The other session's node may have gone before the watch was set: its
+                    // deletion would never show as an event.
+                    if conflict_owner.is_some() && stat.map(|s| s.ephemeral_owner) != conflict_owner
+                    {
+                        return true;
                     }
                     let e = watcher.changed().await;
                     matches!(

@@ -308,6 +308,7 @@ impl Core {
                 st.desired = desired;
                 reg.version.fetch_add(1, Ordering::SeqCst);
                 st.applied_in = 0;
+                st.conflict_in = 0;
                 // With no session at all (lazy open, ZooKeeper down) there is nothing to wait
                 // for; a session that is reconnecting is waited for, within the timeout.
                 if live_gen.is_none() {
