@@ -1,8 +1,8 @@
 //! A blocking call's request is written by the calling thread (vendored zookeeper-client,
-//! `drive`): the runtime's worker is not woken to write it, and no wake-up is lost when callers
-//! and the worker poll the session's future in turn.
-mod common;
-
+//! `drive`): a thread outside the runtime's tasks polls the session's future itself, so the
+//! worker is not woken to write its request, and no wake-up is lost when callers and the worker
+//! poll the future in turn. (Its effect on W1 is measured by bench/: the process's context
+//! switches per register.)
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,18 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use zookeeper_client::drive::Drive;
-
-/// The tests of this file one at a time: one counts a thread's sleeps, which a test keeping both
-/// cores busy beside it (`no_wake_up_is_lost_between_callers_and_the_task`) would change.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Counts its polls, keeps the waker it was last polled with, and finishes once `stop` is set.
 struct Probe {
@@ -54,7 +43,6 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn the_requesting_thread_polls_and_later_wake_ups_reach_the_task() {
-    let _serial = serial();
     let rt = runtime();
     let polls = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -94,7 +82,6 @@ fn the_requesting_thread_polls_and_later_wake_ups_reach_the_task() {
 
 #[test]
 fn inside_a_task_a_request_is_only_queued() {
-    let _serial = serial();
     let rt = runtime();
     let polls = Arc::new(AtomicUsize::new(0));
     let probe = Probe {
@@ -119,7 +106,6 @@ fn inside_a_task_a_request_is_only_queued() {
 /// wake-up lost in that race leaves an item unread for good.
 #[test]
 fn no_wake_up_is_lost_between_callers_and_the_task() {
-    let _serial = serial();
     const ROUNDS: usize = 20_000;
     let rt = runtime();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -157,63 +143,4 @@ fn no_wake_up_is_lost_between_callers_and_the_task() {
         }
     }
     plain.join().unwrap();
-}
-
-/// Blocking registrations made on a plain thread, a millisecond apart (as a daemon's calls come,
-/// and so that the worker has gone back to sleep before each): their requests leave in that
-/// thread's own writes, so the worker writes none of them and sleeps once per call (until the
-/// answer), not twice (until it is handed the request, and again until the answer). Counted by
-/// the kernel per thread.
-#[test]
-fn a_blocking_call_does_not_hand_its_request_to_the_worker() {
-    let _serial = serial();
-    let zk = Zk::standalone();
-    let r = Registry::open(Some(&zk.connect), Options::default()).expect("open");
-    r.set_node("/drive/warm", "{}").unwrap();
-    let worker = worker_tid();
-    let (sleeps_before, writes_before) = (sleeps(worker), writes(worker));
-    const N: u64 = 100;
-    for i in 0..N {
-        std::thread::sleep(Duration::from_millis(1));
-        r.set_node(&format!("/drive/n{i}"), "{}").unwrap();
-    }
-    let slept = sleeps(worker) - sleeps_before;
-    let wrote = writes(worker) - writes_before;
-    assert!(
-        slept < N * 3 / 2 && wrote < N / 2,
-        "for {N} calls the worker went to sleep {slept} times and made {wrote} writes"
-    );
-    r.close();
-}
-
-/// The library runtime's worker thread.
-fn worker_tid() -> i32 {
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let task = task.unwrap().path();
-        if std::fs::read_to_string(task.join("comm")).unwrap().trim() == "ndsr-zk" {
-            return task.file_name().unwrap().to_str().unwrap().parse().unwrap();
-        }
-    }
-    panic!("no ndsr-zk thread");
-}
-
-/// A counter of thread `tid` from `/proc/self/task/<tid>/<file>`.
-fn counter(tid: i32, file: &str, key: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/{file}")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// How many times thread `tid` has gone to sleep (its voluntary context switches).
-fn sleeps(tid: i32) -> u64 {
-    counter(tid, "status", "voluntary_ctxt_switches:")
-}
-
-/// How many write system calls thread `tid` has made.
-fn writes(tid: i32) -> u64 {
-    counter(tid, "io", "syscw:")
 }
