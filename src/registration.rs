@@ -62,7 +62,8 @@ pub struct RegState {
     /// Another live session holds the path (its id): we wait for its node to go away.
     pub conflict: Option<i64>,
     /// The session generation in which `conflict` was found for the current desired state
-    /// (0 = not known): the task does not repeat that apply, it watches the node.
+    /// (0 = not known; generations start at 1): the task does not repeat that apply, it
+    /// watches the node.
     pub conflict_in: u64,
     /// The node's mzxid as the last apply left it (0 = unknown): a node found changed since,
     /// before its watch was set, is seen as changed.
@@ -424,7 +425,7 @@ pub async fn enforce(reg: Arc<Registration>, ctx: Context) {
         let ephemeral = st.desired.kind == Kind::Ephemeral && st.desired.present;
         // A conflict the call found on this session is not looked up again (that would be a
         // create per registration in conflict when its task starts): its node is watched.
-        let known_conflict = st.conflict.is_some() && st.conflict_in == gen.id;
+        let known_conflict = st.conflict_in == gen.id;
         let stale =
             !known_conflict && (st.applied_in == 0 || (ephemeral && st.applied_in != gen.id));
         let result = if dirty || stale {

@@ -23,8 +23,10 @@ type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Drive {
     /// `None` once finished.
     future: Mutex<Option<BoxFuture>>,
-    /// Wakes the task, unless a thread is polling inline (see [`Drive::wake`]).
+    /// Wakes the task, unless a thread is polling inline (see `DriveWaker::wake_by_ref`).
     waker: Arc<DriveWaker>,
+    /// `waker` as a `Waker`, made once: every poll of the future is given it.
+    as_waker: Waker,
 }
 
 impl std::fmt::Debug for Drive {
@@ -62,13 +64,12 @@ impl Wake for DriveWaker {
 impl Drive {
     /// Shares `future`; returns the drive and the task to spawn, which polls it until done.
     pub fn new(future: impl Future<Output = ()> + Send + 'static) -> (Arc<Drive>, impl Future<Output = ()> + Send) {
+        let waker =
+            Arc::new(DriveWaker { task: AtomicWaker::new(), inline: AtomicBool::new(false), again: AtomicBool::new(false) });
         let drive = Arc::new(Drive {
             future: Mutex::new(Some(Box::pin(future))),
-            waker: Arc::new(DriveWaker {
-                task: AtomicWaker::new(),
-                inline: AtomicBool::new(false),
-                again: AtomicBool::new(false),
-            }),
+            as_waker: Waker::from(waker.clone()),
+            waker,
         });
         let shared = drive.clone();
         let task = std::future::poll_fn(move |cx| {
@@ -101,8 +102,7 @@ impl Drive {
         let Some(f) = future.as_mut() else {
             return Poll::Ready(());
         };
-        let waker = Waker::from(self.waker.clone());
-        if f.as_mut().poll(&mut Context::from_waker(&waker)).is_ready() {
+        if f.as_mut().poll(&mut Context::from_waker(&self.as_waker)).is_ready() {
             *future = None;
             return Poll::Ready(());
         }
