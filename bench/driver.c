@@ -7,6 +7,7 @@
  *   driver setup PATH NPAR NCHILD      build a tree with pipelined creates (C client)
  *   driver rmr PATH                    delete a tree with pipelined deletes
  *   driver w1|w2|w3|w4|w5|w6|m1 zkc|ndsr ARGS...
+ *   driver w1mixed PREFIX [BLOCK]      W1 for both clients in one process (see w1_mixed)
  *
  * Environment: BENCH_CONNECT (connect string), BENCH_PORT (the server's client port, for the
  * four-letter words), and for W6 BENCH_ZKSH + BENCH_BASE (the harness script and its directory,
@@ -626,6 +627,100 @@ static void cmd_rmr(const char *path) {
 
 /* ---- workloads ---- */
 
+/* User and system CPU of the process between two getrusage(RUSAGE_SELF) readings, in µs. */
+static double cpu_us_between(const struct rusage *a, const struct rusage *b) {
+    return (double)(b->ru_utime.tv_sec - a->ru_utime.tv_sec + b->ru_stime.tv_sec - a->ru_stime.tv_sec) * 1e6 +
+           (double)(b->ru_utime.tv_usec - a->ru_utime.tv_usec + b->ru_stime.tv_usec - a->ru_stime.tv_usec);
+}
+
+/* Registers ephemeral node `parent`/n<i> with a blocking call of client c: libndsr's
+ * ndsr_set_node, or the C client's zoo_create with the same kind of data. */
+static void register_one(client_t *c, const char *parent, int i) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/n%04d", parent, i);
+    if (c->ndsr) {
+        char hd[32];
+        snprintf(hd, sizeof hd, "{\"host\":\"h%04d\"}", i % 10000);
+        ndsr_check(ndsr_set_node(c->h, p, hd), "set_node");
+    } else {
+        char d[128];
+        int len = child_data(d, sizeof d, i);
+        int rc = zoo_create(c->zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
+        if (rc != ZOK) die("create: %s", zerror(rc));
+    }
+}
+
+static double thread_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+#define W1_OPS 1000
+
+/* W1 with both clients in this process, in alternating blocks of `block` blocking
+ * registrations (ABBA order; W1_OPS in all for each; 50 unless given): the machine's speed drifts over seconds on a shared
+ * host, and blocks a few tens of milliseconds long see the same machine for both clients. After
+ * each libndsr block the driver waits (untimed) until the server has seen libndsr's deferred
+ * requests (the watches, sent once the handle's writes pause), so that they do not land in the
+ * C client's next block; their CPU is reported as deferred_cpu_us_per_op. Prints
+ * {"ndsr":{...},"zkc":{...}}. */
+static void w1_mixed(const char *prefix, int block) {
+    if (block <= 0 || W1_OPS % block != 0) die("w1mixed: the block size must divide %d", W1_OPS);
+    client_t *cl[2] = {cl_open("ndsr"), cl_open("zkc")};
+    const char *names[2] = {"ndsr", "zkc"};
+    zhandle_t *zh = zk_open(NULL); /* makes the parents, outside the clients under test */
+    char parent[2][512];
+    int64_t sid[2];
+    long r0[2];
+    double secs[2] = {0, 0}, cpu[2] = {0, 0}, deferred_cpu = 0;
+    long vcsw[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        snprintf(parent[k], sizeof parent[k], "%s/%s/sync", prefix, names[k]);
+        zk_mkdirs(zh, parent[k]);
+        sid[k] = cl_session(cl[k]);
+        r0[k] = cons_settled(sid[k]);
+    }
+    for (int b = 0; b < W1_OPS / block; b++) {
+        for (int j = 0; j < 2; j++) {
+            int k = (b % 2 == 0) ? j : 1 - j;
+            struct rusage u0, u1;
+            getrusage(RUSAGE_SELF, &u0);
+            int64_t t0 = now_ns();
+            for (int i = b * block; i < (b + 1) * block; i++) register_one(cl[k], parent[k], i);
+            secs[k] += (double)(now_ns() - t0) / 1e9;
+            getrusage(RUSAGE_SELF, &u1);
+            cpu[k] += cpu_us_between(&u0, &u1);
+            vcsw[k] += u1.ru_nvcsw - u0.ru_nvcsw;
+            if (!cl[k]->ndsr) continue;
+            /* libndsr's deferred watches: 2 requests per registration in all. The process's CPU
+             * meanwhile, less this thread's (which polls `cons`), is theirs. */
+            double m0 = thread_cpu_us();
+            long want = r0[k] + 2L * (b + 1) * block;
+            int64_t deadline = now_ns() + WAIT_NS;
+            while (cons_recved(sid[k]) < want) {
+                if (now_ns() > deadline) die("w1: libndsr's watches were not sent");
+                sleep_ms(2);
+            }
+            getrusage(RUSAGE_SELF, &u0);
+            deferred_cpu += cpu_us_between(&u1, &u0) - (thread_cpu_us() - m0);
+        }
+    }
+    printf("{");
+    for (int k = 0; k < 2; k++) {
+        long r1 = cons_settled(sid[k]);
+        printf("%s\"%s\":{\"ops_per_s\":%.1f,\"requests_per_op\":%.3f,\"cpu_us_per_op\":%.1f,"
+               "\"voluntary_switches_per_op\":%.2f",
+               k ? "," : "", names[k], W1_OPS / secs[k], (double)(r1 - r0[k]) / W1_OPS, cpu[k] / W1_OPS,
+               (double)vcsw[k] / W1_OPS);
+        if (cl[k]->ndsr) printf(",\"deferred_cpu_us_per_op\":%.1f", deferred_cpu / W1_OPS);
+        printf("}");
+    }
+    printf("}\n");
+    zookeeper_close(zh);
+    for (int k = 0; k < 2; k++) cl_close(cl[k]);
+}
+
 static void w1(const char *kind, const char *prefix) {
     client_t *c = cl_open(kind);
     zhandle_t *zh = zk_open(NULL); /* makes the parents, outside the client under test */
@@ -638,23 +733,18 @@ static void w1(const char *kind, const char *prefix) {
     struct rusage u0, u1;
     getrusage(RUSAGE_SELF, &u0);
     int64_t t0 = now_ns();
-    for (int i = 0; i < 1000; i++) {
-        snprintf(p, sizeof p, "%s/n%04d", parent, i);
-        if (c->ndsr) {
-            char hd[32];
-            snprintf(hd, sizeof hd, "{\"host\":\"h%04d\"}", i % 10000);
-            ndsr_check(ndsr_set_node(c->h, p, hd), "set_node");
-        } else {
-            int len = child_data(d, sizeof d, i);
-            int rc = zoo_create(c->zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, NULL, 0);
-            if (rc != ZOK) die("create: %s", zerror(rc));
-        }
-    }
+    for (int i = 0; i < 1000; i++) register_one(c, parent, i);
     double secs = (double)(now_ns() - t0) / 1e9;
     getrusage(RUSAGE_SELF, &u1);
-    double cpu_us = (double)(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec - u0.ru_stime.tv_sec) * 1e6 +
-                    (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec);
+    double cpu_us = cpu_us_between(&u0, &u1);
+    /* The CPU until the server has seen every request: a registration's whole cost, with any
+     * work the client deferred (watches) past the timed loop; this thread's own CPU meanwhile
+     * (polling `cons`) left out. */
+    double m0 = thread_cpu_us();
     long r1 = cons_settled(sid);
+    struct rusage u2;
+    getrusage(RUSAGE_SELF, &u2);
+    double total_cpu_us = cpu_us_between(&u0, &u2) - (thread_cpu_us() - m0);
     double pipelined = -1;
     if (!c->ndsr) {
         snprintf(parent, sizeof parent, "%s/async", prefix);
@@ -670,8 +760,10 @@ static void w1(const char *kind, const char *prefix) {
         counter_wait(&cnt, 1000);
         pipelined = 1000.0 / ((double)(now_ns() - t0) / 1e9);
     }
-    printf("{\"ops_per_s\":%.1f,\"requests_per_op\":%.3f,\"cpu_us_per_op\":%.1f,\"voluntary_switches_per_op\":%.2f",
-           1000.0 / secs, (double)(r1 - r0) / 1000.0, cpu_us / 1000.0, (double)(u1.ru_nvcsw - u0.ru_nvcsw) / 1000.0);
+    printf("{\"ops_per_s\":%.1f,\"requests_per_op\":%.3f,\"cpu_us_per_op\":%.1f,\"settled_cpu_us_per_op\":%.1f,"
+           "\"voluntary_switches_per_op\":%.2f",
+           1000.0 / secs, (double)(r1 - r0) / 1000.0, cpu_us / 1000.0, total_cpu_us / 1000.0,
+           (double)(u1.ru_nvcsw - u0.ru_nvcsw) / 1000.0);
     if (pipelined > 0) printf(",\"async_pipelined_ops_per_s\":%.1f", pipelined);
     printf("}\n");
     zookeeper_close(zh);
@@ -945,6 +1037,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "setup") == 0 && argc == 5) cmd_setup(argv[2], atoi(argv[3]), atoi(argv[4]));
     else if (strcmp(cmd, "rmr") == 0) cmd_rmr(argv[2]);
     else if (strcmp(cmd, "w1") == 0 && argc == 4) w1(argv[2], argv[3]);
+    else if (strcmp(cmd, "w1mixed") == 0 && (argc == 3 || argc == 4)) w1_mixed(argv[2], argc == 4 ? atoi(argv[3]) : 50);
     else if (strcmp(cmd, "w2") == 0 && argc == 4) w2(argv[2], argv[3]);
     else if (strcmp(cmd, "w3") == 0 && argc == 6) w3(argv[2], argv[3], argv[4], atoi(argv[5]));
     else if ((strcmp(cmd, "w4") == 0 || strcmp(cmd, "w5") == 0) && argc == 6)
