@@ -650,10 +650,16 @@ static void register_one(client_t *c, const char *parent, int i) {
     }
 }
 
-static double thread_cpu_us(void) {
+static double clock_us(clockid_t clock) {
     struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* The CPU the process's threads other than the calling one have used so far, in µs: taken
+ * around a wait, what the client's own threads did meanwhile, without this thread's polling. */
+static double others_cpu_us(void) {
+    return clock_us(CLOCK_PROCESS_CPUTIME_ID) - clock_us(CLOCK_THREAD_CPUTIME_ID);
 }
 
 #define W1_OPS 1000
@@ -693,17 +699,15 @@ static void w1_mixed(const char *prefix, int block) {
             cpu[k] += cpu_us_between(&u0, &u1);
             vcsw[k] += u1.ru_nvcsw - u0.ru_nvcsw;
             if (!cl[k]->ndsr) continue;
-            /* libndsr's deferred watches: 2 requests per registration in all. The process's CPU
-             * meanwhile, less this thread's (which polls `cons`), is theirs. */
-            double m0 = thread_cpu_us();
+            /* libndsr's deferred watches: 2 requests per registration in all. */
+            double o0 = others_cpu_us();
             long want = r0[k] + 2L * (b + 1) * block;
             int64_t deadline = now_ns() + WAIT_NS;
             while (cons_recved(sid[k]) < want) {
                 if (now_ns() > deadline) die("w1: libndsr's watches were not sent");
                 sleep_ms(2);
             }
-            getrusage(RUSAGE_SELF, &u0);
-            deferred_cpu += cpu_us_between(&u1, &u0) - (thread_cpu_us() - m0);
+            deferred_cpu += others_cpu_us() - o0;
         }
     }
     printf("{");
@@ -738,13 +742,10 @@ static void w1(const char *kind, const char *prefix) {
     getrusage(RUSAGE_SELF, &u1);
     double cpu_us = cpu_us_between(&u0, &u1);
     /* The CPU until the server has seen every request: a registration's whole cost, with any
-     * work the client deferred (watches) past the timed loop; this thread's own CPU meanwhile
-     * (polling `cons`) left out. */
-    double m0 = thread_cpu_us();
+     * work the client deferred (watches) past the timed loop. */
+    double o0 = others_cpu_us();
     long r1 = cons_settled(sid);
-    struct rusage u2;
-    getrusage(RUSAGE_SELF, &u2);
-    double total_cpu_us = cpu_us_between(&u0, &u2) - (thread_cpu_us() - m0);
+    double total_cpu_us = cpu_us + others_cpu_us() - o0;
     double pipelined = -1;
     if (!c->ndsr) {
         snprintf(parent, sizeof parent, "%s/async", prefix);
