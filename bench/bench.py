@@ -237,11 +237,16 @@ def targets(res):
     # Not targets: what a register costs the client's process (both sides share two cores), also
     # counted until the server has seen every request (libndsr's deferred watches included), and
     # W1 with both clients in one process, in alternating blocks.
+    # The machine's CPU idle entries and wake-up IPIs during the loop (the server's included):
+    # in a VM each is an exit, and W1's rate turns on them (see the README).
     for key, label in (("cpu_us_per_op", "W1 process CPU per register (us)"),
                        ("settled_cpu_us_per_op", "W1 same, with deferred work (us)"),
-                       ("voluntary_switches_per_op", "W1 context switches per register")):
-        row(label, "W1 register", key, "-", True,
-            fig("W1 register", "ndsr", key) / fig("W1 register", "zkc", key))
+                       ("voluntary_switches_per_op", "W1 context switches per register"),
+                       ("machine_idle_entries_per_op", "W1 machine's CPU idle entries per register"),
+                       ("machine_wake_ipis_per_op", "W1 machine's wake-up IPIs per register")):
+        if key in res["W1 register"]["ndsr"] and key in res["W1 register"]["zkc"]:
+            row(label, "W1 register", key, "-", True,
+                fig("W1 register", "ndsr", key) / fig("W1 register", "zkc", key))
     w1b = fig("W1 in blocks", "ndsr", "ops_per_s") / fig("W1 in blocks", "zkc", "ops_per_s")
     row("W1 in blocks of 50, one process (ops/s)", "W1 in blocks", "ops_per_s", "-", True, w1b)
     w2r = fig("W2 cold get", "ndsr", "names_data_pipelined_ms") / fig("W2 cold get", "zkc", "names_data_pipelined_ms")
@@ -303,8 +308,18 @@ def machine():
                     break
     except OSError:
         pass
+    # W1's ratio turns on what an idle vCPU costs to wake (see the README), so the idle driver
+    # and, in a guest with cpuidle-haltpoll, its polling window are part of the machine.
+    idle = {}
+    for key, path in (("cpuidle", "/sys/devices/system/cpu/cpuidle/current_driver"),
+                      ("guest_halt_poll_ns", "/sys/module/haltpoll/parameters/guest_halt_poll_ns")):
+        try:
+            with open(path) as f:
+                idle[key] = f.read().strip()
+        except OSError:
+            pass
     return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), **idle}
 
 
 def main():
@@ -338,7 +353,9 @@ def main():
     with open(out, "w") as f:
         json.dump(report, f, indent=2)
     print(table(rows))
-    print(f"\n{report['date']}, {report['machine']['cores']} x {report['machine']['cpu']}, "
+    m = report["machine"]
+    idle = ", ".join(f"{k} {m[k]}" for k in ("cpuidle", "guest_halt_poll_ns") if k in m)
+    print(f"\n{report['date']}, {m['cores']} x {m['cpu']}{', ' + idle if idle else ''}, "
           f"{report['seconds']} s; JSON: {out}")
     return 0
 

@@ -662,6 +662,46 @@ static double others_cpu_us(void) {
     return clock_us(CLOCK_PROCESS_CPUTIME_ID) - clock_us(CLOCK_THREAD_CPUTIME_ID);
 }
 
+/* The whole machine's count, over every CPU, of entries into a cpuidle state and of wake-up
+ * IPIs (rescheduling and function-call interrupts, which is how a thread woken onto a halted CPU
+ * gets it going): in a virtual machine each is a VM exit, and W1's rate turns on them (see the
+ * README). The server's share is included. -1 where /sys or /proc does not say. */
+static long long idle_entries(void) {
+    long long sum = -1;
+    char f[128];
+    for (int cpu = 0;; cpu++) {
+        int states = 0;
+        for (int st = 0;; st++, states++) {
+            snprintf(f, sizeof f, "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/usage", cpu, st);
+            FILE *fp = fopen(f, "r");
+            if (!fp) break;
+            long long v;
+            if (fscanf(fp, "%lld", &v) == 1) sum = (sum < 0 ? 0 : sum) + v;
+            fclose(fp);
+        }
+        if (states == 0) return sum;
+    }
+}
+
+static long long wake_ipis(void) {
+    FILE *fp = fopen("/proc/interrupts", "r");
+    if (!fp) return -1;
+    long long sum = -1;
+    char line[4096];
+    while (fgets(line, sizeof line, fp)) {
+        char *q = line + strspn(line, " ");
+        if (strncmp(q, "RES:", 4) != 0 && strncmp(q, "CAL:", 4) != 0) continue;
+        char *end;
+        for (q += 4;; q = end) {
+            long long v = strtoll(q, &end, 10);
+            if (end == q) break;
+            sum = (sum < 0 ? 0 : sum) + v;
+        }
+    }
+    fclose(fp);
+    return sum;
+}
+
 #define W1_OPS 1000
 
 /* W1 with both clients in this process, in alternating blocks of `block` blocking
@@ -736,9 +776,11 @@ static void w1(const char *kind, const char *prefix) {
     /* The whole process's CPU and voluntary context switches (thread hand-offs) per register. */
     struct rusage u0, u1;
     getrusage(RUSAGE_SELF, &u0);
+    long long idle0 = idle_entries(), ipi0 = wake_ipis();
     int64_t t0 = now_ns();
     for (int i = 0; i < 1000; i++) register_one(c, parent, i);
     double secs = (double)(now_ns() - t0) / 1e9;
+    long long idle1 = idle_entries(), ipi1 = wake_ipis();
     getrusage(RUSAGE_SELF, &u1);
     double cpu_us = cpu_us_between(&u0, &u1);
     /* The CPU until the server has seen every request: a registration's whole cost, with any
@@ -765,6 +807,8 @@ static void w1(const char *kind, const char *prefix) {
            "\"voluntary_switches_per_op\":%.2f",
            1000.0 / secs, (double)(r1 - r0) / 1000.0, cpu_us / 1000.0, total_cpu_us / 1000.0,
            (double)(u1.ru_nvcsw - u0.ru_nvcsw) / 1000.0);
+    if (idle0 >= 0) printf(",\"machine_idle_entries_per_op\":%.2f", (double)(idle1 - idle0) / 1000.0);
+    if (ipi0 >= 0) printf(",\"machine_wake_ipis_per_op\":%.2f", (double)(ipi1 - ipi0) / 1000.0);
     if (pipelined > 0) printf(",\"async_pipelined_ops_per_s\":%.1f", pipelined);
     printf("}\n");
     zookeeper_close(zh);
