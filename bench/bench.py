@@ -235,10 +235,10 @@ def targets(res):
     rpo = fig("W1 register", "ndsr", "requests_per_op")
     row("W1 requests per register", "W1 register", "requests_per_op", "<= 2", rpo <= 2.0)
     # Not targets: what a register costs the client's process (both sides share two cores), also
-    # counted until the server has seen every request (libndsr's deferred watches included), and
-    # W1 with both clients in one process, in alternating blocks.
-    # The machine's CPU idle entries and wake-up IPIs during the loop (the server's included):
-    # in a VM each is an exit, and W1's rate turns on them (see the README).
+    # counted until the server has seen every request (libndsr's deferred watches included); the
+    # whole machine's CPU idle entries and wake-up IPIs during the loop (in a VM each is an exit,
+    # and W1's rate turns on them; absent where the machine does not expose them); and W1 with
+    # both clients in one process, in alternating blocks.
     for key, label in (("cpu_us_per_op", "W1 process CPU per register (us)"),
                        ("settled_cpu_us_per_op", "W1 same, with deferred work (us)"),
                        ("voluntary_switches_per_op", "W1 context switches per register"),

@@ -670,8 +670,8 @@ static long long idle_entries(void) {
     long long sum = -1;
     char f[128];
     for (int cpu = 0;; cpu++) {
-        int states = 0;
-        for (int st = 0;; st++, states++) {
+        int st = 0;
+        for (;; st++) {
             snprintf(f, sizeof f, "/sys/devices/system/cpu/cpu%d/cpuidle/state%d/usage", cpu, st);
             FILE *fp = fopen(f, "r");
             if (!fp) break;
@@ -679,7 +679,7 @@ static long long idle_entries(void) {
             if (fscanf(fp, "%lld", &v) == 1) sum = (sum < 0 ? 0 : sum) + v;
             fclose(fp);
         }
-        if (states == 0) return sum;
+        if (st == 0) return sum; /* past the last CPU (or no cpuidle) */
     }
 }
 
@@ -778,7 +778,7 @@ static void w1(const char *kind, const char *prefix) {
     long long idle0 = idle_entries(), ipi0 = wake_ipis(); /* outside the process CPU counted */
     getrusage(RUSAGE_SELF, &u0);
     int64_t t0 = now_ns();
-    for (int i = 0; i < 1000; i++) register_one(c, parent, i);
+    for (int i = 0; i < W1_OPS; i++) register_one(c, parent, i);
     double secs = (double)(now_ns() - t0) / 1e9;
     getrusage(RUSAGE_SELF, &u1);
     long long idle1 = idle_entries(), ipi1 = wake_ipis();
@@ -795,20 +795,20 @@ static void w1(const char *kind, const char *prefix) {
         counter_t cnt;
         counter_init(&cnt);
         t0 = now_ns();
-        for (int i = 0; i < 1000; i++) {
+        for (int i = 0; i < W1_OPS; i++) {
             snprintf(p, sizeof p, "%s/n%04d", parent, i);
             int len = child_data(d, sizeof d, i);
             zoo_acreate(c->zh, p, d, len, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, create_done, &cnt);
         }
-        counter_wait(&cnt, 1000);
-        pipelined = 1000.0 / ((double)(now_ns() - t0) / 1e9);
+        counter_wait(&cnt, W1_OPS);
+        pipelined = W1_OPS / ((double)(now_ns() - t0) / 1e9);
     }
     printf("{\"ops_per_s\":%.1f,\"requests_per_op\":%.3f,\"cpu_us_per_op\":%.1f,\"settled_cpu_us_per_op\":%.1f,"
            "\"voluntary_switches_per_op\":%.2f",
-           1000.0 / secs, (double)(r1 - r0) / 1000.0, cpu_us / 1000.0, total_cpu_us / 1000.0,
-           (double)(u1.ru_nvcsw - u0.ru_nvcsw) / 1000.0);
-    if (idle0 >= 0) printf(",\"machine_idle_entries_per_op\":%.2f", (double)(idle1 - idle0) / 1000.0);
-    if (ipi0 >= 0) printf(",\"machine_wake_ipis_per_op\":%.2f", (double)(ipi1 - ipi0) / 1000.0);
+           W1_OPS / secs, (double)(r1 - r0) / W1_OPS, cpu_us / W1_OPS, total_cpu_us / W1_OPS,
+           (double)(u1.ru_nvcsw - u0.ru_nvcsw) / W1_OPS);
+    if (idle0 >= 0) printf(",\"machine_idle_entries_per_op\":%.2f", (double)(idle1 - idle0) / W1_OPS);
+    if (ipi0 >= 0) printf(",\"machine_wake_ipis_per_op\":%.2f", (double)(ipi1 - ipi0) / W1_OPS);
     if (pipelined > 0) printf(",\"async_pipelined_ops_per_s\":%.1f", pipelined);
     printf("}\n");
     zookeeper_close(zh);
