@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use crate::acl::Credentials;
 use crate::codec;
 use crate::dispatcher::Dispatcher;
+use crate::ensemble::Ensemble;
+use crate::limits;
 use crate::lock::{self, Lease, LockSpec};
 use crate::options::Options;
 use crate::path;
@@ -47,8 +49,8 @@ impl Applied {
 /// thread. A [`Registry`] owns one, and replaces it in a forked child.
 pub struct Core {
     options: Options,
-    /// The connect string.
-    connect: String,
+    /// The servers and chroot of the connect string.
+    ensemble: Ensemble,
     /// The fork generation and pid of the process that built this core.
     fork_generation: u64,
     pid: u32,
@@ -81,33 +83,28 @@ impl Core {
     /// timeout for the first session; without one, fails with `NDSR_E_NO_CONNECTION` unless
     /// `lazy`.
     fn open(server: Option<&str>, options: Options) -> Result<Box<Core>> {
-        let connect = server.unwrap_or("localhost:2181").trim().to_string();
-        if connect.is_empty() {
-            return Err(Error::invalid("empty connect string"));
-        }
+        let ensemble = Ensemble::parse(server.unwrap_or("localhost:2181"))?;
         let credentials = options.credentials();
-        options.rate_limiter()?;
-        let session = new_session(&connect, &options, &credentials)?;
-        let first = runtime::block_on(session.first_connect())?;
-        if first.is_none() && !options.lazy {
-            return Err(Error::new(
-                NDSR_E_NO_CONNECTION,
-                format!(
-                    "could not connect to ZooKeeper at {connect} within {} ms",
-                    options.timeout.as_millis()
-                ),
-            ));
+        if let Some(c) = &credentials {
+            limits::check_auth(c.auth_bytes().len())?;
         }
+        options.rate_limiter()?;
+        let session = new_session(&ensemble.connect, &options, &credentials)?;
+        // A lazy handle connects in the background: its open never waits.
+        let first = match options.lazy {
+            true => None,
+            false => Some(runtime::block_on(session.first_connect())?),
+        };
         if let Some(client) = &first {
             session.adopt(client);
         }
-        Core::assemble(options, connect, session, credentials, first, 1)
+        Core::assemble(options, ensemble, session, credentials, first, 1)
     }
 
     /// The core with its tasks started; `first` is a client already adopted by `session`.
     fn assemble(
         options: Options,
-        connect: String,
+        ensemble: Ensemble,
         session: Arc<Session>,
         credentials: Option<Credentials>,
         first: Option<zookeeper_client::Client>,
@@ -136,7 +133,7 @@ impl Core {
         let (armer, arming) = registration::Armer::new(counters.clone(), tasks.clone());
         let core = Box::new(Core {
             options,
-            connect,
+            ensemble,
             fork_generation: crate::fork::generation(),
             pid: std::process::id(),
             credentials: Arc::new(Mutex::new(credentials)),
@@ -209,6 +206,7 @@ impl Core {
         probe.set("password", password)?;
         let creds = probe.credentials().expect("both set");
         let bytes = creds.auth_bytes();
+        limits::check_auth(bytes.len())?;
         *self.credentials.lock() = Some(creds);
         self.bounded(self.session.authenticate(bytes), || {
             Err(Error::new(NDSR_E_TIMEOUT, "authentication timed out"))
@@ -226,17 +224,35 @@ impl Core {
         Ok(())
     }
 
-    fn write_check(&self, p: &str) -> Result<()> {
+    /// Checks a path that will be read, and returns it as the server sees it.
+    fn read_check(&self, p: &str) -> Result<String> {
+        self.check_open()?;
+        path::validate(p)?;
+        let full = self.ensemble.server_path(p);
+        limits::check_read(&full)?;
+        Ok(full)
+    }
+
+    /// Checks a path that will be written, and returns it as the server sees it.
+    fn write_check(&self, p: &str) -> Result<String> {
         self.check_open()?;
         self.check_auth()?;
         path::validate_for_write(p)?;
+        let full = self.ensemble.server_path(p);
+        if full != p && path::validate_for_write(&full).is_err() {
+            return Err(Error::invalid(format!(
+                "invalid path {p:?}: under the chroot {} it is {full:?}, and /zookeeper is reserved",
+                self.ensemble.chroot
+            )));
+        }
+        limits::check_read(&full)?;
         if self.options.readonly {
             return Err(Error::new(
                 NDSR_E_READ_ONLY,
                 "the handle is read-only: no writes allowed",
             ));
         }
-        Ok(())
+        Ok(full)
     }
 
     /// Registers `p` as an ephemeral node with `json` data (object, string or null).
@@ -250,9 +266,10 @@ impl Core {
     }
 
     fn set(&self, p: &str, json: &str, kind: Kind) -> Result<Applied> {
-        self.write_check(p)?;
+        let full = self.write_check(p)?;
         let user = codec::parse_user_data(json)?;
         let encoded = codec::encode(&user, self.pid, &codec::now_created())?;
+        limits::check_create(&full, encoded.len(), &self.acl())?;
         let desired = Desired {
             kind,
             present: true,
@@ -447,8 +464,7 @@ impl Core {
     /// The document of `p` as JSON. The first call reads it and starts watching it; later calls
     /// are answered from the cache without a network round-trip.
     pub fn get_json(&self, p: &str) -> Result<String> {
-        self.check_open()?;
-        path::validate(p)?;
+        self.read_check(p)?;
         let entry = self.entry(p);
         if let Some(doc) = entry.current() {
             return Ok(doc.json.clone());
@@ -498,8 +514,7 @@ impl Core {
     /// subscription id, and whether the first call is queued (true) or waits for the first
     /// read because no session could provide it in time (false).
     pub fn on_change(&self, p: &str, callback: Callback) -> Result<(u64, Applied)> {
-        self.check_open()?;
-        path::validate(p)?;
+        self.read_check(p)?;
         let entry = self.entry(p);
         let id = self.new_id();
         let sub = Subscription::new(id, callback);
@@ -614,7 +629,10 @@ impl Core {
         simultaneous: u32,
         wait: std::time::Duration,
     ) -> Result<Lease> {
-        self.write_check(p)?;
+        let full = self.write_check(p)?;
+        // The longest request of the recipe: a contender's node with the holder's name.
+        let contender = format!("{full}-__lock__/{}__lock__0000000000", "0".repeat(32));
+        limits::check_create(&contender, name.len(), &self.acl())?;
         let spec = LockSpec {
             path: p.to_string(),
             name: name.to_string(),
@@ -716,6 +734,7 @@ impl Core {
         self.subscriptions.lock().clear();
         let dispatcher = self.dispatcher.clone();
         let cache = self.cache.clone();
+        let tag = self.session.tag();
         let finish = move || {
             runtime::block_on(async move {
                 for t in &tasks {
@@ -733,7 +752,7 @@ impl Core {
             if let Some(c) = cache {
                 c.close();
             }
-            log::info!("registry closed");
+            log::info!("{tag} closed");
         };
         if runtime::on_worker() {
             // Never block the runtime's worker (everything, timers included, runs on it): finish
@@ -1002,12 +1021,12 @@ impl Core {
     /// A forked child's core: a session of its own (made in the background), the parent's
     /// watches (their documents last-known until read again) and subscriptions.
     fn for_child(parent: &Core, carried: &Carried) -> Result<Box<Core>> {
-        let (options, connect) = (parent.options.clone(), parent.connect.clone());
+        let (options, ensemble) = (parent.options.clone(), parent.ensemble.clone());
         let credentials = carried.credentials.clone();
-        let session = new_session(&connect, &options, &credentials)?;
+        let session = new_session(&ensemble.connect, &options, &credentials)?;
         let core = Core::assemble(
             options,
-            connect,
+            ensemble,
             session,
             credentials,
             None,

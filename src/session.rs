@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use zookeeper_client::{Client, SessionState};
+use zookeeper_client::{Client, ConnectOutcome, SessionState};
 
+use crate::logging::Repeated;
 use crate::status::{Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION};
 
 /// Connection state as reported to callers. Values are part of the ABI.
@@ -73,9 +74,110 @@ pub struct SessionConfig {
 
 type AuthBytes = Option<Vec<u8>>;
 
+/// What the connection attempts of a handle met, for its log lines and error messages. Told by
+/// the client library after every attempt (see `ConnectObserver`); holds nothing of the session
+/// (the library's task keeps it for as long as the client lives).
+pub struct Attempts {
+    /// The connect string, naming the handle in log lines.
+    connect: String,
+    /// The current session's id (0: none), naming the handle in log lines.
+    session_id: AtomicI64,
+    /// The server of the last session established.
+    server: parking_lot::Mutex<String>,
+    /// What the last failed attempt met, in words.
+    last_failure: parking_lot::Mutex<Option<String>>,
+    /// Failed attempts in a row are logged once per window.
+    failures: Repeated,
+}
+
+impl Attempts {
+    fn new(connect: &str) -> Arc<Attempts> {
+        Arc::new(Attempts {
+            connect: connect.to_string(),
+            session_id: AtomicI64::new(0),
+            server: parking_lot::Mutex::new(String::new()),
+            last_failure: parking_lot::Mutex::new(None),
+            failures: Repeated::default(),
+        })
+    }
+
+    /// `[connect string, session 0x…]`, naming the handle a log line is about.
+    pub fn tag(&self) -> String {
+        match self.session_id.load(Ordering::Relaxed) {
+            0 => format!("[{}]", self.connect),
+            id => format!("[{} 0x{id:x}]", self.connect),
+        }
+    }
+
+    fn observe(&self, server: &str, outcome: ConnectOutcome<'_>) {
+        let cause = match outcome {
+            ConnectOutcome::Established => {
+                *self.server.lock() = server.to_string();
+                let missed = self.failures.take();
+                if missed > 0 {
+                    log::debug!("{} {missed} failed attempts not logged", self.tag());
+                }
+                return;
+            }
+            ConnectOutcome::ConnectFailed(e) => connect_failure(e),
+            ConnectOutcome::HandshakeFailed(e) => handshake_failure(e),
+        };
+        if let Some(more) = self.failures.note() {
+            log::warn!("{} cannot connect to {server}: {cause}{more}", self.tag());
+        }
+        *self.last_failure.lock() = Some(format!("{server}: {cause}"));
+    }
+
+    /// What the last failed attempt met ("127.0.0.1:2181: connection refused").
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().clone()
+    }
+}
+
+/// A failed TCP (or TLS) connection, in words.
+fn connect_failure(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let text = e.to_string();
+    match e.kind() {
+        K::ConnectionRefused => "connection refused".into(),
+        K::TimedOut => "no answer to the TCP connection (timed out)".into(),
+        K::InvalidData | K::InvalidInput if e.get_ref().is_some() => {
+            format!("TLS handshake failed: {text}")
+        }
+        _ if text.contains("lookup address") || text.contains("resolve") => {
+            format!("cannot resolve the host name ({text})")
+        }
+        _ => text,
+    }
+}
+
+/// A session handshake that failed, in words.
+fn handshake_failure(e: &zookeeper_client::Error) -> String {
+    use zookeeper_client::Error as Z;
+    match e {
+        Z::ConnectionLoss => "the server closed the connection during the handshake".into(),
+        Z::UnexpectedError(m) if m.contains("not a ZooKeeper") => {
+            "the server's answer is not ZooKeeper's (is this a ZooKeeper port?)".into()
+        }
+        Z::AuthFailed => "authentication failed".into(),
+        Z::SessionExpired => "the session expired".into(),
+        // The library's idle timeout, met while waiting for the connect response.
+        other if other.to_string().contains("no response from connection") => {
+            other.to_string().replace("no response from connection", "no answer to the connect request")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Owns the session and publishes its state.
 pub struct Session {
     config: SessionConfig,
+    /// What the connection attempts met.
+    attempts: Arc<Attempts>,
+    /// Connection losses, logged once per window.
+    losses: Repeated,
+    /// Whether the last loss was logged (then so is its restoration).
+    loss_logged: std::sync::atomic::AtomicBool,
     /// Digest `user:password` sent with every new session (the client re-sends it on reconnects).
     auth: parking_lot::RwLock<AuthBytes>,
     current: watch::Sender<Option<Generation>>,
@@ -112,6 +214,9 @@ impl Session {
     /// Creates the supervisor; [`Session::run`] does the work.
     pub fn new(config: SessionConfig, auth: AuthBytes) -> Arc<Session> {
         Arc::new(Session {
+            attempts: Attempts::new(&config.connect),
+            losses: Repeated::default(),
+            loss_logged: false.into(),
             config,
             auth: parking_lot::RwLock::new(auth),
             current: watch::channel(None).0,
@@ -126,9 +231,13 @@ impl Session {
     }
 
     fn connector(&self) -> zookeeper_client::Connector {
+        let attempts = self.attempts.clone();
         let c = Client::connector()
             .with_session_timeout(self.config.timeout)
-            .with_readonly(self.config.readonly);
+            .with_readonly(self.config.readonly)
+            .with_connect_observer(Arc::new(move |server, outcome| {
+                attempts.observe(server, outcome)
+            }));
         match &*self.auth.read() {
             Some(bytes) => c.with_auth("digest", bytes),
             None => c,
@@ -176,9 +285,21 @@ impl Session {
         }
     }
 
+    /// `[connect string, session 0x…]`, naming the handle in log lines.
+    pub fn tag(&self) -> String {
+        self.attempts.tag()
+    }
+
+    /// What the connection attempts met.
+    pub fn attempts(&self) -> &Attempts {
+        &self.attempts
+    }
+
     /// Publishes the first client at once, so that calls made right after `open` find it.
     pub fn adopt(&self, client: &Client) {
-        self.ids.lock().push(client.session_id().0);
+        let id = client.session_id().0;
+        self.attempts.session_id.store(id, Ordering::Relaxed);
+        self.ids.lock().push(id);
         self.generation_since.store(now_ms(), Ordering::SeqCst);
         let id = GENERATIONS.fetch_add(1, Ordering::SeqCst) + 1;
         self.current.send_replace(Some(Generation {
@@ -210,8 +331,9 @@ impl Session {
                     match attempt {
                         Ok(c) => c,
                         Err(e) => {
-                            log::debug!("connecting to {} failed: {e}", self.config.connect);
+                            log::debug!("{} no session: {e}", self.tag());
                             if matches!(e, zookeeper_client::Error::AuthFailed) {
+                                log::error!("{} ZooKeeper rejected the authentication; no further attempts", self.tag());
                                 self.set_state(State::AuthFailed);
                                 return;
                             }
@@ -231,13 +353,21 @@ impl Session {
             backoff = BACKOFF_MIN;
             let mut states = client.state_watcher();
             let _ = states.state();
+            let first_session = self.ids.lock().len() <= 1;
             if !std::mem::take(&mut adopted) {
                 self.adopt(&client);
             }
-            log::info!(
-                "ZooKeeper session 0x{:x} established",
-                client.session_id().0
+            let established = format!(
+                "{} session established on {}",
+                self.tag(),
+                self.attempts.server.lock()
             );
+            if first_session {
+                log::info!("{established}");
+            } else {
+                // As visible as the expiry it follows.
+                log::warn!("{established}");
+            }
             drop(client);
             let last = loop {
                 let s = tokio::select! {
@@ -245,17 +375,7 @@ impl Session {
                     _ = closed.wait_for(|c| *c) => return,
                 };
                 let st = State::from_zk(s);
-                match st {
-                    State::Disconnected => log::warn!("ZooKeeper connection lost; reconnecting"),
-                    State::Connected | State::ConnectedReadOnly => {
-                        log::info!("ZooKeeper connection restored")
-                    }
-                    State::Expired => {
-                        log::warn!("ZooKeeper session expired; opening a new session")
-                    }
-                    State::AuthFailed => log::error!("ZooKeeper authentication failed"),
-                    State::Closed => {}
-                }
+                self.log_transition(st);
                 self.set_state(st);
                 if s.is_terminated() {
                     break st;
@@ -266,6 +386,33 @@ impl Session {
             if last == State::AuthFailed || last == State::Closed {
                 return;
             }
+        }
+    }
+
+    /// One line per transition that matters; the restored connection as visible as the lost one.
+    /// A connection that keeps dropping is summarised: a loss within the repeat window of the
+    /// last one logged is only counted, and so is the restoration that follows it.
+    fn log_transition(&self, to: State) {
+        let (tag, since) = (self.tag(), now_ms() - self.state_since());
+        match (self.state(), to) {
+            (State::Connected | State::ConnectedReadOnly, State::Disconnected) => {
+                let more = self.losses.note();
+                self.loss_logged.store(more.is_some(), Ordering::Relaxed);
+                if let Some(more) = more {
+                    log::warn!("{tag} connection lost; reconnecting{more}")
+                }
+            }
+            (State::Disconnected, State::Connected | State::ConnectedReadOnly) => {
+                if self.loss_logged.swap(false, Ordering::Relaxed) {
+                    let server = self.attempts.server.lock().clone();
+                    log::warn!("{tag} connection restored (to {server}, after {since} ms)")
+                }
+            }
+            (_, State::Expired) => log::warn!("{tag} session expired; opening a new session"),
+            (_, State::AuthFailed) => {
+                log::error!("{tag} ZooKeeper rejected the authentication; no further attempts")
+            }
+            _ => {}
         }
     }
 
@@ -287,27 +434,38 @@ impl Session {
         }
     }
 
-    /// Makes the first connection for `open`, waiting at most the timeout. `Ok(None)` when no
-    /// server answered in time (the caller decides whether that is fatal).
-    pub async fn first_connect(&self) -> Result<Option<Client>> {
-        match self.connect_once().await {
-            Ok(c) => Ok(Some(c)),
-            Err(zookeeper_client::Error::BadArguments(why)) => Err(Error::new(
-                NDSR_E_INVALID_ARGUMENT,
-                format!("invalid connect string: {why}"),
-            )),
-            Err(zookeeper_client::Error::AuthFailed) => Err(Error::new(
-                crate::status::NDSR_E_AUTH_FAILED,
-                "authentication failed",
-            )),
-            Err(e) => {
-                log::warn!(
-                    "could not connect to ZooKeeper at {}: {e}",
-                    self.config.connect
-                );
-                Ok(None)
+    /// Makes the first connection for `open`, waiting at most the timeout. Without a session
+    /// by then, `NDSR_E_NO_CONNECTION` saying what the last attempt met.
+    pub async fn first_connect(&self) -> Result<Client> {
+        let timeout = self.config.timeout;
+        let cause = match tokio::time::timeout(timeout, self.connect_once()).await {
+            Ok(Ok(c)) => return Ok(c),
+            Ok(Err(zookeeper_client::Error::BadArguments(why))) => {
+                let code = if **why == **zookeeper_client::TOO_LARGE {
+                    crate::status::NDSR_E_TOO_LARGE
+                } else {
+                    NDSR_E_INVALID_ARGUMENT
+                };
+                return Err(Error::new(code, format!("cannot connect: {why}")));
             }
-        }
+            Ok(Err(zookeeper_client::Error::AuthFailed)) => {
+                return Err(Error::new(
+                    crate::status::NDSR_E_AUTH_FAILED,
+                    "ZooKeeper rejected the authentication",
+                ))
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "timed out".to_string(),
+        };
+        let last = self.attempts.last_failure().unwrap_or(cause);
+        Err(Error::new(
+            NDSR_E_NO_CONNECTION,
+            format!(
+                "could not connect to ZooKeeper at {} within {} ms; last attempt: {last}",
+                self.config.connect,
+                timeout.as_millis()
+            ),
+        ))
     }
 
     /// Unix ms of the last state transition.

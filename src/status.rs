@@ -102,6 +102,7 @@ impl Error {
             Z::NoAuth => NDSR_E_NO_AUTH,
             Z::AuthFailed => NDSR_E_AUTH_FAILED,
             Z::NotReadOnly => NDSR_E_READ_ONLY,
+            Z::BadArguments(why) if **why == *zookeeper_client::TOO_LARGE => NDSR_E_TOO_LARGE,
             Z::BadArguments(_) | Z::InvalidAcl => NDSR_E_INVALID_ARGUMENT,
             Z::ClientClosed => NDSR_E_CLOSED,
             e if is_connection_error(e) => NDSR_E_NO_CONNECTION,

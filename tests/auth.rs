@@ -195,7 +195,7 @@ fn passwords_never_reach_logs_or_errors() {
                 .into_owned(),
         );
     }
-    ndsr::logging::set_sink(Some(collect), sink, 5);
+    ndsr::logging::set_sink(ndsr::logging::SinkFn::Message(collect), sink, 5);
     let secret = "pa55-w0rd-XYZZY";
     let mut o = Options::default();
     o.set("username", "svc").unwrap();
@@ -212,7 +212,7 @@ fn passwords_never_reach_logs_or_errors() {
     let e = Registry::open(Some("127.0.0.1:1"), o2).err().unwrap();
     assert!(!e.message.contains(secret));
     // Swapping the sink waits for log calls in progress, so nothing is added after this.
-    ndsr::logging::set_sink(None, std::ptr::null_mut(), 2);
+    ndsr::logging::set_sink(ndsr::logging::SinkFn::Stderr, std::ptr::null_mut(), 2);
     let lines = lines.lock().unwrap();
     assert!(
         lines.len() > 5,

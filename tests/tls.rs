@@ -51,6 +51,12 @@ fn registration_over_tls_with_a_client_certificate() {
             .err()
             .unwrap_or_else(|| panic!("{what}: connected"));
         assert_eq!(e.code, NDSR_E_NO_CONNECTION, "{what}: {}", e.message);
+        // The cause is in the message, not only in a debug log.
+        assert!(
+            e.message.contains("last attempt") && e.message.contains("TLS handshake failed"),
+            "{what}: {}",
+            e.message
+        );
     }
     let mut plain = Options::default();
     plain.set("timeout_ms", "2000").unwrap();

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
-use crate::logging::{self, LogFn};
+use crate::logging::{self, SinkFn};
 
 /// Major version of the library; equal to the major of `ndsr_version()`.
 pub const NDSR_VERSION_MAJOR: c_int = 0;
@@ -54,15 +54,30 @@ pub extern "C" fn ndsr_last_error() -> *const c_char {
 }
 
 /// A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
-/// is valid for the call only. It may be called from any library thread, and from the thread
-/// of a call in progress, concurrently; it must not call the library.
+/// ("component: text", e.g. "session: [zk1:2181 0x1000] connection lost; reconnecting") is valid
+/// for the call only. It may be called from any library thread, and from the thread of a call in
+/// progress, concurrently; it must return, and must not call the library.
 pub type ndsr_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
 
+/// A log callback with the component as an argument of its own: `component` is the part of
+/// libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
+/// `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
+pub type ndsr_log_handler_fn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        level: c_int,
+        component: *const c_char,
+        message: *const c_char,
+    ),
+>;
+
 /// Sends the library's log lines with a level up to `max_level` (0 = none … 5 = trace) to `fn`,
-/// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Passwords
-/// are never logged. `userdata` is passed to `fn` as is and must stay valid until the logger is
-/// replaced. Never blocks; returns NDSR_OK.
+/// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Lines
+/// about a handle name it (`[connect string 0x<session id>]`); repeated failures are summarised
+/// ("… (12 more in the last 10 s)"); what the ZooKeeper client library logs comes through at
+/// debug level only. Passwords are never logged. `userdata` is passed to `fn` as is and must
+/// stay valid until the logger is replaced. Never blocks; returns NDSR_OK.
 #[no_mangle]
 pub extern "C" fn ndsr_set_logger(
     func: ndsr_log_fn,
@@ -70,8 +85,24 @@ pub extern "C" fn ndsr_set_logger(
     max_level: c_int,
 ) -> c_int {
     super::guard(|| {
-        let f: Option<LogFn> = func;
-        logging::set_sink(f, userdata, max_level);
+        let sink = func.map_or(SinkFn::Stderr, SinkFn::Message);
+        logging::set_sink(sink, userdata, max_level);
+        Ok(crate::status::NDSR_OK)
+    })
+}
+
+/// As `ndsr_set_logger`, for a callback that takes the component as an argument of its own
+/// (NULL: stderr). Replaces any logger set before, by either function. Never blocks; returns
+/// NDSR_OK.
+#[no_mangle]
+pub extern "C" fn ndsr_set_log_handler(
+    func: ndsr_log_handler_fn,
+    userdata: *mut c_void,
+    max_level: c_int,
+) -> c_int {
+    super::guard(|| {
+        let sink = func.map_or(SinkFn::Stderr, SinkFn::Handler);
+        logging::set_sink(sink, userdata, max_level);
         Ok(crate::status::NDSR_OK)
     })
 }

@@ -432,7 +432,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    ndsr::logging::set_sink(None, std::ptr::null_mut(), level);
+    ndsr::logging::set_sink(ndsr::logging::SinkFn::Stderr, std::ptr::null_mut(), level);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, message)) => {

@@ -232,18 +232,22 @@ impl IterableEndpoints {
         }
         let unit = Duration::from_millis(100);
         if index.offset == 0 {
-            // libndsr patch: the pause after a round of failed attempts doubles from 25 ms but
-            // never passes 100 ms (plus up to 50 ms of jitter), so a server that comes back is
-            // found within about 150 ms. Upstream doubles up to the session's remaining time.
-            // A refused connection costs next to nothing, so the short cap is cheap.
-            let jitter = Duration::from_millis(fastrand::u32(0..50).into());
-            let base = Duration::from_millis(25);
-            let pause = base.saturating_mul(2u32.saturating_pow((index.cycles as u32 - 1).min(8)));
-            pause.min(Duration::from_millis(100)).saturating_add(jitter)
+            Self::round_pause(index.cycles)
         } else {
             let jitter = Duration::from_millis(fastrand::u32(0..50).into());
             (unit * (index.offset as u32)) / 2 + jitter
         }
+    }
+
+    /// libndsr patch: the pause after `rounds` (at least 1) rounds of failed attempts: it doubles
+    /// from 25 ms but never passes 100 ms (plus up to 50 ms of jitter), so a server that comes
+    /// back is found within about 150 ms. Upstream doubles up to the session's remaining time.
+    /// A refused connection costs next to nothing, so the short cap is cheap.
+    pub fn round_pause(rounds: usize) -> Duration {
+        let jitter = Duration::from_millis(fastrand::u32(0..50).into());
+        let base = Duration::from_millis(25);
+        let pause = base.saturating_mul(2u32.saturating_pow((rounds.max(1) as u32 - 1).min(8)));
+        pause.min(Duration::from_millis(100)).saturating_add(jitter)
     }
 
     /// Index for `next` and `peek`.

@@ -50,7 +50,17 @@ use crate::record::{self, Record, StaticRecord};
 #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]
 use crate::sasl::SaslOptions;
 use crate::session::StateReceiver;
-pub use crate::session::{EventType, SessionId, SessionInfo, SessionState, WatchedEvent};
+pub use crate::session::{
+    ConnectObserver,
+    ConnectOutcome,
+    EventType,
+    SessionId,
+    SessionInfo,
+    SessionState,
+    WatchedEvent,
+    MAX_FRAME_LEN,
+    TOO_LARGE,
+};
 #[cfg(feature = "tls")]
 use crate::tls::TlsOptions;
 use crate::util;
@@ -321,7 +331,12 @@ impl Client {
     }
 
     fn send_marshalled_request(&self, request: MarshalledRequest) -> StateReceiver {
+        let fits = request.fits_in_packet(); // libndsr patch
         let (operation, receiver) = SessionOperation::new_marshalled(request).with_responser();
+        if !fits {
+            operation.responser.send(Err(Error::BadArguments(crate::session::TOO_LARGE)));
+            return receiver;
+        }
         // libndsr patch: written by this thread when it can be (see `drive`).
         self.drive.queue_and_poll(|| {
             if let Err(err) = self.requester.unbounded_send(operation.into()) {
@@ -1568,6 +1583,8 @@ pub struct Connector {
     server_version: Version,
     session_timeout: Duration,
     connection_timeout: Duration,
+    #[derive_where(skip(Debug))]
+    observer: Option<ConnectObserver>, // libndsr patch
 }
 
 impl Connector {
@@ -1585,7 +1602,15 @@ impl Connector {
             server_version: Version(u32::MAX, u32::MAX, u32::MAX),
             session_timeout: Duration::ZERO,
             connection_timeout: Duration::ZERO,
+            observer: None,
         }
+    }
+
+    /// libndsr patch: calls `observer` after every connection attempt of the session made by
+    /// this connector (see [ConnectObserver]).
+    pub fn with_connect_observer(mut self, observer: ConnectObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Specifies target session timeout to negotiate with ZooKeeper server.
@@ -1763,13 +1788,18 @@ impl Connector {
     #[instrument(name = "connect", skip_all, fields(session))]
     async fn connect_internally(self, secure: bool, cluster: &str) -> Result<Client> {
         let (endpoints, chroot) = endpoint::parse_connect_string(cluster, secure)?;
+        // libndsr patch: an auth packet the server cannot accept would end every connection.
+        if self.authes.iter().any(|auth| !auth.fits_in_packet()) {
+            return Err(Error::BadArguments(crate::session::TOO_LARGE));
+        }
         let builder = Session::builder()
             .with_session(self.session)
             .with_authes(self.authes)
             .with_readonly(self.readonly)
             .with_detached(self.detached)
             .with_session_timeout(self.session_timeout)
-            .with_connection_timeout(self.connection_timeout);
+            .with_connection_timeout(self.connection_timeout)
+            .with_connect_observer(self.observer);
         #[cfg(feature = "tls")]
         let builder = builder.with_tls(self.tls);
         #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]

@@ -29,12 +29,14 @@ pub use self::request::{
     Request,
     SessionOperation,
     StateReceiver,
+    MAX_FRAME_LEN,
+    TOO_LARGE,
 };
 pub use self::types::{EventType, SessionId, SessionInfo, SessionState, WatchedEvent};
 use self::watch::WatchManager;
 pub use self::watch::{OneshotReceiver, PersistentReceiver, WatchReceiver};
 use crate::deadline::Deadline;
-use crate::endpoint::IterableEndpoints;
+use crate::endpoint::{EndpointRef, IterableEndpoints};
 use crate::error::Error;
 use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, OpCode, PredefinedXid, ReplyHeader};
 use crate::record;
@@ -44,6 +46,31 @@ use crate::sasl::{SaslInitiator, SaslOptions, SaslSession};
 use crate::tls::TlsOptions;
 
 pub const PASSWORD_LEN: usize = 16;
+
+/// libndsr patch: how a connection attempt ended.
+#[derive(Clone, Copy, Debug)]
+pub enum ConnectOutcome<'a> {
+    /// A session is established on the connection.
+    Established,
+    /// No connection could be made (refused, unresolvable, unreachable, TLS, timed out).
+    ConnectFailed(&'a std::io::Error),
+    /// The connection was made but the session handshake failed (no answer, closed by the
+    /// server, not a ZooKeeper answer, authentication failed, session expired).
+    HandshakeFailed(&'a Error),
+}
+
+/// libndsr patch: told of every connection attempt of a session, the first one and every
+/// reconnection, with the server tried (`host:port`).
+pub type ConnectObserver = std::sync::Arc<dyn Fn(&str, ConnectOutcome<'_>) + Send + Sync>;
+
+/// libndsr patch: a connection that ends sooner than this after its handshake does not reset
+/// the pause between attempts: a server that closes every connection right after the handshake
+/// (a request it refuses, say) is retried at the pace of refused connections, not in a loop.
+const HEALTHY_CONNECTION: Duration = Duration::from_secs(1);
+
+/// libndsr patch: the longest answer a connect request can get (a ConnectResponse is under 64
+/// bytes); a longer length prefix means the port is not a ZooKeeper server's.
+const MAX_CONNECT_RESPONSE: usize = 4096;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Default)]
@@ -58,9 +85,15 @@ pub struct Builder {
     session: Option<SessionInfo>,
     session_timeout: Duration,
     connection_timeout: Duration,
+    observer: Option<ConnectObserver>, // libndsr patch
 }
 
 impl Builder {
+    /// libndsr patch: see [ConnectObserver].
+    pub fn with_connect_observer(self, observer: Option<ConnectObserver>) -> Self {
+        Self { observer, ..self }
+    }
+
     #[cfg(feature = "tls")]
     pub fn with_tls(self, tls: Option<TlsOptions>) -> Self {
         Self { tls, ..self }
@@ -151,6 +184,8 @@ impl Builder {
             authes: self.authes,
             state_sender,
             watch_manager,
+            observer: self.observer,
+            short_lived: 0,
         };
         let timeout = if self.session_timeout.is_zero() { DEFAULT_SESSION_TIMEOUT } else { self.session_timeout };
         session.reset_timeout(timeout);
@@ -189,6 +224,11 @@ pub struct Session {
     state_sender: sync::watch::Sender<SessionState>,
 
     watch_manager: WatchManager,
+
+    /// libndsr patch: see [ConnectObserver].
+    observer: Option<ConnectObserver>,
+    /// libndsr patch: connections in a row that ended right after their handshake.
+    short_lived: u32,
 }
 
 impl Session {
@@ -224,8 +264,10 @@ impl Session {
     ) {
         endpoints.cycle();
         endpoints.reset();
+        let mut established = Instant::now();
         self.serve_once(conn, &mut endpoints, &mut buf, &mut depot, &mut requester).await;
         while !self.session_state.is_terminated() {
+            self.pace_after(established).await; // libndsr patch
             let conn = match self.start(&mut endpoints, &mut buf, &mut depot).await {
                 Err(err) => {
                     warn!("fail to connect to cluster {:?} due to {}", endpoints.endpoints(), err);
@@ -235,11 +277,32 @@ impl Session {
                 Ok(conn) => conn,
             };
             endpoints.reset();
+            established = Instant::now();
             self.serve_once(conn, &mut endpoints, &mut buf, &mut depot, &mut requester).await;
         }
         let err = self.state_error();
         Self::close_requester(requester, &err).await;
         depot.terminate(err);
+    }
+
+    /// libndsr patch: before reconnecting, pauses as after a failed round of attempts when the
+    /// connection established at `established` did not last (see [HEALTHY_CONNECTION]).
+    async fn pace_after(&mut self, established: Instant) {
+        if established.elapsed() >= HEALTHY_CONNECTION {
+            self.short_lived = 0;
+            return;
+        }
+        self.short_lived += 1;
+        let pause = IterableEndpoints::round_pause(self.short_lived as usize);
+        debug!("connection lasted {}ms; pausing {}ms before reconnecting", established.elapsed().as_millis(), pause.as_millis());
+        Timer::after(pause).await;
+    }
+
+    /// libndsr patch: tells the observer, if any, how an attempt on `endpoint` ended.
+    fn observe(&self, endpoint: EndpointRef<'_>, outcome: ConnectOutcome<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(&format!("{}:{}", endpoint.host, endpoint.port), outcome);
+        }
     }
 
     fn state_error(&self) -> Error {
@@ -485,6 +548,13 @@ impl Session {
     fn handle_recv_buf(&mut self, recved: &mut Vec<u8>, depot: &mut Depot) -> Result<(), Error> {
         let mut reading = recved.as_slice();
         if self.session_state == SessionState::Disconnected {
+            // libndsr patch: another protocol's answer (an HTTP or SSH server on the port) reads
+            // as an enormous length; waiting for that many bytes would only end in a timeout.
+            if let Some(len) = reading.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) {
+                if !(0..=MAX_CONNECT_RESPONSE as i32).contains(&len) {
+                    return Err(Error::UnexpectedError("the server's answer is not a ZooKeeper connect response".to_string()));
+                }
+            }
             if let Some(body) = record::try_deserialize::<&[u8]>(&mut reading)? {
                 self.handle_connect_response(body)?;
             } else {
@@ -682,6 +752,9 @@ impl Session {
         let mut conn = match self.connector.connect(endpoint, deadline).await {
             Err(err) => {
                 debug!("fails in connecting to {} due to {:?}", endpoint, err);
+                if !deadline.elapsed() {
+                    self.observe(endpoint, ConnectOutcome::ConnectFailed(&err));
+                }
                 return Err(Error::ConnectionLoss);
             },
             Ok(conn) => {
@@ -703,10 +776,12 @@ impl Session {
         match self.serve_connecting(&mut conn, buf, depot).await {
             Err(err) => {
                 warn!("fails to establish session to {} due to {}", endpoint, err);
+                self.observe(endpoint, ConnectOutcome::HandshakeFailed(&err));
                 Err(err)
             },
             _ => {
                 info!("succeeds to establish session to {}", endpoint);
+                self.observe(endpoint, ConnectOutcome::Established);
                 Ok(conn)
             },
         }

@@ -12,6 +12,14 @@ use crate::error::Error;
 use crate::proto::{self, AddWatchMode, ConnectRequest, OpCode, RequestHeader};
 use crate::record::{self, Record, StaticRecord};
 
+/// libndsr patch: the longest frame a ZooKeeper server accepts with its default `jute.maxbuffer`
+/// (1 MiB - 1). A longer one makes the server close the connection, and every request of the
+/// session fails with it; sent again after the reconnection, it would do the same for ever.
+pub const MAX_FRAME_LEN: usize = 0xfffff;
+
+/// libndsr patch: the error of a request that can never fit in [MAX_FRAME_LEN]; it is not sent.
+pub const TOO_LARGE: &&str = &"request larger than the server's jute.maxbuffer (1 MiB - 1): not sent";
+
 #[derive(Clone, Debug, Default)]
 pub struct MarshalledRequest(pub Vec<u8>);
 
@@ -39,6 +47,16 @@ impl MarshalledRequest {
 
     pub fn as_slice(&self) -> &[u8] {
         self.0.as_slice()
+    }
+
+    /// libndsr patch: the length the server reads from the frame's prefix (the frame without it).
+    pub fn frame_len(&self) -> usize {
+        self.0.len().saturating_sub(4)
+    }
+
+    /// libndsr patch: whether the server can ever accept this request (see [MAX_FRAME_LEN]).
+    pub fn fits_in_packet(&self) -> bool {
+        self.frame_len() <= MAX_FRAME_LEN
     }
 
     pub fn get_code(&self) -> OpCode {
