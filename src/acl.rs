@@ -54,6 +54,44 @@ impl Credentials {
     }
 }
 
+/// The ACL for the nodes a handle creates: the `acl` option if set, else the original's
+/// default pair for the current credentials (which `ndsr_set_credentials` changes), else open.
+pub struct AclSource {
+    explicit: Option<Vec<Acl>>,
+    credentials: parking_lot::Mutex<Option<Credentials>>,
+}
+
+impl AclSource {
+    /// The source for an explicit ACL (if any) and the credentials the handle starts with.
+    pub fn new(explicit: Option<Vec<Acl>>, credentials: Option<Credentials>) -> AclSource {
+        AclSource {
+            explicit,
+            credentials: parking_lot::Mutex::new(credentials),
+        }
+    }
+
+    /// The ACL for a node created now.
+    pub fn current(&self) -> Vec<Acl> {
+        if let Some(acl) = &self.explicit {
+            return acl.clone();
+        }
+        match &*self.credentials.lock() {
+            Some(c) => c.default_acl(),
+            None => open_acl(),
+        }
+    }
+
+    /// The credentials in use.
+    pub fn credentials(&self) -> Option<Credentials> {
+        self.credentials.lock().clone()
+    }
+
+    /// New credentials: nodes created from now on get their ACL.
+    pub fn set_credentials(&self, credentials: Credentials) {
+        *self.credentials.lock() = Some(credentials);
+    }
+}
+
 /// `world:anyone` with all permissions: ZooKeeper's open ACL.
 pub fn open_acl() -> Vec<Acl> {
     vec![Acl::new(Permission::ALL, AuthId::new("world", "anyone"))]

@@ -50,8 +50,9 @@ impl Ensemble {
             chroot.clear();
         }
         if !chroot.is_empty() {
-            crate::path::validate(&chroot)
-                .map_err(|e| Error::invalid(format!("invalid chroot in the connect string: {e}")))?;
+            crate::path::validate(&chroot).map_err(|e| {
+                Error::invalid(format!("invalid chroot in the connect string: {e}"))
+            })?;
         }
         Ok(Ensemble {
             connect: connect.to_string(),

@@ -16,6 +16,7 @@ pub mod registration;
 pub mod registry;
 pub mod runtime;
 pub mod session;
+pub mod shared;
 pub mod status;
 pub mod subscription;
 pub mod watch;

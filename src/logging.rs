@@ -217,10 +217,7 @@ mod tests {
         assert_eq!(r.note(), None);
         // The window ends: the next line carries the count.
         r.window.lock().as_mut().unwrap().0 -= REPEAT_WINDOW;
-        assert_eq!(
-            r.note().as_deref(),
-            Some(" (2 more in the last 10 s)")
-        );
+        assert_eq!(r.note().as_deref(), Some(" (2 more in the last 10 s)"));
         assert_eq!(r.note(), None);
         assert_eq!(r.take(), 1);
         assert_eq!(r.note().as_deref(), Some(""));
@@ -242,6 +239,9 @@ mod tests {
             Level::Warn
         );
         assert_eq!(component("ndsr::session"), "session");
-        assert_eq!(component("zookeeper_client::session::mod"), "zookeeper_client");
+        assert_eq!(
+            component("zookeeper_client::session::mod"),
+            "zookeeper_client"
+        );
     }
 }

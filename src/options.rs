@@ -159,9 +159,8 @@ impl Options {
                     return Err(Error::invalid("option username: must not contain ':'"));
                 }
                 // Sent on every connection: one that can never fit must not be kept.
-                crate::limits::check_auth(value.len() + 1).map_err(|e| {
-                    Error::new(e.code, format!("option {key}: {}", e.message))
-                })?;
+                crate::limits::check_auth(value.len() + 1)
+                    .map_err(|e| Error::new(e.code, format!("option {key}: {}", e.message)))?;
                 let v = Some(value.to_string());
                 if key == "username" {
                     self.username = v;

@@ -45,13 +45,14 @@ pub fn validate_for_write(path: &str) -> Result<()> {
     Ok(())
 }
 
-// ZooKeeper's PathUtils rejects these code points.
+// ZooKeeper's PathUtils rejects these UTF-16 code units; a character beyond the BMP is a
+// surrogate pair there, so it is rejected too.
 fn forbidden_char(c: char) -> bool {
     let u = c as u32;
     u <= 0x1f
         || (0x7f..=0x9f).contains(&u)
         || (0xd800..=0xf8ff).contains(&u)
-        || (0xfff0..=0xffff).contains(&u)
+        || (0xfff0..).contains(&u)
 }
 
 /// The parent of a valid path that is not the root (`/a/b` -> `/a`, `/a` -> `/`).
@@ -96,6 +97,7 @@ mod tests {
             "/a\u{1}b",
             "/a\u{7f}",
             "/a\u{fff5}",
+            "/smile\u{1F600}",
         ] {
             assert!(validate(p).is_err(), "{p:?}");
         }

@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::watch;
 
-use crate::acl::Credentials;
+use crate::acl::{AclSource, Credentials};
 use crate::codec;
 use crate::dispatcher::Dispatcher;
 use crate::ensemble::Ensemble;
@@ -18,32 +17,16 @@ use crate::limits;
 use crate::lock::{self, Lease, LockSpec};
 use crate::options::Options;
 use crate::path;
-use crate::registration::{self, Desired, Kind, Outcome, Registration};
+use crate::registration::{Desired, Kind, Registrations};
 use crate::runtime;
 use crate::session::{now_ms, Session, SessionConfig, State};
+use crate::shared::Shared;
 use crate::status::*;
 use crate::subscription::{Callback, Delivered, Subscription};
 use crate::watch::{run as watch_path, Entry};
-use crate::zk::{Counters, RequestCounts, Zk};
+use crate::zk::{Counters, RequestCounts};
 
-/// What a successful write did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Applied {
-    /// ZooKeeper holds the desired state now.
-    Done,
-    /// No session could carry it in time; it is kept and applied once one exists.
-    Queued,
-}
-
-impl Applied {
-    /// The status code for the C API.
-    pub fn code(self) -> i32 {
-        match self {
-            Applied::Done => NDSR_OK,
-            Applied::Queued => NDSR_QUEUED,
-        }
-    }
-}
+pub use crate::registration::Applied;
 
 /// What a handle does in one process: its session, registrations, watch cache and callback
 /// thread. A [`Registry`] owns one, and replaces it in a forked child.
@@ -54,15 +37,12 @@ pub struct Core {
     /// The fork generation and pid of the process that built this core.
     fork_generation: u64,
     pid: u32,
-    /// Digest credentials in use (changed by `set_credentials`).
-    credentials: Arc<Mutex<Option<Credentials>>>,
-    session: Arc<Session>,
-    dispatcher: Arc<Dispatcher>,
-    counters: Arc<Counters>,
-    /// Sends the watches of ephemeral registrations.
-    armer: Arc<registration::Armer>,
+    /// The session, counters, callback thread, tasks and close signal every part shares.
+    shared: Arc<Shared>,
+    /// The ACL for created nodes (the credentials in use are in it).
+    acl: Arc<AclSource>,
     watches: Mutex<HashMap<String, Arc<Entry>>>,
-    registrations: Mutex<HashMap<String, Arc<Registration>>>,
+    registrations: Registrations,
     /// Subscription id -> the entry it watches (None for a state subscription).
     subscriptions: Mutex<HashMap<u64, Option<Arc<Entry>>>>,
 
@@ -72,9 +52,6 @@ pub struct Core {
     cache: Option<Arc<crate::cachefile::CacheFile>>,
     /// Locks taken with the path-keyed calls.
     locks: Mutex<HashMap<String, Lease>>,
-    tasks: Arc<runtime::Tasks>,
-    closed: AtomicBool,
-    closed_tx: watch::Sender<bool>,
     next_id: AtomicU64,
 }
 
@@ -129,46 +106,41 @@ impl Core {
             None => None,
         };
         let counters = Arc::new(Counters::new(rate_limiter));
-        let tasks = Arc::new(runtime::Tasks::default());
-        let (armer, arming) = registration::Armer::new(counters.clone(), tasks.clone());
+        let shared = Arc::new(Shared::new(
+            session.clone(),
+            counters,
+            dispatcher,
+            options.timeout,
+        ));
+        let acl = Arc::new(AclSource::new(options.acl.clone(), credentials));
+        let (registrations, arming) = Registrations::new(shared.clone(), acl.clone());
         let core = Box::new(Core {
             options,
             ensemble,
             fork_generation: crate::fork::generation(),
             pid: std::process::id(),
-            credentials: Arc::new(Mutex::new(credentials)),
-            session: session.clone(),
-            dispatcher,
-            counters,
-            armer: Arc::new(armer),
+            shared: shared.clone(),
+            acl,
             watches: Mutex::new(HashMap::new()),
-            registrations: Mutex::new(HashMap::new()),
+            registrations,
             subscriptions: Mutex::new(HashMap::new()),
             state_subs: Arc::new(Mutex::new(Vec::new())),
             locks: Mutex::new(HashMap::new()),
             cache,
-            tasks,
-            closed: AtomicBool::new(false),
-            closed_tx: watch::channel(false).0,
             next_id: AtomicU64::new(next_id),
         });
-        core.tasks.spawn(session.clone().run(first));
-        core.tasks.spawn(arming);
-        core.tasks.spawn(forward_states(
+        shared.tasks.spawn(session.clone().run(first));
+        shared.tasks.spawn(arming);
+        shared.tasks.spawn(forward_states(
             core.state_subs.clone(),
-            core.dispatcher.clone(),
-            session.clone(),
+            shared.clone(),
             session.subscribe_transitions(),
         ));
         Ok(core)
     }
 
     fn check_open(&self) -> Result<()> {
-        if self.closed.load(Ordering::SeqCst) {
-            Err(Error::closed())
-        } else {
-            Ok(())
-        }
+        self.shared.check_open()
     }
 
     /// Runs `fut` on the calling thread, bounded by the timeout and by close.
@@ -177,23 +149,13 @@ impl Core {
         fut: impl Future<Output = Result<T>> + Send,
         on_timeout: impl FnOnce() -> Result<T> + Send,
     ) -> Result<T> {
-        let mut closed = self.closed_tx.subscribe();
-        let timeout = self.options.timeout;
-        runtime::block_on(async move {
-            tokio::select! {
-                r = tokio::time::timeout(timeout, fut) => match r {
-                    Ok(r) => r,
-                    Err(_) => on_timeout(),
-                },
-                _ = closed.wait_for(|c| *c) => Err(Error::closed()),
-            }
-        })
+        self.shared.bounded(fut, on_timeout)
     }
 
     /// The ACL for nodes created now: the `acl` option, else the original's default pair for the
     /// current credentials, else open.
     pub fn acl(&self) -> Vec<zookeeper_client::Acl> {
-        current_acl(&self.options.acl, &self.credentials)
+        self.acl.current()
     }
 
     /// Authenticates with new digest credentials: at once on the current session and on every
@@ -207,15 +169,15 @@ impl Core {
         let creds = probe.credentials().expect("both set");
         let bytes = creds.auth_bytes();
         limits::check_auth(bytes.len())?;
-        *self.credentials.lock() = Some(creds);
-        self.bounded(self.session.authenticate(bytes), || {
+        self.acl.set_credentials(creds);
+        self.bounded(self.shared.session.authenticate(bytes), || {
             Err(Error::new(NDSR_E_TIMEOUT, "authentication timed out"))
         })
     }
 
     /// After ZooKeeper rejected our authentication no session will come: say so at once.
     fn check_auth(&self) -> Result<()> {
-        if self.session.state() == State::AuthFailed {
+        if self.shared.session.state() == State::AuthFailed {
             return Err(Error::new(
                 NDSR_E_AUTH_FAILED,
                 "ZooKeeper rejected the authentication; no session",
@@ -276,7 +238,7 @@ impl Core {
             user,
             encoded,
         };
-        self.change(p, desired, |cur, new| {
+        self.registrations.change(p, desired, |cur, new| {
             cur.kind == new.kind && cur.present && cur.user == new.user
         })
     }
@@ -291,125 +253,17 @@ impl Core {
             user: Value::Null,
             encoded: Vec::new(),
         };
-        self.change(p, desired, |_, _| false)
-    }
-
-    /// Records `desired` for `p` and applies it, unless `same(current, desired)` says it is in
-    /// place already on the current session.
-    fn change(
-        &self,
-        p: &str,
-        desired: Desired,
-        same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
-    ) -> Result<Applied> {
-        let (reg, new) = self.registration(p, &desired);
-        let unchanged = std::sync::atomic::AtomicBool::new(false);
-        // Whatever happens below, the desired state is recorded first, so a write that cannot be
-        // carried now is applied by the registration's task once a session can carry it.
-        let result = self.bounded(
-            async {
-                let mut st = reg.state.lock().await;
-                let live_gen = self.session.current().map(|g| g.id);
-                if st.applied_in != 0
-                    && Some(st.applied_in) == live_gen
-                    && same(&st.desired, &desired)
-                {
-                    unchanged.store(true, Ordering::Relaxed);
-                    return Ok(Applied::Done);
-                }
-                if st.desired.kind != desired.kind || !st.desired.present {
-                    // A new registration of the path: it gets its own one takeover.
-                    st.took_over = false;
-                    st.held = false;
-                }
-                st.desired = desired;
-                reg.version.fetch_add(1, Ordering::SeqCst);
-                st.applied_in = 0;
-                st.conflict_in = 0;
-                // With no session at all (lazy open, ZooKeeper down) there is nothing to wait
-                // for; a session that is reconnecting is waited for, within the timeout.
-                if live_gen.is_none() {
-                    return Ok(Applied::Queued);
-                }
-                let Some(gen) = self.session.wait_connected().await else {
-                    return Err(Error::closed());
-                };
-                let zk = Zk {
-                    client: &gen.client,
-                    counters: &self.counters,
-                };
-                let acls = self.acl();
-                match registration::apply(&zk, &self.session, gen.id, p, &mut st, &acls).await {
-                    Ok(Outcome::Applied) => Ok(Applied::Done),
-                    Ok(Outcome::Conflict(owner)) => Err(registration::conflict_error(p, owner)),
-                    Err(e) if e.code == NDSR_E_NO_CONNECTION => Ok(Applied::Queued),
-                    Err(e) => Err(e),
-                }
-            },
-            || Ok(Applied::Queued),
-        );
-        // The task arms the watch on the node (or applies what could not be applied here). A
-        // new registration's task starts only after the call, when the handle's writes pause
-        // (see Armer): it has nothing to do before, and would only compete with the calls.
-        if new {
-            self.start_enforcing(&reg);
-        } else if !unchanged.load(Ordering::Relaxed) {
-            reg.changed.notify_one();
-        }
-        if matches!(result, Ok(Applied::Queued)) {
-            log::info!(
-                "{p}: no ZooKeeper session now; the change is kept and applied on reconnect"
-            );
-        }
-        result
-    }
-
-    /// The registration of `p`, and whether it was made now (its task is not started yet).
-    fn registration(&self, p: &str, desired: &Desired) -> (Arc<Registration>, bool) {
-        let mut regs = self.registrations.lock();
-        if let Some(r) = regs.get(p) {
-            return (r.clone(), false);
-        }
-        let reg = Arc::new(Registration::new(p, desired.clone()));
-        regs.insert(p.to_string(), reg.clone());
-        (reg, true)
-    }
-
-    /// Starts the task that keeps `reg` enforced, once the handle's writes pause.
-    fn start_enforcing(&self, reg: &Arc<Registration>) {
-        // The task gets what it needs, never the registry itself (see forward_states).
-        let (explicit, credentials) = (self.options.acl.clone(), self.credentials.clone());
-        let ctx = registration::Context {
-            session: self.session.clone(),
-            counters: self.counters.clone(),
-            acl: Arc::new(move || current_acl(&explicit, &credentials)),
-            armer: self.armer.clone(),
-        };
-        self.armer.start(registration::enforce(reg.clone(), ctx));
+        self.registrations.change(p, desired, |_, _| false)
     }
 
     /// Where the registration of `p` stands: `NDSR_OK` (in place on the current session),
     /// `NDSR_QUEUED` (waiting for a session), `NDSR_E_CONFLICT` (another live session holds the
     /// path; applied when its node goes away), `NDSR_E_NOT_FOUND` (no registration of `p`), or the
-    /// error of the last attempt.
+    /// error ZooKeeper refused it with. Never waits.
     pub fn registration_status(&self, p: &str) -> Result<i32> {
         self.check_open()?;
         path::validate(p)?;
-        let reg = self.registrations.lock().get(p).cloned();
-        let Some(reg) = reg else {
-            return Err(Error::new(
-                NDSR_E_NOT_FOUND,
-                format!("{p}: not registered by this handle"),
-            ));
-        };
-        let live = self.session.current().map(|g| g.id);
-        let st = runtime::block_on(reg.state.lock());
-        Ok(match (st.conflict, st.applied_in) {
-            (Some(_), _) => NDSR_E_CONFLICT,
-            (None, 0) => NDSR_QUEUED,
-            (None, g) if Some(g) == live || st.desired.kind == Kind::Persistent => NDSR_OK,
-            _ => NDSR_QUEUED,
-        })
+        self.registrations.status(p)
     }
 
     fn entry(&self, p: &str) -> Arc<Entry> {
@@ -420,7 +274,7 @@ impl Core {
         let entry = Entry::new(p);
         // No connection now: start from the cache file's last known document, if it has one.
         if let Some(cache) = &self.cache {
-            if !self.session.state().is_connected() {
+            if !self.shared.session.state().is_connected() {
                 if let Some(cached) = cache.lookup(p) {
                     log::info!(
                         "{p}: no connection; serving the cache file's document of {} ms ago",
@@ -438,11 +292,11 @@ impl Core {
 
     /// Starts the task that keeps `entry` current.
     fn start_watch(&self, entry: &Arc<Entry>) {
-        self.tasks.spawn(watch_path(
+        self.shared.tasks.spawn(watch_path(
             entry.clone(),
-            self.session.clone(),
-            self.counters.clone(),
-            self.dispatcher.clone(),
+            self.shared.session.clone(),
+            self.shared.counters.clone(),
+            self.shared.dispatcher.clone(),
             self.cache.clone(),
         ));
     }
@@ -451,7 +305,7 @@ impl Core {
         if let Err(e) = self.check_auth() {
             return e;
         }
-        if self.session.state().is_connected() {
+        if self.shared.session.state().is_connected() {
             Error::new(NDSR_E_TIMEOUT, "timed out reading from ZooKeeper")
         } else {
             Error::new(
@@ -491,18 +345,18 @@ impl Core {
             ));
         };
         let synced = entry.synced();
-        let connected = self.session.state().is_connected();
-        let gen = self.session.current().map(|g| g.id);
+        let connected = self.shared.session.state().is_connected();
+        let gen = self.shared.session.current().map(|g| g.id);
         Ok(match synced {
             Some((g, at)) if connected && Some(g) == gen => {
-                (true, at.max(self.session.state_since()))
+                (true, at.max(self.shared.session.state_since()))
             }
             // Never read live: the cache file's document, as of when it was saved.
             None if entry.cached_since().is_some() => (false, entry.cached_since().unwrap_or(0)),
             // Disconnected: last-known since the connection dropped.
-            _ if !connected => (false, self.session.state_since()),
+            _ if !connected => (false, self.shared.session.state_since()),
             // A new session whose first read of the path is still on its way.
-            _ => (false, self.session.generation_since()),
+            _ => (false, self.shared.session.generation_since()),
         })
     }
 
@@ -519,11 +373,11 @@ impl Core {
         let id = self.new_id();
         let sub = Subscription::new(id, callback);
         self.subscriptions.lock().insert(id, Some(entry.clone()));
-        entry.subscribe(sub, &self.dispatcher);
-        if self.closed.load(Ordering::SeqCst) {
+        entry.subscribe(sub, &self.shared.dispatcher);
+        if self.shared.is_closed() {
             // Close may have collected the subscribers before this one was added.
             if let Some(sub) = entry.unsubscribe(id) {
-                sub.retire(&self.dispatcher);
+                sub.retire(&self.shared.dispatcher);
             }
             return Err(Error::closed());
         }
@@ -551,15 +405,15 @@ impl Core {
         let sub = Subscription::new(id, callback);
         self.subscriptions.lock().insert(id, None);
         let mut subs = self.state_subs.lock();
-        if self.closed.load(Ordering::SeqCst) {
+        if self.shared.is_closed() {
             // Close collects the state subscribers under this lock after setting the flag.
             self.subscriptions.lock().remove(&id);
             drop(subs);
-            sub.retire(&self.dispatcher);
+            sub.retire(&self.shared.dispatcher);
             return Err(Error::closed());
         }
-        let (seq, state) = self.session.state_with_seq();
-        sub.deliver_state(&self.dispatcher, state);
+        let (seq, state) = self.shared.session.state_with_seq();
+        sub.deliver_state(&self.shared.dispatcher, state);
         subs.push((sub, seq));
         Ok(id)
     }
@@ -586,17 +440,17 @@ impl Core {
             }
         };
         if let Some(sub) = sub {
-            sub.retire(&self.dispatcher);
+            sub.retire(&self.shared.dispatcher);
         }
         Ok(())
     }
 
     /// The connection state.
     pub fn state(&self) -> State {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.shared.is_closed() {
             State::Closed
         } else {
-            self.session.state()
+            self.shared.session.state()
         }
     }
 
@@ -610,12 +464,13 @@ impl Core {
 
     /// ZooKeeper requests this handle has issued, by kind.
     pub fn request_counts(&self) -> RequestCounts {
-        self.counters.snapshot()
+        self.shared.counters.snapshot()
     }
 
     /// The current session's id (0 when there is none).
     pub fn session_id(&self) -> i64 {
-        self.session
+        self.shared
+            .session
             .current()
             .map_or(0, |g| g.client.session_id().0)
     }
@@ -639,12 +494,11 @@ impl Core {
             simultaneous,
         };
         let deadline = tokio::time::Instant::now() + wait;
-        let mut closed = self.closed_tx.subscribe();
         let acls = self.acl();
         runtime::block_on(async {
             tokio::select! {
-                r = lock::acquire(&self.session, &self.counters, &spec, deadline, &acls) => r,
-                _ = closed.wait_for(|c| *c) => Err(Error::closed()),
+                r = lock::acquire(&self.shared.session, &self.shared.counters, &spec, deadline, &acls) => r,
+                _ = self.shared.closing() => Err(Error::closed()),
             }
         })
     }
@@ -652,21 +506,22 @@ impl Core {
     /// Releases a lease taken with [`Core::lock`].
     pub fn unlock(&self, lease: &Lease) -> Result<()> {
         self.check_open()?;
-        self.bounded(lock::release(&self.session, &self.counters, lease), || {
-            Err(Error::new(NDSR_E_TIMEOUT, "timed out releasing the lock"))
-        })
+        self.bounded(
+            lock::release(&self.shared.session, &self.shared.counters, lease),
+            || Err(Error::new(NDSR_E_TIMEOUT, "timed out releasing the lock")),
+        )
     }
 
     /// Whether a lease is still held: `NDSR_OK`; `NDSR_E_LOCK_LOST` once its session is gone;
     /// `NDSR_E_NO_CONNECTION` while disconnected (the session may yet survive, but until it is
     /// known to, do not act as the holder).
     pub fn lock_status(&self, lease: &Lease) -> i32 {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.shared.is_closed() {
             return NDSR_E_LOCK_LOST;
         }
-        match self.session.current() {
+        match self.shared.session.current() {
             Some(g) if g.id == lease.generation => {
-                if self.session.state().is_connected() {
+                if self.shared.session.state().is_connected() {
                     NDSR_OK
                 } else {
                     NDSR_E_NO_CONNECTION
@@ -711,19 +566,21 @@ impl Core {
     /// password is a bearer secret: never log it).
     #[doc(hidden)]
     pub fn session_info(&self) -> Option<zookeeper_client::SessionInfo> {
-        self.session.current().map(|g| g.client.session().clone())
+        self.shared
+            .session
+            .current()
+            .map(|g| g.client.session().clone())
     }
 
     /// Closes the handle: stops every task, closes the session (ZooKeeper removes this handle's
     /// ephemeral nodes at once), releases every subscription after its last call, and stops the
     /// dispatcher. Calls racing the close get `NDSR_E_CLOSED`. Safe from inside a callback.
     pub fn close(&self) {
-        if self.closed.swap(true, Ordering::SeqCst) {
+        if !self.shared.close() {
             return;
         }
-        self.closed_tx.send_replace(true);
-        let tasks = self.tasks.close();
-        let session = self.session.clone();
+        let tasks = self.shared.tasks.close();
+        let session = self.shared.session.clone();
         let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.state_subs.lock())
             .into_iter()
             .map(|(s, _)| s)
@@ -732,9 +589,9 @@ impl Core {
             subs.extend(entry.take_subscribers());
         }
         self.subscriptions.lock().clear();
-        let dispatcher = self.dispatcher.clone();
+        let dispatcher = self.shared.dispatcher.clone();
         let cache = self.cache.clone();
-        let tag = self.session.tag();
+        let tag = self.shared.session.tag();
         let finish = move || {
             runtime::block_on(async move {
                 for t in &tasks {
@@ -843,7 +700,7 @@ pub(crate) fn after_fork(child: bool) {
                     let core = r.current();
                     if core.fork_generation == crate::fork::generation() {
                         let carried = r.carried_slot().take();
-                        core.dispatcher.submit(move || drop(carried));
+                        core.shared.dispatcher.submit(move || drop(carried));
                     }
                 }
             });
@@ -893,7 +750,7 @@ impl Registry {
         let _live = live();
         let old = self.current();
         // Closed before the fork: stays closed, and touches nothing.
-        if old.fork_generation == crate::fork::generation() || old.closed.load(Ordering::SeqCst) {
+        if old.fork_generation == crate::fork::generation() || old.shared.is_closed() {
             return old;
         }
         let carried = self.carried_slot().take().unwrap_or_default();
@@ -933,7 +790,7 @@ impl Registry {
         }
         core.bounded(
             async {
-                match core.session.wait_connected().await {
+                match core.shared.session.wait_connected().await {
                     Some(_) => Ok(Applied::Done),
                     None => Err(Error::closed()),
                 }
@@ -976,13 +833,13 @@ impl Drop for Registry {
 impl Core {
     /// What a forked child would take over (None once closed).
     fn carry(&self) -> Option<Carried> {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.shared.is_closed() {
             return None;
         }
-        let since = if self.session.state().is_connected() {
+        let since = if self.shared.session.state().is_connected() {
             now_ms()
         } else {
-            self.session.state_since()
+            self.shared.session.state_since()
         };
         let with_last = |subs: Vec<Arc<Subscription>>| {
             subs.into_iter()
@@ -1011,7 +868,7 @@ impl Core {
                 .collect(),
         );
         Some(Carried {
-            credentials: self.credentials.lock().clone(),
+            credentials: self.acl.credentials(),
             next_id: self.next_id.load(Ordering::SeqCst),
             watches,
             state_subs,
@@ -1044,14 +901,14 @@ impl Core {
                 core.subscriptions
                     .lock()
                     .insert(sub.id, Some(entry.clone()));
-                entry.subscribe(sub, &core.dispatcher);
+                entry.subscribe(sub, &core.shared.dispatcher);
             }
         }
         for (sub, last) in &carried.state_subs {
             let sub = sub.for_child(last.clone());
             core.subscriptions.lock().insert(sub.id, None);
-            let (seq, state) = core.session.state_with_seq();
-            sub.deliver_state(&core.dispatcher, state);
+            let (seq, state) = core.shared.session.state_with_seq();
+            sub.deliver_state(&core.shared.dispatcher, state);
             core.state_subs.lock().push((sub, seq));
         }
         Ok(core)
@@ -1075,20 +932,6 @@ fn new_session(
     ))
 }
 
-/// The ACL for nodes created now: the explicit one, else the credentials' pair, else open.
-fn current_acl(
-    explicit: &Option<Vec<zookeeper_client::Acl>>,
-    credentials: &Mutex<Option<Credentials>>,
-) -> Vec<zookeeper_client::Acl> {
-    if let Some(acl) = explicit {
-        return acl.clone();
-    }
-    match &*credentials.lock() {
-        Some(c) => c.default_acl(),
-        None => crate::acl::open_acl(),
-    }
-}
-
 /// State subscriptions, each with the sequence number of the state it was first given.
 type StateSubs = Mutex<Vec<(Arc<Subscription>, u64)>>;
 
@@ -1096,10 +939,10 @@ type StateSubs = Mutex<Vec<(Arc<Subscription>, u64)>>;
 /// registry, so that the registry is never dropped (and closed) on a runtime thread.
 async fn forward_states(
     subs: Arc<StateSubs>,
-    dispatcher: Arc<Dispatcher>,
-    session: Arc<Session>,
+    shared: Arc<Shared>,
     mut states: tokio::sync::broadcast::Receiver<(u64, State)>,
 ) {
+    let (session, dispatcher) = (&shared.session, &shared.dispatcher);
     use tokio::sync::broadcast::error::RecvError;
     loop {
         let (seq, state) = match states.recv().await {
@@ -1111,7 +954,7 @@ async fn forward_states(
         let subs = subs.lock();
         // A subscriber that joined after this transition was given the state then already.
         for (sub, _) in subs.iter().filter(|(_, since)| seq > *since) {
-            sub.deliver_state(&dispatcher, state);
+            sub.deliver_state(dispatcher, state);
         }
     }
 }

@@ -100,14 +100,24 @@ where
 /// otherwise outlive the handle.
 pub struct Tasks {
     /// `None` once closed.
-    running: parking_lot::Mutex<Option<Vec<tokio::task::JoinHandle<()>>>>,
+    running: parking_lot::Mutex<Option<Running>>,
+}
+
+/// The tasks started, and the count at which finished ones are next dropped from the list (so
+/// a handle whose tasks come and go keeps no memory for the finished ones).
+struct Running {
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    prune_at: usize,
 }
 
 impl Default for Tasks {
     /// An open set with no tasks.
     fn default() -> Tasks {
         Tasks {
-            running: parking_lot::Mutex::new(Some(Vec::new())),
+            running: parking_lot::Mutex::new(Some(Running {
+                handles: Vec::new(),
+                prune_at: 64,
+            })),
         }
     }
 }
@@ -116,12 +126,20 @@ impl Tasks {
     /// Starts `fut` as one of the set's tasks, unless the set is closed.
     pub fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
         if let Some(running) = self.running.lock().as_mut() {
-            running.push(spawn(fut));
+            if running.handles.len() >= running.prune_at {
+                running.handles.retain(|h| !h.is_finished());
+                running.prune_at = (running.handles.len() * 2).max(64);
+            }
+            running.handles.push(spawn(fut));
         }
     }
 
     /// Closes the set and returns its tasks, to be aborted.
     pub fn close(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.running.lock().take().unwrap_or_default()
+        self.running
+            .lock()
+            .take()
+            .map(|r| r.handles)
+            .unwrap_or_default()
     }
 }

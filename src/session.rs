@@ -163,7 +163,10 @@ fn handshake_failure(e: &zookeeper_client::Error) -> String {
         Z::SessionExpired => "the session expired".into(),
         // The library's idle timeout, met while waiting for the connect response.
         other if other.to_string().contains("no response from connection") => {
-            other.to_string().replace("no response from connection", "no answer to the connect request")
+            other.to_string().replace(
+                "no response from connection",
+                "no answer to the connect request",
+            )
         }
         other => other.to_string(),
     }
@@ -333,7 +336,10 @@ impl Session {
                         Err(e) => {
                             log::debug!("{} no session: {e}", self.tag());
                             if matches!(e, zookeeper_client::Error::AuthFailed) {
-                                log::error!("{} ZooKeeper rejected the authentication; no further attempts", self.tag());
+                                log::error!(
+                                    "{} ZooKeeper rejected the authentication; no further attempts",
+                                    self.tag()
+                                );
                                 self.set_state(State::AuthFailed);
                                 return;
                             }
@@ -402,11 +408,11 @@ impl Session {
                     log::warn!("{tag} connection lost; reconnecting{more}")
                 }
             }
-            (State::Disconnected, State::Connected | State::ConnectedReadOnly) => {
-                if self.loss_logged.swap(false, Ordering::Relaxed) {
-                    let server = self.attempts.server.lock().clone();
-                    log::warn!("{tag} connection restored (to {server}, after {since} ms)")
-                }
+            (State::Disconnected, State::Connected | State::ConnectedReadOnly)
+                if self.loss_logged.swap(false, Ordering::Relaxed) =>
+            {
+                let server = self.attempts.server.lock().clone();
+                log::warn!("{tag} connection restored (to {server}, after {since} ms)")
             }
             (_, State::Expired) => log::warn!("{tag} session expired; opening a new session"),
             (_, State::AuthFailed) => {

@@ -180,7 +180,12 @@ pub struct Zk<'a> {
     pub counters: &'a Counters,
 }
 
-impl Zk<'_> {
+impl<'a> Zk<'a> {
+    /// Requests on `client`, counted (and rate-limited) by `counters`.
+    pub fn new(client: &'a Client, counters: &'a Counters) -> Zk<'a> {
+        Zk { client, counters }
+    }
+
     /// getData with a watch.
     pub async fn get_and_watch_data(
         &self,

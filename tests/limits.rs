@@ -25,7 +25,11 @@ fn oversized_requests_are_refused_before_sending() {
     let session = r.session_id();
     let too_large = |what: &str, e: ndsr::status::Error| {
         assert_eq!(e.code, NDSR_E_TOO_LARGE, "{what}: {}", e.message);
-        assert!(e.message.contains("jute.maxbuffer"), "{what}: {}", e.message);
+        assert!(
+            e.message.contains("jute.maxbuffer"),
+            "{what}: {}",
+            e.message
+        );
     };
 
     let huge_path = format!("/{}", "p".repeat(MIB));
@@ -37,10 +41,7 @@ fn oversized_requests_are_refused_before_sending() {
     too_large("on_change", r.on_change(&huge_path, cb).unwrap_err());
     // Each within its own cap, together over the packet limit.
     let long_path = format!("/svc/{}", "q".repeat(4096));
-    let big = format!(
-        r#"{{"b":"{}"}}"#,
-        "x".repeat(NDSR_MAX_DATA_LEN - 100 - 50)
-    );
+    let big = format!(r#"{{"b":"{}"}}"#, "x".repeat(NDSR_MAX_DATA_LEN - 100 - 50));
     too_large("path + data", r.set_node(&long_path, &big).unwrap_err());
     let name = "n".repeat(3 * MIB / 2);
     too_large(
@@ -166,7 +167,11 @@ fn a_lazy_open_returns_at_once() {
     o.set("lazy", "true").unwrap();
     let t = Instant::now();
     let r = Registry::open(Some(&addr), o).unwrap();
-    assert!(t.elapsed() < Duration::from_millis(100), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(r.state(), State::Disconnected);
     let t = Instant::now();
     r.close();

@@ -157,7 +157,9 @@ fn a_port_that_is_not_zookeeper_is_logged_once_with_its_cause() {
     let all = lines.lock().unwrap().clone();
     assert_eq!(all.len(), 1, "{all:#?}");
     assert!(
-        all[0].message.contains(&format!("[{addr}] cannot connect to {addr}"))
+        all[0]
+            .message
+            .contains(&format!("[{addr}] cannot connect to {addr}"))
             && all[0].message.contains("not ZooKeeper's"),
         "{all:#?}"
     );

@@ -210,5 +210,152 @@ fn unset_while_disconnected_never_resurrects() {
         .rt
         .block_on(async { tokio::time::timeout(Duration::from_millis(1500), w.changed()).await });
     assert!(quiet.is_err(), "resurrected: {quiet:?}");
-    assert_eq!(r.registration_status("/res/svc/me:1").unwrap(), NDSR_OK);
+    // Applied, and forgotten: nothing is kept for a path once it is unset.
+    assert_eq!(
+        r.registration_status("/res/svc/me:1").unwrap_err().code,
+        ndsr::status::NDSR_E_NOT_FOUND
+    );
+}
+
+#[test]
+fn a_persistent_node_is_someones_data_and_is_never_replaced() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/data", b"");
+    raw.create("/data/cfg", br#"{"keep":1}"#);
+    let r = open(&zk.connect);
+    let e = r.set_node("/data/cfg", r#"{"me":1}"#).unwrap_err();
+    assert_eq!(e.code, NDSR_E_CONFLICT, "{}", e.message);
+    assert!(e.message.contains("persistent"), "{}", e.message);
+    assert_eq!(r.registration_status("/data/cfg").unwrap(), NDSR_E_CONFLICT);
+    r.close();
+    let (data, stat) = raw.get("/data/cfg").expect("still there after close");
+    assert_eq!(
+        (data.as_slice(), stat.ephemeral_owner),
+        (&br#"{"keep":1}"#[..], 0)
+    );
+
+    // Kept, and registered once the data node goes away.
+    let r = open(&zk.connect);
+    assert_eq!(
+        r.set_node("/data/cfg", r#"{"me":2}"#).unwrap_err().code,
+        NDSR_E_CONFLICT
+    );
+    raw.delete("/data/cfg");
+    let me = r.session_id();
+    assert_eq!(wait_owner(&raw, "/data/cfg", |o| o == Some(me)), Some(me));
+
+    // Data written where a live session's registration is goes into a node of its own; the
+    // registration is never written over first.
+    raw.create_ephemeral("/data/eph", b"{}");
+    let before = raw.get("/data/eph").unwrap().1;
+    r.set_data("/data/eph", r#"{"x":1}"#).unwrap();
+    let (data, stat) = raw.get("/data/eph").unwrap();
+    assert_eq!(stat.ephemeral_owner, 0);
+    assert_eq!(json(std::str::from_utf8(&data).unwrap())["x"], 1);
+    assert!(
+        stat.czxid > before.mzxid,
+        "a new node, not the old one written"
+    );
+}
+
+#[test]
+fn a_refusal_is_final() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    // A directory the world may only read.
+    let read_only = zookeeper_client::Acl::new(
+        zookeeper_client::Permission::READ,
+        zookeeper_client::AuthId::new("world", "anyone"),
+    );
+    let opts = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::new(
+        std::slice::from_ref(&read_only),
+    ));
+    raw.rt
+        .block_on(raw.client.create("/ro", b"", &opts))
+        .unwrap();
+    raw.create_ephemeral("/eph", b"{}");
+    raw.create("/full", b"");
+    raw.create("/full/kid", b"");
+    let r = open(&zk.connect);
+    let cases = [
+        ("/ro/svc:1", r.set_node("/ro/svc:1", "null"), NDSR_E_NO_AUTH),
+        ("/ro/cfg", r.set_data("/ro/cfg", "null"), NDSR_E_NO_AUTH),
+        // An ephemeral node cannot have children.
+        ("/eph/kid", r.set_node("/eph/kid", "null"), NDSR_E_ZOOKEEPER),
+    ];
+    for (p, result, code) in &cases {
+        assert_eq!(result.as_ref().unwrap_err().code, *code, "{p}: {result:?}");
+        assert_eq!(r.registration_status(p).unwrap(), *code, "{p}");
+    }
+    // A node with children cannot be unset: refused, and nothing is kept for it.
+    assert_eq!(r.unset("/full").unwrap_err().code, NDSR_E_ZOOKEEPER);
+    assert_eq!(
+        r.registration_status("/full").unwrap_err().code,
+        NDSR_E_NOT_FOUND
+    );
+    // A path the server would refuse is refused before anything is sent.
+    assert_eq!(
+        r.set_node("/smile\u{1F600}", "null").unwrap_err().code,
+        NDSR_E_INVALID_ARGUMENT
+    );
+    // Nothing is retried in the background, now or after the session is replaced.
+    let before = r.request_counts();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(r.request_counts().writes(), before.writes());
+    let proxy = Proxy::start(&zk.connect);
+    let r2 = Registry::open(Some(&proxy.addr), Options::default()).unwrap();
+    assert_eq!(
+        r2.set_node("/ro/svc:2", "null").unwrap_err().code,
+        NDSR_E_NO_AUTH
+    );
+    let states = states(&r2);
+    until_state(&states, ndsr::session::State::Connected);
+    let writes = r2.request_counts().writes();
+    proxy.cut();
+    until_state(&states, ndsr::session::State::Disconnected);
+    proxy.restore();
+    until_state(&states, ndsr::session::State::Connected);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(r2.request_counts().writes(), writes);
+    assert_eq!(r2.registration_status("/ro/svc:2").unwrap(), NDSR_E_NO_AUTH);
+    // A new call is a new attempt.
+    assert_eq!(
+        r.set_node("/ro/svc:1", r#"{"again":1}"#).unwrap_err().code,
+        NDSR_E_NO_AUTH
+    );
+}
+
+#[test]
+fn status_never_waits_for_a_write_in_progress() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let mut o = Options::default();
+    o.set("timeout_ms", "5000").unwrap();
+    let r = Registry::open(Some(&proxy.addr), o).unwrap();
+    r.set_node("/st/svc/a:1", r#"{"v":1}"#).unwrap();
+    let states = states(&r);
+    until_state(&states, ndsr::session::State::Connected);
+    proxy.cut();
+    until_state(&states, ndsr::session::State::Disconnected);
+    // A write that waits for the connection, holding the registration while it does.
+    let writer = {
+        let r = r.clone();
+        std::thread::spawn(move || r.set_node("/st/svc/a:1", r#"{"v":2}"#))
+    };
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let status = r.registration_status("/st/svc/a:1").unwrap();
+        slowest = slowest.max(t.elapsed());
+        assert!(status == NDSR_OK || status == NDSR_QUEUED, "{status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "status took {slowest:?}"
+    );
+    proxy.restore();
+    assert!(writer.join().unwrap().is_ok());
+    assert_eq!(r.registration_status("/st/svc/a:1").unwrap(), NDSR_OK);
 }
