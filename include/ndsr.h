@@ -45,6 +45,8 @@
 // Patch version of the library.
 #define NDSR_VERSION_PATCH 0
 
+
+
 // Success.
 #define NDSR_OK 0
 
@@ -123,9 +125,18 @@ typedef void (*ndsr_free_fn)(void *userdata);
 typedef void (*ndsr_state_fn)(void *userdata, int state);
 
 // A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
-// is valid for the call only. It may be called from any library thread, and from the thread
-// of a call in progress, concurrently; it must not call the library.
+// ("component: text", e.g. "session: [zk1:2181 0x1000] connection lost; reconnecting") is valid
+// for the call only. It may be called from any library thread, and from the thread of a call in
+// progress, concurrently; it must return, and must not call the library.
 typedef void (*ndsr_log_fn)(void *userdata, int level, const char *message);
+
+// A log callback with the component as an argument of its own: `component` is the part of
+// libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
+// `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
+typedef void (*ndsr_log_handler_fn)(void *userdata,
+                                    int level,
+                                    const char *component,
+                                    const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -383,10 +394,17 @@ const char *ndsr_status_str(int status);
 const char *ndsr_last_error(void);
 
 // Sends the library's log lines with a level up to `max_level` (0 = none … 5 = trace) to `fn`,
-// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Passwords
-// are never logged. `userdata` is passed to `fn` as is and must stay valid until the logger is
-// replaced. Never blocks; returns NDSR_OK.
+// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Lines
+// about a handle name it (`[connect string 0x<session id>]`); repeated failures are summarised
+// ("… (12 more in the last 10 s)"); what the ZooKeeper client library logs comes through at
+// debug level only. Passwords are never logged. `userdata` is passed to `fn` as is and must
+// stay valid until the logger is replaced. Never blocks; returns NDSR_OK.
 int ndsr_set_logger(ndsr_log_fn func, void *userdata, int max_level);
+
+// As `ndsr_set_logger`, for a callback that takes the component as an argument of its own
+// (NULL: stderr). Replaces any logger set before, by either function. Never blocks; returns
+// NDSR_OK.
+int ndsr_set_log_handler(ndsr_log_handler_fn func, void *userdata, int max_level);
 
 // Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
 // and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.

@@ -593,6 +593,7 @@ impl Core {
         let cache = self.cache.clone();
         let tag = self.shared.session.tag();
         let finish = move || {
+            let deadline = std::time::Instant::now() + CLOSE_BUDGET;
             runtime::block_on(async move {
                 for t in &tasks {
                     t.abort();
@@ -600,12 +601,15 @@ impl Core {
                 // Awaited together: the worker cancels them all in one go, instead of handing
                 // back to this thread after each.
                 futures_util::future::join_all(tasks).await;
-                session.close().await;
+                session.close(deadline).await;
             });
             for sub in subs {
                 sub.retire(&dispatcher);
             }
-            dispatcher.shutdown();
+            // A callback that is still running is waited for within the budget (and a little
+            // more, should the session's close have spent it); then it finishes on its own.
+            let floor = std::time::Instant::now() + std::time::Duration::from_millis(200);
+            dispatcher.shutdown(deadline.max(floor));
             if let Some(c) = cache {
                 c.close();
             }
@@ -629,6 +633,10 @@ impl Drop for Core {
         self.close();
     }
 }
+
+/// The longest `close` waits: for the session's close to go through, then for a callback that
+/// is running.
+const CLOSE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A registry handle. It dereferences to the [`Core`] of the current process; in a forked child
 /// the first use builds the child's own (see [`crate::fork`]): a new session with the same

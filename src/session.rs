@@ -560,15 +560,15 @@ impl Session {
     }
 
     /// Closes the session: the supervisor stops, the client is dropped (which sends
-    /// CloseSession, so the server removes our ephemeral nodes at once), and we wait a bounded
-    /// time for the close to go through. Every other holder of a client must be gone first.
-    pub async fn close(&self) {
+    /// CloseSession, so the server removes our ephemeral nodes at once), and we wait until
+    /// `deadline` at most for the close to go through. Every other holder of a client must be gone first.
+    pub async fn close(&self, deadline: std::time::Instant) {
         let current = self.current.send_replace(None);
         self.closed.send_replace(true);
         if let Some(g) = current {
             let mut states = g.client.state_watcher();
             drop(g);
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = tokio::time::timeout_at(deadline.into(), async {
                 while !states.state().is_terminated() {
                     states.changed().await;
                 }

@@ -1,10 +1,15 @@
 //! Callback subscriptions and their delivery through the dispatcher.
 //!
-//! Deliveries for one subscription are queued in the order the documents were made (always under
-//! the lock of the thing that made them), run on the dispatcher thread, and skip a document equal
-//! to the one delivered last. Dropping the last reference to a subscription drops its callback,
-//! which is how `userdata_free` runs exactly once, after the last call.
+//! A subscriber that falls behind gets the latest state, never a backlog: each subscription keeps
+//! at most one pending document (replaced by a newer one) and a few pending connection states,
+//! and has at most one delivery job queued on the dispatcher. Deliveries run in the order the
+//! documents were made, skip a document equal to the one delivered last, and the callback is
+//! called outside any `catch_unwind` (see `dispatcher`): the Rust parts of a delivery guard
+//! themselves. Dropping the last reference to a subscription drops its callback, which is how
+//! `userdata_free` runs exactly once, after the last call.
 
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,6 +18,9 @@ use parking_lot::Mutex;
 use crate::dispatcher::Dispatcher;
 use crate::document::Document;
 use crate::session::State;
+
+/// The most connection states kept for a subscriber that falls behind (the oldest go first).
+const PENDING_STATES: usize = 8;
 
 /// What a callback is told.
 pub enum Event<'a> {
@@ -44,7 +52,10 @@ where
     F: Fn(Event<'_>) + Clone + Send + Sync + 'static,
 {
     fn call(&self, event: Event<'_>) {
-        self(event)
+        // A Rust callback's panic stops at this call (a C callback is called unguarded).
+        if catch_unwind(AssertUnwindSafe(|| self(event))).is_err() {
+            log::error!("a callback panicked; the callback thread carries on");
+        }
     }
 
     fn for_child(&self) -> Callback {
@@ -77,16 +88,38 @@ pub struct Subscription {
     pub id: u64,
     cancelled: AtomicBool,
     last: Mutex<Last>,
+    pending: Mutex<Pending>,
     callback: Callback,
+}
+
+/// What waits to be delivered, and whether a delivery job is queued for it.
+#[derive(Default)]
+struct Pending {
+    doc: Option<(Arc<str>, Arc<Document>)>,
+    states: VecDeque<State>,
+    queued: bool,
+}
+
+/// Runs `f`, a delivery's Rust part: a panic there is logged and the delivery skipped.
+fn guarded<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        log::error!("internal error (panic) while delivering a callback; skipped");
+        None
+    })
 }
 
 impl Subscription {
     /// A new, active subscription.
     pub fn new(id: u64, callback: Callback) -> Arc<Subscription> {
+        Subscription::with_last(id, callback, Last::Nothing)
+    }
+
+    fn with_last(id: u64, callback: Callback, last: Last) -> Arc<Subscription> {
         Arc::new(Subscription {
             id,
             cancelled: AtomicBool::new(false),
-            last: Mutex::new(Last::Nothing),
+            last: Mutex::new(last),
+            pending: Mutex::new(Pending::default()),
             callback,
         })
     }
@@ -100,12 +133,7 @@ impl Subscription {
     /// child is not called again with what the parent was given already). Only in the child:
     /// it touches no lock of the parent's.
     pub fn for_child(&self, last: Delivered) -> Arc<Subscription> {
-        Arc::new(Subscription {
-            id: self.id,
-            cancelled: AtomicBool::new(false),
-            last: Mutex::new(last.0),
-            callback: self.callback.for_child(),
-        })
+        Subscription::with_last(self.id, self.callback.for_child(), last.0)
     }
 
     /// Stops further calls; those already queued are skipped.
@@ -113,49 +141,90 @@ impl Subscription {
         self.cancelled.store(true, Ordering::SeqCst);
     }
 
-    /// Queues a call with a document (skipped if equal to the last one delivered).
+    /// Makes `doc` the document to deliver next (replacing one not delivered yet).
     pub fn deliver_document(
         self: &Arc<Self>,
         dispatcher: &Dispatcher,
         path: &Arc<str>,
         doc: &Arc<Document>,
     ) {
-        let (sub, path, doc) = (self.clone(), path.clone(), doc.clone());
-        dispatcher.submit(move || {
-            if sub.cancelled.load(Ordering::SeqCst) {
-                return;
-            }
-            {
-                let mut last = sub.last.lock();
-                if matches!(&*last, Last::Document(d) if Arc::ptr_eq(d, &doc) || d.json == doc.json)
-                {
-                    return;
-                }
-                *last = Last::Document(doc.clone());
-            }
-            sub.callback.call(Event::Document {
-                path: &path,
-                json: &doc.json,
-            });
-        });
+        let mut pending = self.pending.lock();
+        pending.doc = Some((path.clone(), doc.clone()));
+        self.queue(dispatcher, pending);
     }
 
-    /// Queues a call with a state (skipped if equal to the last one delivered).
+    /// Adds a connection state to deliver (the oldest pending ones go when too many wait).
     pub fn deliver_state(self: &Arc<Self>, dispatcher: &Dispatcher, state: State) {
+        let mut pending = self.pending.lock();
+        if pending.states.back() != Some(&state) {
+            if pending.states.len() == PENDING_STATES {
+                pending.states.pop_front();
+            }
+            pending.states.push_back(state);
+        }
+        self.queue(dispatcher, pending);
+    }
+
+    /// Queues a delivery job unless one is queued already (it will take what is pending).
+    fn queue(
+        self: &Arc<Self>,
+        dispatcher: &Dispatcher,
+        mut pending: parking_lot::MutexGuard<'_, Pending>,
+    ) {
+        if std::mem::replace(&mut pending.queued, true) {
+            return;
+        }
+        drop(pending);
         let sub = self.clone();
-        dispatcher.submit(move || {
-            if sub.cancelled.load(Ordering::SeqCst) {
-                return;
+        dispatcher.submit(move || sub.deliver_pending());
+    }
+
+    /// On the dispatcher: delivers what is pending, each event unless equal to the last one.
+    fn deliver_pending(&self) {
+        let Some((doc, states)) = guarded(|| {
+            let mut pending = self.pending.lock();
+            pending.queued = false;
+            let doc = pending.doc.take();
+            let states: Vec<State> = pending.states.drain(..).collect();
+            Some((doc, states))
+        }) else {
+            return;
+        };
+        for state in states {
+            if self.take_if_new(Last::State(state)) {
+                self.callback.call(Event::State(state));
             }
-            {
-                let mut last = sub.last.lock();
-                if matches!(&*last, Last::State(s) if *s == state) {
-                    return;
-                }
-                *last = Last::State(state);
+        }
+        if let Some((path, doc)) = doc {
+            if self.take_if_new(Last::Document(doc.clone())) {
+                self.callback.call(Event::Document {
+                    path: &path,
+                    json: &doc.json,
+                });
             }
-            sub.callback.call(Event::State(state));
-        });
+        }
+    }
+
+    /// Records `event` as delivered, unless the subscription is cancelled or `event` equals
+    /// the last delivery; true when it is to be delivered.
+    fn take_if_new(&self, event: Last) -> bool {
+        guarded(|| {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return None;
+            }
+            let mut last = self.last.lock();
+            let same = match (&*last, &event) {
+                (Last::Document(a), Last::Document(b)) => Arc::ptr_eq(a, b) || a.json == b.json,
+                (Last::State(a), Last::State(b)) => a == b,
+                _ => false,
+            };
+            if same {
+                return None;
+            }
+            *last = event;
+            Some(())
+        })
+        .is_some()
     }
 
     /// Cancels and queues the release of this reference behind every queued call, so the

@@ -7,10 +7,14 @@ use super::{arg_str, guard};
 use crate::status::{Error, NDSR_E_INVALID_ARGUMENT};
 use crate::subscription::{Callback, Event, Handler};
 
+// Callbacks may unwind: a callback that ends the callback thread (`pthread_exit`, a
+// cancellation, a C++ exception it throws on purpose) unwinds through the library's frames as
+// the platform intends instead of aborting the process. The thread then takes no more callbacks.
+
 /// Called with the document of a watched path: `path` and `json` (NUL-terminated, `json_len`
 /// bytes without the NUL) are valid for the call only.
 pub type ndsr_change_fn = Option<
-    unsafe extern "C" fn(
+    unsafe extern "C-unwind" fn(
         userdata: *mut c_void,
         path: *const c_char,
         json: *const c_char,
@@ -18,9 +22,9 @@ pub type ndsr_change_fn = Option<
     ),
 >;
 /// Called with a connection state (an NDSR_STATE_* value).
-pub type ndsr_state_fn = Option<unsafe extern "C" fn(userdata: *mut c_void, state: c_int)>;
+pub type ndsr_state_fn = Option<unsafe extern "C-unwind" fn(userdata: *mut c_void, state: c_int)>;
 /// Releases a callback's userdata; called exactly once, after the callback's last call.
-pub type ndsr_free_fn = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+pub type ndsr_free_fn = Option<unsafe extern "C-unwind" fn(userdata: *mut c_void)>;
 
 /// The C side of a subscription: the userdata and its free function, run on drop.
 struct Userdata {
@@ -52,8 +56,8 @@ impl Drop for Userdata {
     }
 }
 
-type ChangeFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, usize);
-type StateFn = unsafe extern "C" fn(*mut c_void, c_int);
+type ChangeFn = unsafe extern "C-unwind" fn(*mut c_void, *const c_char, *const c_char, usize);
+type StateFn = unsafe extern "C-unwind" fn(*mut c_void, c_int);
 
 struct ChangeCallback(ChangeFn, Userdata);
 

@@ -340,6 +340,60 @@ static void test_close_from_callback(const char *server) {
     ndsr_close(c);
 }
 
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A callback that ends its thread (as Python does to foreign threads at interpreter exit). */
+static void on_change_then_exit_thread(void *ud, const char *path, const char *json, size_t len) {
+    on_change(ud, path, json, len);
+    pthread_exit(NULL);
+}
+
+/* A callback that takes 5 s. */
+static void on_change_slowly(void *ud, const char *path, const char *json, size_t len) {
+    on_change(ud, path, json, len);
+    sleep(5);
+}
+
+/* pthread_exit (or a cancellation) inside a callback ends the callback thread as it asks,
+ * without aborting the process; the handle goes on serving calls and closes as usual. And a
+ * callback that is still running when the handle is closed does not hold the close up. */
+static void test_callback_thread_ends(const char *server) {
+    ndsr_t *h = open_handle(server);
+    CHECK_RC(ndsr_set_data(h, "/capi-exit/cfg", "{\"v\":1}"), NDSR_OK);
+    struct box b;
+    box_init(&b);
+    CHECK_RC(ndsr_on_change(h, "/capi-exit/cfg", on_change_then_exit_thread, &b, on_free, NULL),
+             NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 1) == 1);
+    CHECK_RC(ndsr_set_data(h, "/capi-exit/cfg", "{\"v\":2}"), NDSR_OK);
+    char *doc = NULL;
+    CHECK_RC(ndsr_get_json(h, "/capi-exit/cfg", &doc, NULL), NDSR_OK);
+    ndsr_string_free(doc);
+    double t = now_s();
+    ndsr_close(h);
+    CHECK(now_s() - t < 3.0);
+    CHECK(box_wait(&b, &b.frees, 1) == 1);
+    CHECK(b.calls == 1);
+
+    h = open_handle(server);
+    struct box s;
+    box_init(&s);
+    CHECK_RC(ndsr_on_change(h, "/capi-exit/cfg", on_change_slowly, &s, on_free, NULL), NDSR_OK);
+    CHECK(box_wait(&s, &s.calls, 1) == 1);
+    t = now_s();
+    ndsr_close(h); /* the callback has about 5 s to go */
+    double took = now_s() - t;
+    CHECK(took < 3.0);
+    if (took >= 3.0) fprintf(stderr, "ndsr_close took %.1f s\n", took);
+    /* userdata_free still runs once, after the callback returns. */
+    CHECK(box_wait(&s, &s.frees, 1) == 1);
+    CHECK(s.calls == 1);
+}
+
 /* fork(): the child gets a session of its own with the parent's watches and callbacks; the
  * parent's session, registrations and locks are untouched, and the child's close ends only the
  * child's session. */
@@ -434,6 +488,7 @@ int main(void) {
     test_handle(server);
     test_locks(server);
     test_close_from_callback(server);
+    test_callback_thread_ends(server);
     test_fork(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
