@@ -382,6 +382,49 @@ fn bad_input_is_refused_before_anything_is_sent() {
 }
 
 #[test]
+fn the_reserved_subtree_is_checked_under_the_chroot() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let r = Registry::open(
+        Some(&format!("{}/zookeeper", zk.connect)),
+        Options::default(),
+    )
+    .unwrap();
+    // "/x" under the chroot /zookeeper is /zookeeper/x on the server.
+    for e in [
+        r.set_data("/x", "null").unwrap_err(),
+        r.set_node("/svc/x:1", "null").unwrap_err(),
+        r.unset("/x").unwrap_err(),
+    ] {
+        assert_eq!(e.code, NDSR_E_INVALID_ARGUMENT, "{}", e.message);
+        assert!(e.message.contains("reserved"), "{}", e.message);
+    }
+    assert!(!raw.exists("/zookeeper/x") && !raw.exists("/zookeeper/svc"));
+    // Reading is allowed, as without a chroot.
+    assert!(r.get_json("/").is_ok());
+    // Any other chroot is an ordinary one.
+    raw.create("/app", b"");
+    let r = Registry::open(Some(&format!("{}/app", zk.connect)), Options::default()).unwrap();
+    r.set_data("/x", "null").unwrap();
+    assert!(raw.exists("/app/x"));
+}
+
+#[test]
+fn numbers_beyond_64_bits_are_kept_exactly() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&zk);
+    let big = "123456789012345678901234567890";
+    r.set_data("/num", &format!(r#"{{"n":{big},"f":0.30000000000000000001}}"#))
+        .unwrap();
+    let stored = String::from_utf8(raw.get("/num").unwrap().0).unwrap();
+    assert!(stored.contains(&format!(r#""n":{big}"#)), "{stored}");
+    assert!(stored.contains(r#""f":0.30000000000000000001"#), "{stored}");
+    let doc = r.get_json("/num").unwrap();
+    assert!(doc.contains(&format!(r#""n":{big}"#)), "{doc}");
+}
+
+#[test]
 fn read_only_handle_refuses_writes() {
     let zk = Zk::standalone();
     let mut opts = Options::default();
