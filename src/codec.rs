@@ -195,14 +195,18 @@ mod tests {
     #[test]
     fn numbers_are_kept_exactly() {
         // Beyond 64 bits, and decimals, as written (the Python original keeps them too).
-        let text = r#"{"n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}"#;
+        let text =
+            r#"{"n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}"#;
         let v = parse_user_data(text).unwrap();
         let e = encode(&v, 1, "c").unwrap();
         assert_eq!(
             String::from_utf8(e.clone()).unwrap(),
             r#"{"pid":1,"created":"c","n":123456789012345678901234567890,"f":0.1000000000000000055511151231257827}"#
         );
-        assert_eq!(decode(&e)["n"].to_string(), "123456789012345678901234567890");
+        assert_eq!(
+            decode(&e)["n"].to_string(),
+            "123456789012345678901234567890"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod dispatcher;
 pub mod document;
 pub mod ensemble;
 pub mod ffi;
+pub mod files;
 pub mod fork;
 pub mod limits;
 pub mod lock;

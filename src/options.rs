@@ -73,6 +73,9 @@ impl Default for Options {
     }
 }
 
+/// The largest PEM file read for a TLS option (a bundle of many CA certificates fits).
+const MAX_PEM: u64 = 1 << 20;
+
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
     match value {
         "true" | "1" | "yes" => Ok(true),
@@ -193,9 +196,11 @@ impl Options {
                     })?
             }
             "tls_ca" | "tls_cert" | "tls_key" => {
-                let pem = std::fs::read_to_string(value).map_err(|e| {
-                    Error::invalid(format!("option {key}: cannot read {value:?}: {e}"))
-                })?;
+                let pem = crate::files::read_regular(std::path::Path::new(value), MAX_PEM, true)
+                    .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+                    .map_err(|e| {
+                        Error::invalid(format!("option {key}: cannot read {value:?}: {e}"))
+                    })?;
                 if !pem.contains("-----BEGIN ") {
                     return Err(Error::invalid(format!(
                         "option {key}: {value:?} is not a PEM file"

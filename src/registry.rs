@@ -96,7 +96,7 @@ impl Core {
         let rate_limiter = options.rate_limiter()?;
         let cache = match &options.cachefile {
             Some(p) => Some(Arc::new(
-                crate::cachefile::CacheFile::open(p.clone()).map_err(|e| {
+                crate::cachefile::CacheFile::open(p.clone(), ensemble.key()).map_err(|e| {
                     Error::new(
                         NDSR_E_INTERNAL,
                         format!("cannot start the cache file writer: {e}"),

@@ -22,6 +22,12 @@ fn file_json(file: &std::path::Path) -> Value {
     json(&std::fs::read_to_string(file).unwrap())
 }
 
+/// The file's entries for the handles on `connect` (a single server and no chroot: the
+/// ensemble key is the connect string itself).
+fn entries(file: &std::path::Path, connect: &str) -> Value {
+    file_json(file)["ensembles"][connect].clone()
+}
+
 #[test]
 fn written_shared_and_used_when_zookeeper_is_unreachable() {
     let zk = Zk::standalone();
@@ -35,9 +41,12 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("ndsr-cache.json");
 
+    // Every handle reaches the server through a proxy, so that one can later start while it
+    // is unreachable with the same connect string (entries are kept per ensemble).
+    let proxy = Proxy::start(&zk.connect);
     // Two handles (as two processes would) write to one file: both paths end up in it.
-    let a = with_cache(&zk.connect, &file, false);
-    let b = with_cache(&zk.connect, &file, false);
+    let a = with_cache(&proxy.addr, &file, false);
+    let b = with_cache(&proxy.addr, &file, false);
     let web = a.get_json("/svc/web").unwrap();
     b.get_json("/svc/db").unwrap();
     a.get_json("/svc/empty").unwrap();
@@ -47,9 +56,9 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     let v = file_json(&file);
     assert_eq!(
         (v["format"].as_str(), v["version"].as_u64()),
-        (Some("ndsr-cache"), Some(1))
+        (Some("ndsr-cache"), Some(2))
     );
-    let paths = v["paths"].as_object().unwrap();
+    let paths = v["ensembles"][&proxy.addr].as_object().unwrap();
     let mut keys: Vec<&String> = paths.keys().collect();
     keys.sort();
     assert_eq!(
@@ -82,7 +91,7 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     while json(&events.next())["children"].get("h2:80").is_none() {}
     a.flush_cache();
     assert!(
-        file_json(&file)["paths"]["/svc/web"]["document"]["children"]
+        entries(&file, &proxy.addr)["/svc/web"]["document"]["children"]
             .get("h2:80")
             .is_some()
     );
@@ -90,7 +99,6 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     b.close();
 
     // A process starting while ZooKeeper is unreachable: the cached document, marked last-known.
-    let proxy = Proxy::start(&zk.connect);
     proxy.cut();
     let c = with_cache(&proxy.addr, &file, true);
     let doc = json(&c.get_json("/svc/web").unwrap());
@@ -100,7 +108,7 @@ fn written_shared_and_used_when_zookeeper_is_unreachable() {
     assert!(!live);
     assert_eq!(
         Some(since),
-        file_json(&file)["paths"]["/svc/web"]["saved_ms"].as_i64()
+        entries(&file, &proxy.addr)["/svc/web"]["saved_ms"].as_i64()
     );
     assert_eq!(
         c.get_json("/svc/other").unwrap_err().code,
@@ -138,7 +146,7 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
     let a = with_cache(&zk.connect, &file, false);
     assert_eq!(json(&a.get_json("/k").unwrap())["data"]["x"], 1);
     a.flush_cache();
-    assert!(file_json(&file)["paths"].get("/k").is_some());
+    assert!(entries(&file, &zk.connect).get("/k").is_some());
     // A symlink is never followed.
     let target = dir.path().join("elsewhere");
     std::fs::write(&target, "precious").unwrap();
@@ -161,4 +169,101 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("/k2"));
     assert!(!text.contains("cache-s3cret"));
+}
+
+/// Writes a cache file holding `doc` for `path` under the entries of `connect`.
+fn write_cache(file: &std::path::Path, connect: &str, path: &str, doc: Value) {
+    let v = serde_json::json!({"format": "ndsr-cache", "version": 2, "ensembles": {
+        connect: {path: {"saved_ms": 1, "document": doc}}}});
+    std::fs::write(file, v.to_string()).unwrap();
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A lazy handle on an unreachable server (a cut proxy) with `file` as its cache file: what
+/// `get_json` of `path` gives, and how long it took.
+fn read_offline(
+    proxy: &Proxy,
+    file: &std::path::Path,
+    path: &str,
+) -> (Result<String, i32>, std::time::Duration) {
+    let mut o = Options::default();
+    o.set("cachefile", file.to_str().unwrap()).unwrap();
+    o.set("timeout_ms", "1000").unwrap();
+    o.set("lazy", "true").unwrap();
+    let r = Registry::open(Some(&proxy.addr), o).unwrap();
+    let t = std::time::Instant::now();
+    let got = r.get_json(path).map_err(|e| e.code);
+    (got, t.elapsed())
+}
+
+#[test]
+fn a_cache_file_is_checked_before_it_is_trusted() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    proxy.cut();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cache.json");
+    let stat = serde_json::json!({"czxid":1,"mzxid":1,"ctime":1,"mtime":1,"version":0,"cversion":0,
+        "aversion":0,"ephemeralOwner":0,"dataLength":0,"numChildren":1,"pzxid":1});
+    let poisoned = serde_json::json!({"path": "/svc", "stat": stat, "data": null,
+        "children": {"evil:666": {"pid": 1}}});
+    // As it should be: served.
+    write_cache(&file, &proxy.addr, "/svc", poisoned.clone());
+    let (got, _) = read_offline(&proxy, &file, "/svc");
+    assert!(got.unwrap().contains("evil:666"));
+
+    // Writable by others: not used.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(
+        read_offline(&proxy, &file, "/svc").0.unwrap_err(),
+        NDSR_E_NO_CONNECTION
+    );
+    // Another user's (this needs root to arrange).
+    if unsafe { libc::geteuid() } == 0 {
+        write_cache(&file, &proxy.addr, "/svc", poisoned.clone());
+        let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        assert_eq!(
+            read_offline(&proxy, &file, "/svc").0.unwrap_err(),
+            NDSR_E_NO_CONNECTION
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+    // Not the document's shape.
+    for (key, bad) in [
+        ("stat", serde_json::json!("a string")),
+        ("data", serde_json::json!([1, 2])),
+        ("fifth", serde_json::json!(5)),
+    ] {
+        let mut doc = poisoned.clone();
+        doc[key] = bad;
+        write_cache(&file, &proxy.addr, "/svc", doc);
+        assert_eq!(
+            read_offline(&proxy, &file, "/svc").0.unwrap_err(),
+            NDSR_E_NO_CONNECTION,
+            "{key}"
+        );
+    }
+    // Saved by a handle on another chroot (or ensemble): not this handle's.
+    write_cache(
+        &file,
+        &format!("{}/other", proxy.addr),
+        "/svc",
+        poisoned.clone(),
+    );
+    assert_eq!(
+        read_offline(&proxy, &file, "/svc").0.unwrap_err(),
+        NDSR_E_NO_CONNECTION
+    );
+
+    // A FIFO in its place must not block, a device must not be read.
+    std::fs::remove_file(&file).unwrap();
+    let c = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (got, took) = read_offline(&proxy, &file, "/svc");
+    assert_eq!(got.unwrap_err(), NDSR_E_NO_CONNECTION);
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    let (got, took) = read_offline(&proxy, std::path::Path::new("/dev/zero"), "/svc");
+    assert_eq!(got.unwrap_err(), NDSR_E_NO_CONNECTION);
+    assert!(took < std::time::Duration::from_secs(3), "{took:?}");
 }

@@ -415,8 +415,11 @@ fn numbers_beyond_64_bits_are_kept_exactly() {
     let raw = Raw::connect(&zk.connect);
     let r = open(&zk);
     let big = "123456789012345678901234567890";
-    r.set_data("/num", &format!(r#"{{"n":{big},"f":0.30000000000000000001}}"#))
-        .unwrap();
+    r.set_data(
+        "/num",
+        &format!(r#"{{"n":{big},"f":0.30000000000000000001}}"#),
+    )
+    .unwrap();
     let stored = String::from_utf8(raw.get("/num").unwrap().0).unwrap();
     assert!(stored.contains(&format!(r#""n":{big}"#)), "{stored}");
     assert!(stored.contains(r#""f":0.30000000000000000001"#), "{stored}");

@@ -80,6 +80,24 @@ fn tls_options_are_checked() {
         o.set("tls_ca", not_pem.to_str().unwrap()).unwrap_err().code,
         NDSR_E_INVALID_ARGUMENT
     );
+    // Only small regular files are read: a FIFO would block for ever, a device be read until
+    // memory runs out.
+    let fifo = dir.path().join("fifo.pem");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let t = std::time::Instant::now();
+        let e = o.set("tls_ca", path).unwrap_err();
+        assert_eq!(e.code, NDSR_E_INVALID_ARGUMENT, "{path}");
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    }
+    let huge = dir.path().join("huge.pem");
+    std::fs::write(&huge, "-----BEGIN ".repeat(200_000)).unwrap();
+    assert_eq!(
+        o.set("tls_ca", huge.to_str().unwrap()).unwrap_err().code,
+        NDSR_E_INVALID_ARGUMENT
+    );
     let fake = dir.path().join("c.pem");
     std::fs::write(
         &fake,
