@@ -294,9 +294,7 @@ impl Core {
     fn start_watch(&self, entry: &Arc<Entry>) {
         self.shared.tasks.spawn(watch_path(
             entry.clone(),
-            self.shared.session.clone(),
-            self.shared.counters.clone(),
-            self.shared.dispatcher.clone(),
+            self.shared.clone(),
             self.cache.clone(),
         ));
     }
@@ -323,11 +321,15 @@ impl Core {
         if let Some(doc) = entry.current() {
             return Ok(doc.json.clone());
         }
-        // Nothing known and no session can come: do not wait for one.
+        // Nothing known and the path cannot be read, or no session can come: no waiting.
+        if let Some(e) = entry.failure() {
+            return Err(e);
+        }
         self.check_auth()?;
-        self.bounded(async { Ok(entry.wait_ready().await.json.clone()) }, || {
-            Err(self.no_document())
-        })
+        self.bounded(
+            async { entry.wait_ready().await.map(|doc| doc.json.clone()) },
+            || Err(self.no_document()),
+        )
     }
 
     /// Whether the cached document of `p` is live (the session is connected and the path is
@@ -384,7 +386,7 @@ impl Core {
         if entry.current().is_none() {
             // The subscription stands from here on, whatever the wait gives (the callback may
             // even have closed the handle already).
-            let _ = self.bounded(async { Ok(entry.wait_ready().await) }, || {
+            let _ = self.bounded(async { entry.wait_ready().await }, || {
                 Err(self.no_document())
             });
         }

@@ -24,9 +24,10 @@ use crate::dispatcher::Dispatcher;
 use crate::document::{self, Document};
 use crate::path;
 use crate::session::Session;
-use crate::status::is_connection_error;
+use crate::shared::Shared;
+use crate::status::{is_connection_error, Error, NDSR_E_NO_AUTH};
 use crate::subscription::Subscription;
-use crate::zk::{Counters, Zk};
+use crate::zk::Zk;
 
 /// The cached state of one watched path, shared between its task, readers and subscribers.
 pub struct Entry {
@@ -37,11 +38,13 @@ pub struct Entry {
     synced: Mutex<Option<(u64, i64)>>,
     /// When the document came from the cache file: when it was saved there (Unix ms).
     cached_since: Mutex<Option<i64>>,
-    shared: Mutex<Shared>,
+    /// Why the path cannot be read now (its ACL, say), while it cannot.
+    failure: Mutex<Option<Error>>,
+    state: Mutex<EntryState>,
     ready: watch::Sender<bool>,
 }
 
-struct Shared {
+struct EntryState {
     doc: Option<Arc<Document>>,
     subs: Vec<Arc<Subscription>>,
 }
@@ -53,7 +56,8 @@ impl Entry {
             path: path.into(),
             synced: Mutex::new(None),
             cached_since: Mutex::new(None),
-            shared: Mutex::new(Shared {
+            failure: Mutex::new(None),
+            state: Mutex::new(EntryState {
                 doc: None,
                 subs: Vec::new(),
             }),
@@ -63,13 +67,13 @@ impl Entry {
 
     /// The current document, if the first read has completed.
     pub fn current(&self) -> Option<Arc<Document>> {
-        self.shared.lock().doc.clone()
+        self.state.lock().doc.clone()
     }
 
     /// Starts the entry with a document from the cache file, saved at `saved_ms`.
     pub fn preload(&self, doc_json: String, saved_ms: i64) {
         *self.cached_since.lock() = Some(saved_ms);
-        let mut shared = self.shared.lock();
+        let mut shared = self.state.lock();
         if shared.doc.is_none() {
             shared.doc = Some(Arc::new(Document { json: doc_json }));
             drop(shared);
@@ -81,13 +85,13 @@ impl Entry {
     /// `since`; like a cache file's, it is last-known until the first read of this process.
     pub fn inherit(&self, doc: Arc<Document>, since: i64) {
         *self.cached_since.lock() = Some(since);
-        self.shared.lock().doc = Some(doc);
+        self.state.lock().doc = Some(doc);
         self.ready.send_replace(true);
     }
 
     /// The subscribers now.
     pub fn subscribers(&self) -> Vec<Arc<Subscription>> {
-        self.shared.lock().subs.clone()
+        self.state.lock().subs.clone()
     }
 
     /// When the document came from the cache file, when it was saved there.
@@ -100,12 +104,27 @@ impl Entry {
         *self.synced.lock()
     }
 
-    /// Waits until the first document exists.
-    pub async fn wait_ready(&self) -> Arc<Document> {
+    /// Why the path cannot be read now, if it cannot.
+    pub fn failure(&self) -> Option<Error> {
+        self.failure.lock().clone()
+    }
+
+    /// The path cannot be read: its document (if any) is last-known until it can be again.
+    fn fail(&self, e: Error) {
+        *self.synced.lock() = None;
+        *self.failure.lock() = Some(e);
+        self.ready.send_replace(true);
+    }
+
+    /// Waits until the first document exists, or the path is found unreadable.
+    pub async fn wait_ready(&self) -> Result<Arc<Document>, Error> {
         let mut rx = self.ready.subscribe();
         loop {
             if let Some(doc) = self.current() {
-                return doc;
+                return Ok(doc);
+            }
+            if let Some(e) = self.failure() {
+                return Err(e);
             }
             if rx.changed().await.is_err() {
                 std::future::pending::<()>().await;
@@ -115,7 +134,7 @@ impl Entry {
 
     /// Replaces the document and queues it for every subscriber, unless it is unchanged.
     fn publish(&self, doc: Arc<Document>, dispatcher: &Dispatcher) {
-        let mut shared = self.shared.lock();
+        let mut shared = self.state.lock();
         if matches!(&shared.doc, Some(old) if old.json == doc.json) {
             return;
         }
@@ -129,7 +148,7 @@ impl Entry {
 
     /// Adds a subscriber and queues the current document for it, if there is one.
     pub fn subscribe(&self, sub: Arc<Subscription>, dispatcher: &Dispatcher) {
-        let mut shared = self.shared.lock();
+        let mut shared = self.state.lock();
         if let Some(doc) = &shared.doc {
             sub.deliver_document(dispatcher, &self.path, doc);
         }
@@ -138,14 +157,14 @@ impl Entry {
 
     /// Removes a subscriber.
     pub fn unsubscribe(&self, id: u64) -> Option<Arc<Subscription>> {
-        let mut shared = self.shared.lock();
+        let mut shared = self.state.lock();
         let i = shared.subs.iter().position(|s| s.id == id)?;
         Some(shared.subs.remove(i))
     }
 
     /// Removes every subscriber (on close).
     pub fn take_subscribers(&self) -> Vec<Arc<Subscription>> {
-        std::mem::take(&mut self.shared.lock().subs)
+        std::mem::take(&mut self.state.lock().subs)
     }
 }
 
@@ -179,13 +198,20 @@ type Pending = FuturesUnordered<Armed>;
 /// A child's value (its data as JSON): where it sits in the last document, or, when read since,
 /// its own text until the next document is made. The document is the only full copy.
 enum ChildJson {
-    InDoc { start: u32, len: u32 },
+    InDoc {
+        start: u32,
+        len: u32,
+    },
     Own(Box<str>),
+    /// Listed but not readable by this handle (its ACL): left out of the document, and read
+    /// again when its exists watch fires.
+    Unreadable,
 }
 
 struct Child {
     json: ChildJson,
-    /// The id of the child's live data watch; 0 when it has none (deleted, waiting for the list).
+    /// The id of the child's live data (or, unreadable, exists) watch; 0 when it has none
+    /// (deleted, waiting for the list).
     watch: u64,
     /// The data watch itself, until it fires. Kept here rather than in a future of its own:
     /// a cache holds one per child, and a task per watch cost 300 bytes a child (M1 in bench/).
@@ -220,6 +246,7 @@ impl Local {
             match c {
                 ChildJson::InDoc { len, .. } => *len as usize,
                 ChildJson::Own(s) => s.len(),
+                ChildJson::Unreadable => 0,
             }
         };
         let size: usize = self
@@ -234,7 +261,10 @@ impl Local {
         };
         let children = &mut self.children;
         let doc = document::render_with(path, self.stat.as_ref(), data, size, |json| {
-            for (i, (name, c)) in children.iter_mut().enumerate() {
+            let readable = children
+                .iter_mut()
+                .filter(|(_, c)| !matches!(c.json, ChildJson::Unreadable));
+            for (i, (name, c)) in readable.enumerate() {
                 if i > 0 {
                     json.push(',');
                 }
@@ -246,6 +276,7 @@ impl Local {
                         json.push_str(&prev_json[*start as usize..(*start + *len) as usize])
                     }
                     ChildJson::Own(s) => json.push_str(s),
+                    ChildJson::Unreadable => {}
                 }
                 // Documents stay far below 4 GiB (ZooKeeper caps a node's data at 1 MiB and a
                 // list at what one reply carries); a larger one keeps its own copies.
@@ -298,6 +329,8 @@ const CHILD_READ_BATCH: usize = 1000;
 struct Watcher<'a> {
     zk: Zk<'a>,
     path: &'a str,
+    /// Names the handle in log lines.
+    tag: String,
     local: Local,
     pending: Pending,
 }
@@ -395,6 +428,7 @@ impl Watcher<'_> {
             .cloned()
             .collect();
         let mut read = Vec::with_capacity(to_read.len());
+        let mut unreadable = Vec::new();
         for batch in to_read.chunks(CHILD_READ_BATCH) {
             let paths: Vec<String> = batch.iter().map(|n| path::join(self.path, n)).collect();
             let futures: Vec<_> = paths
@@ -422,6 +456,7 @@ impl Watcher<'_> {
                     Err(zookeeper_client::Error::NoNode) => {
                         self.local.children.remove(name.as_str());
                     }
+                    Err(zookeeper_client::Error::NoAuth) => unreadable.push(name.clone()),
                     Err(e) => return Err(e),
                 }
             }
@@ -430,6 +465,45 @@ impl Watcher<'_> {
         // inserts keeps its nodes about two thirds full, 45 bytes more per child (M1 in bench/).
         let mut read: BTreeMap<CompactString, Child> = read.into_iter().collect();
         self.local.children.append(&mut read);
+        for name in unreadable {
+            self.watch_unreadable(&name).await?;
+        }
+        Ok(())
+    }
+
+    /// A child this handle may not read (its ACL): left out of the document and logged, and
+    /// watched with an exists watch (which needs no permission) to be read again when it
+    /// changes. Keeps one bad child from stopping the rest of the list.
+    async fn watch_unreadable(&mut self, name: &str) -> ZkResult<()> {
+        let child_path = path::join(self.path, name);
+        let was = self
+            .local
+            .children
+            .get(name)
+            .map(|c| matches!(c.json, ChildJson::Unreadable));
+        match self.zk.check_and_watch_stat(&child_path).await {
+            Ok((Some(_), w)) => {
+                if was != Some(true) {
+                    log::warn!(
+                        "{} {child_path}: not readable by this handle (its ACL gives no READ); left out of {}'s document",
+                        self.tag,
+                        self.path
+                    );
+                }
+                let id = self.local.id();
+                let child = Child {
+                    json: ChildJson::Unreadable,
+                    watch: id,
+                    watcher: Some(w),
+                };
+                self.local.children.insert(name.into(), child);
+            }
+            // Gone already: the list watch reports it.
+            Ok((None, _)) => {
+                self.local.children.remove(name);
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
@@ -494,6 +568,15 @@ impl Watcher<'_> {
                                 self.child_unwatched(&name);
                                 Ok(false)
                             }
+                            Err(zookeeper_client::Error::NoAuth) => {
+                                let was_readable = self
+                                    .local
+                                    .children
+                                    .get(&name)
+                                    .is_some_and(|c| !matches!(c.json, ChildJson::Unreadable));
+                                self.watch_unreadable(&name).await?;
+                                Ok(was_readable)
+                            }
                             Err(e) => Err(e),
                         }
                     }
@@ -527,73 +610,111 @@ impl Watcher<'_> {
 /// Keeps `entry` current until the session is closed.
 pub async fn run(
     entry: Arc<Entry>,
-    session: Arc<Session>,
-    counters: Arc<Counters>,
-    dispatcher: Arc<Dispatcher>,
+    shared: Arc<Shared>,
     cache: Option<Arc<crate::cachefile::CacheFile>>,
 ) {
+    let session = &shared.session;
     // Every live document goes to the subscribers and, if there is one, to the cache file.
     let publish = |doc: Arc<Document>| {
         if let Some(c) = &cache {
             c.save(&entry.path, &doc.json);
         }
-        entry.publish(doc, &dispatcher);
+        entry.publish(doc, &shared.dispatcher);
     };
     let mut next_id = 0;
     while let Some(generation) = session.wait_connected().await {
-        let zk = Zk {
-            client: &generation.client,
-            counters: &counters,
-        };
         let mut w = Watcher {
-            zk,
+            zk: Zk::new(&generation.client, &shared.counters),
             path: &entry.path,
+            tag: session.tag(),
             local: Local {
                 next_id,
                 ..Local::default()
             },
             pending: Pending::new(),
         };
-        let mut result = w.full_read().await;
-        if result.is_ok() {
-            // Marked before publishing: whoever sees the document sees it as live.
-            *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
-            publish(w.local.render(&entry.path));
-            while let Some((source, event)) = w.next_event().await {
-                if event.event_type == EventType::Session {
-                    if event.session_state.is_terminated() {
-                        break;
-                    }
-                    continue;
-                }
-                match w.handle(source, event).await {
-                    Ok(true) => publish(w.local.render(&entry.path)),
-                    Ok(false) => {}
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                }
-            }
-        }
+        let result = follow(&mut w, &entry, &generation, &publish).await;
         next_id = w.local.next_id;
         if let Err(e) = result {
-            if is_connection_error(&e) {
-                log::debug!("watch on {}: {e}; re-reading once connected", entry.path);
-            } else {
-                log::warn!("watch on {}: {e}; re-reading once connected", entry.path);
-            }
-            // Do not spin on an error the server keeps returning (NoAuth, say).
-            if !is_connection_error(&e) {
-                tokio::time::sleep(session.timeout()).await;
-            }
+            handle_failure(&w, &entry, session, e).await;
         }
         // A session that expired is replaced by the supervisor; wait_connected returns the new one.
-        if generation_dead(&session, generation.id) {
+        if generation_dead(session, generation.id) {
             continue;
         }
         // Same session, lost a read: wait a moment for the state to settle before re-reading.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads the path in full and follows its changes until the session ends (`Ok`) or a read
+/// fails.
+async fn follow(
+    w: &mut Watcher<'_>,
+    entry: &Entry,
+    generation: &crate::session::Generation,
+    publish: &impl Fn(Arc<Document>),
+) -> ZkResult<()> {
+    w.full_read().await?;
+    // Marked before publishing: whoever sees the document sees it as live.
+    *entry.failure.lock() = None;
+    *entry.synced.lock() = Some((generation.id, crate::session::now_ms()));
+    publish(w.local.render(&entry.path));
+    while let Some((source, event)) = w.next_event().await {
+        if event.event_type == EventType::Session {
+            if event.session_state.is_terminated() {
+                break;
+            }
+            continue;
+        }
+        if w.handle(source, event).await? {
+            publish(w.local.render(&entry.path));
+        }
+    }
+    Ok(())
+}
+
+/// After a failed read: connection trouble is waited out by the caller; anything else makes
+/// the document last-known (never a frozen document called live) and is reported. A path this
+/// handle may not read is read again when it changes (an exists watch needs no permission);
+/// other errors after the session timeout (not in a loop).
+async fn handle_failure(
+    w: &Watcher<'_>,
+    entry: &Entry,
+    session: &Session,
+    e: zookeeper_client::Error,
+) {
+    let path = &entry.path;
+    if is_connection_error(&e) {
+        log::debug!("{} watch on {path}: {e}; re-reading once connected", w.tag);
+        return;
+    }
+    let error = match e {
+        zookeeper_client::Error::NoAuth => Error::new(
+            NDSR_E_NO_AUTH,
+            format!("{path}: not readable by this handle (its ACL gives no READ)"),
+        ),
+        e => Error::from_zk(&e, path),
+    };
+    if entry.failure().as_ref() != Some(&error) {
+        log::warn!(
+            "{} watch on {path}: {error}; read again when it changes",
+            w.tag
+        );
+    }
+    entry.fail(error);
+    let mut generations = session.subscribe_current();
+    let changed = async {
+        match w.zk.check_and_watch_stat(path).await {
+            Ok((_, watcher)) => {
+                watcher.changed().await;
+            }
+            Err(_) => tokio::time::sleep(session.timeout()).await,
+        }
+    };
+    tokio::select! {
+        _ = changed => {}
+        _ = generations.changed() => {}
     }
 }
 

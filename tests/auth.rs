@@ -268,3 +268,73 @@ fn rejected_authentication_is_terminal() {
     assert_eq!(r.state(), ndsr::session::State::AuthFailed);
     assert_eq!(r.request_counts(), before);
 }
+
+/// An ACL that lets nobody but the digest user other:pw do anything.
+fn only_other() -> zookeeper_client::Acl {
+    let other = Credentials {
+        username: "other".into(),
+        password: "pw".into(),
+    };
+    zookeeper_client::Acl::new(
+        Permission::ALL,
+        zookeeper_client::AuthId::new("digest", &other.digest_id()),
+    )
+}
+
+/// Creates `path` with an ACL that lets nobody but user "other" (not us) do anything.
+fn create_private(raw: &Raw, path: &str, data: &[u8]) {
+    let only_other = only_other();
+    let opts = zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::new(
+        std::slice::from_ref(&only_other),
+    ));
+    raw.rt
+        .block_on(raw.client.create(path, data, &opts))
+        .unwrap();
+}
+
+/// A child this handle may not read is left out of its service's document (and logged); the
+/// rest is served and stays live. A path that cannot be read at all says so at once.
+#[test]
+fn an_unreadable_child_is_left_out_and_the_rest_stays_live() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/svc", b"");
+    raw.create("/svc/a:1", b"{}");
+    create_private(&raw, "/svc/secret:1", b"{}");
+    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    let t = std::time::Instant::now();
+    let doc = json(&r.get_json("/svc").unwrap());
+    assert!(t.elapsed() < std::time::Duration::from_secs(2));
+    let names: Vec<&String> = doc["children"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["a:1"]);
+    assert_eq!(
+        doc["stat"]["numChildren"], 2,
+        "the list itself is as the server has it"
+    );
+    assert!(r.freshness("/svc").unwrap().0, "live");
+
+    // Changes keep coming, an unreadable child appearing on the way included.
+    let events = docs(&r, "/svc");
+    events.next();
+    raw.create("/svc/b:1", b"{}");
+    until(&events, |d| d["children"].get("b:1").is_some());
+    create_private(&raw, "/svc/secret:2", b"{}");
+    raw.create("/svc/c:1", b"{}");
+    let d = until(&events, |d| d["children"].get("c:1").is_some());
+    assert!(d["children"].get("secret:2").is_none());
+    raw.set("/svc/a:1", br#"{"v":2}"#);
+    until(&events, |d| d["children"]["a:1"]["v"] == 2);
+    assert!(r.freshness("/svc").unwrap().0, "still live");
+
+    // A node that cannot be read at all: NDSR_E_NO_AUTH at once, not a timeout.
+    create_private(&raw, "/hidden", b"{}");
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        assert_eq!(r.get_json("/hidden").unwrap_err().code, NDSR_E_NO_AUTH);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}
