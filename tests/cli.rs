@@ -199,7 +199,8 @@ fn ephemeral_set_lasts_until_interrupted() {
         }
     });
     assert!(stat.unwrap().ephemeral_owner != 0);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // SIGHUP (a closed terminal) ends it as cleanly as SIGTERM or SIGINT.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     assert!(child.wait().unwrap().success());
     let ev = raw
         .rt
@@ -208,7 +209,7 @@ fn ephemeral_set_lasts_until_interrupted() {
     assert_eq!(
         ev.event_type,
         zookeeper_client::EventType::NodeDeleted,
-        "removed at once on SIGTERM"
+        "removed at once on SIGHUP"
     );
 }
 
@@ -348,4 +349,63 @@ fn credentials_from_flags_or_environment_and_auth_exit_code() {
         ndsr(&zk, &["--username", "ops", "get", "/"]).status.code(),
         Some(2)
     );
+}
+
+/// Under systemd, `timeout` or `docker stop` the tool gets the signal: the command gets it too,
+/// and the lock is released only once the command has ended.
+#[test]
+fn lock_passes_signals_on_and_releases_after_the_command() {
+    let zk = Zk::standalone();
+    let dir = tempfile::tempdir().unwrap();
+    let (running, done) = (dir.path().join("running"), dir.path().join("done"));
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        let _ = std::fs::remove_file(&running);
+        let _ = std::fs::remove_file(&done);
+        // The command takes a moment to finish once signalled, and says which signal it got.
+        let script = format!(
+            "for s in TERM INT HUP; do trap \"sleep 0.5; echo $s > {d}; exit 3\" $s; done; touch {r}; while true; do sleep 0.05; done",
+            d = done.display(),
+            r = running.display()
+        );
+        let mut holder = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+            .args([
+                "--server",
+                &zk.connect,
+                "lock",
+                "/locks/sig",
+                "--",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .spawn()
+            .unwrap();
+        while !running.exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        unsafe { libc::kill(holder.id() as i32, sig) };
+        // While the command winds down, the lock is still held.
+        let o = ndsr(&zk, &["lock", "/locks/sig", "--wait", "0", "--", "true"]);
+        assert_eq!(
+            o.status.code(),
+            Some(5),
+            "signal {sig}: taken while the command ran"
+        );
+        let status = holder.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(3),
+            "signal {sig}: the command's own status"
+        );
+        let got = std::fs::read_to_string(&done).unwrap_or_default();
+        assert!(
+            !got.trim().is_empty(),
+            "signal {sig}: the command was not signalled"
+        );
+        // Released at once, not at the session's expiry.
+        let t = std::time::Instant::now();
+        let o = ndsr(&zk, &["lock", "/locks/sig", "--wait", "0", "--", "true"]);
+        assert_eq!(o.status.code(), Some(0), "signal {sig}: {:?}", o);
+        assert!(t.elapsed() < Duration::from_secs(3));
+    }
 }

@@ -251,20 +251,24 @@ fn paths(v: &Value, out: &mut Vec<String>) {
 
 type Signals = signal_hook::iterator::Signals;
 
+/// The signals that end a command that waits (a registration, a watch, a locked command).
+const ENDING_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
 fn wait_for_signal(mut signals: Signals) -> i32 {
     signals.forever().next().unwrap_or(libc::SIGTERM)
 }
 
 fn run(cli: Cli) -> Result<u8, Fail> {
-    // Taken before anything happens, so that an early SIGINT/SIGTERM still ends a waiting command
-    // cleanly (an ephemeral node is removed at once, not left for the session timeout). Other
-    // commands keep the default: a signal ends them.
+    // Taken before anything happens, so that an early SIGINT/SIGTERM/SIGHUP still ends a waiting
+    // command cleanly (an ephemeral node is removed at once, a lock released, not left for the
+    // session timeout). Other commands keep the default: a signal ends them.
     let signals = match cli.command {
         Command::Set {
             ephemeral: true, ..
         }
-        | Command::Watch { .. } => Some(
-            Signals::new([libc::SIGINT, libc::SIGTERM])
+        | Command::Watch { .. }
+        | Command::Lock { .. } => Some(
+            Signals::new(ENDING_SIGNALS)
                 .map_err(|e| Fail(EXIT_ERROR, format!("cannot handle signals: {e}")))?,
         ),
         _ => None,
@@ -365,34 +369,103 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 ));
             }
             let name = name.unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
-            let lease = match r.lock(&path, &name, simultaneous, Duration::from_secs_f64(wait)) {
-                Ok(l) => l,
-                Err(e) if e.code == NDSR_E_TIMEOUT => {
-                    return Err(Fail(
-                        EXIT_LOCK_NOT_ACQUIRED,
-                        format!("{path}: lock not acquired within {wait} s"),
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let status = std::process::Command::new(&command[0])
-                .args(&command[1..])
-                .status();
-            let _ = r.unlock(&lease);
-            match status {
-                Ok(s) => match s.code() {
-                    Some(c) => c as u8,
-                    None => {
-                        use std::os::unix::process::ExitStatusExt;
-                        128u8.wrapping_add(s.signal().unwrap_or(0) as u8)
-                    }
-                },
-                Err(e) => return Err(Fail(127, format!("{}: {e}", command[0]))),
-            }
+            let wait = Duration::from_secs_f64(wait);
+            let signals = signals.expect("taken for lock");
+            return run_locked(r, &path, &name, simultaneous, wait, &command, signals);
         }
     };
     r.close();
     Ok(code)
+}
+
+/// `ndsr lock`: takes the lock, runs `command` while holding it, releases it. A signal that
+/// ends the tool (SIGINT, SIGTERM, SIGHUP) is passed on to the command, which is waited for
+/// before the lock is released: the lock is never free while the command runs. A signal that
+/// comes before the command starts ends the wait for the lock.
+fn run_locked(
+    r: std::sync::Arc<Registry>,
+    path: &str,
+    name: &str,
+    simultaneous: u32,
+    wait: Duration,
+    command: &[String],
+    mut signals: Signals,
+) -> Result<u8, Fail> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    let child_pid = std::sync::Arc::new(AtomicI32::new(0));
+    let received = std::sync::Arc::new(AtomicI32::new(0));
+    let handle = signals.handle();
+    let forwarder = {
+        let (child_pid, received, r) = (child_pid.clone(), received.clone(), r.clone());
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                received.store(sig, Ordering::SeqCst);
+                match child_pid.load(Ordering::SeqCst) {
+                    // SAFETY: signalling the command we started (waited for, so its pid is ours).
+                    pid if pid > 0 => unsafe {
+                        libc::kill(pid, sig);
+                    },
+                    // Waiting for the lock: stop waiting.
+                    0 => r.close(),
+                    // The lock is held and the command about to start: it is not started.
+                    _ => {}
+                }
+            }
+        })
+    };
+    let interrupted = |received: &AtomicI32| match received.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(128u8.wrapping_add(sig as u8)),
+    };
+    let lease = match r.lock(path, name, simultaneous, wait) {
+        Ok(l) => l,
+        Err(_) if interrupted(&received).is_some() => {
+            handle.close();
+            return Ok(interrupted(&received).unwrap_or(1));
+        }
+        Err(e) if e.code == NDSR_E_TIMEOUT => {
+            return Err(Fail(
+                EXIT_LOCK_NOT_ACQUIRED,
+                format!("{path}: lock not acquired within {} s", wait.as_secs_f64()),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    child_pid.store(-1, Ordering::SeqCst);
+    if let Some(code) = interrupted(&received) {
+        let _ = r.unlock(&lease);
+        handle.close();
+        return Ok(code);
+    }
+    let status = match std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .spawn()
+    {
+        Ok(mut child) => {
+            child_pid.store(child.id() as i32, Ordering::SeqCst);
+            // A signal taken just before the pid was published is passed on now.
+            if let Some(sig) = interrupted(&received).map(|c| c.wrapping_sub(128) as i32) {
+                // SAFETY: as above.
+                unsafe { libc::kill(child.id() as i32, sig) };
+            }
+            child.wait()
+        }
+        Err(e) => Err(e),
+    };
+    let _ = r.unlock(&lease);
+    handle.close();
+    let _ = forwarder.join();
+    r.close();
+    match status {
+        Ok(s) => Ok(match s.code() {
+            Some(c) => c as u8,
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                128u8.wrapping_add(s.signal().unwrap_or(0) as u8)
+            }
+        }),
+        Err(e) => Err(Fail(127, format!("{}: {e}", command[0]))),
+    }
 }
 
 fn hostname() -> String {
