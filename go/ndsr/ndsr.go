@@ -99,11 +99,20 @@ func toError(rc C.int, msg *C.char) error {
 func Version() string { return C.GoString(C.ndsr_version()) }
 
 // Registry is a handle: one ZooKeeper session with its registrations, cache and callbacks.
-// Safe for concurrent use. Close it when done; a finalizer closes a forgotten one.
+// Safe for concurrent use. It stays open, with its registrations in place, until Close: it is
+// never closed by the garbage collector, even when the program keeps no reference to it (a
+// process that is still serving must not lose its registration at the next GC). Close it when
+// done.
 type Registry struct {
 	mu sync.RWMutex
 	h  *C.ndsr_t
 }
+
+// openRegistries holds every registry from Open to Close, so that none is collected while open.
+var openRegistries = struct {
+	sync.Mutex
+	set map[*Registry]struct{}
+}{set: map[*Registry]struct{}{}}
 
 // Open connects to server (a ZooKeeper connect string; "" means localhost:2181) with options
 // ("timeout_ms", "readonly", "lazy").
@@ -143,7 +152,9 @@ func Open(server string, options map[string]string) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{h: h}
-	runtime.SetFinalizer(r, (*Registry).Close)
+	openRegistries.Lock()
+	openRegistries.set[r] = struct{}{}
+	openRegistries.Unlock()
 	return r, nil
 }
 
@@ -165,8 +176,10 @@ func (r *Registry) Close() error {
 	r.h = nil
 	r.mu.Unlock()
 	if h != nil {
-		runtime.SetFinalizer(r, nil)
 		C.ndsr_close(h)
+		openRegistries.Lock()
+		delete(openRegistries.set, r)
+		openRegistries.Unlock()
 	}
 	return nil
 }
