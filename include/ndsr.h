@@ -17,147 +17,219 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-// Not connected (not yet, or the connection was lost and is being re-established).
+/**
+ * Not connected (not yet, or the connection was lost and is being re-established).
+ */
 #define NDSR_STATE_DISCONNECTED 0
 
-// Connected to a read-write server.
+/**
+ * Connected to a read-write server.
+ */
 #define NDSR_STATE_CONNECTED 1
 
-// Connected to a read-only server.
+/**
+ * Connected to a read-only server.
+ */
 #define NDSR_STATE_CONNECTED_READ_ONLY 2
 
-// The session expired; a new session is being made and everything re-applied.
+/**
+ * The session expired; a new session is being made and everything re-applied.
+ */
 #define NDSR_STATE_EXPIRED 3
 
-// ZooKeeper rejected the credentials; no further attempts are made.
+/**
+ * ZooKeeper rejected the credentials; no further attempts are made.
+ */
 #define NDSR_STATE_AUTH_FAILED 4
 
-// The handle is closed.
+/**
+ * The handle is closed.
+ */
 #define NDSR_STATE_CLOSED 5
 
-// Major version of the library; equal to the major of `ndsr_version()`.
+/**
+ * Major version of the library; equal to the major of `ndsr_version()`.
+ */
 #define NDSR_VERSION_MAJOR 0
 
-// Minor version of the library.
+/**
+ * Minor version of the library.
+ */
 #define NDSR_VERSION_MINOR 1
 
-// Patch version of the library.
+/**
+ * Patch version of the library.
+ */
 #define NDSR_VERSION_PATCH 0
 
 
 
-// Success.
+/**
+ * Success.
+ */
 #define NDSR_OK 0
 
-// Success with a note: the request was accepted and kept, and is applied as soon as a
-// ZooKeeper session exists.
+/**
+ * Success with a note: the request was accepted and kept, and is applied as soon as a
+ * ZooKeeper session exists.
+ */
 #define NDSR_QUEUED 1
 
-// An argument was NULL, malformed (path, JSON, option value) or out of range.
+/**
+ * An argument was NULL, malformed (path, JSON, option value) or out of range.
+ */
 #define NDSR_E_INVALID_ARGUMENT -1
 
-// No ZooKeeper session could be had within the timeout.
+/**
+ * No ZooKeeper session could be had within the timeout.
+ */
 #define NDSR_E_NO_CONNECTION -2
 
-// The handle was opened read-only and the call would write.
+/**
+ * The handle was opened read-only and the call would write.
+ */
 #define NDSR_E_READ_ONLY -3
 
-// ZooKeeper refused the operation because of an ACL.
+/**
+ * ZooKeeper refused the operation because of an ACL.
+ */
 #define NDSR_E_NO_AUTH -4
 
-// ZooKeeper rejected the credentials.
+/**
+ * ZooKeeper rejected the credentials.
+ */
 #define NDSR_E_AUTH_FAILED -5
 
-// The data is larger than `NDSR_MAX_DATA_LEN` once encoded.
+/**
+ * The data is larger than `NDSR_MAX_DATA_LEN` once encoded.
+ */
 #define NDSR_E_TOO_LARGE -6
 
-// The operation did not finish within the timeout.
+/**
+ * The operation did not finish within the timeout.
+ */
 #define NDSR_E_TIMEOUT -7
 
-// The handle is closed (or closing).
+/**
+ * The handle is closed (or closing).
+ */
 #define NDSR_E_CLOSED -8
 
-// A bug inside the library (a caught panic, a broken invariant). Never a crash.
+/**
+ * A bug inside the library (a caught panic, a broken invariant). Never a crash.
+ */
 #define NDSR_E_INTERNAL -9
 
-// The thing named does not exist (an unknown subscription, for instance).
+/**
+ * The thing named does not exist (an unknown subscription, for instance).
+ */
 #define NDSR_E_NOT_FOUND -10
 
-// ZooKeeper answered with an error that has no code of its own; the message names it.
+/**
+ * ZooKeeper answered with an error that has no code of its own; the message names it.
+ */
 #define NDSR_E_ZOOKEEPER -11
 
-// A lock's session ended (expired or closed): the lock is no longer held.
+/**
+ * A lock's session ended (expired or closed): the lock is no longer held.
+ */
 #define NDSR_E_LOCK_LOST -12
 
-// Another live ZooKeeper session holds the path of this ephemeral registration. The
-// registration is kept and applied when that node goes away (libndsr does not fight it).
+/**
+ * Another live ZooKeeper session holds the path of this ephemeral registration. The
+ * registration is kept and applied when that node goes away (libndsr does not fight it).
+ */
 #define NDSR_E_CONFLICT -13
 
-// The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
-// limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
-// the server drop the connection, so the cap leaves room for the path and the framing.
+/**
+ * The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
+ * limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
+ * the server drop the connection, so the cap leaves room for the path and the framing.
+ */
 #define NDSR_MAX_DATA_LEN 1047552
 
-// A held lock, from `ndsr_lock_acquire`. Release it with `ndsr_lock_release` and free it with
-// `ndsr_lock_free` (which releases it if needed). Thread-safe. If the handle's session ends
-// (expiry, close), the lock is lost: `ndsr_lock_check` says so.
+/**
+ * A held lock, from `ndsr_lock_acquire`. Release it with `ndsr_lock_release` and free it with
+ * `ndsr_lock_free` (which releases it if needed). Thread-safe. If the handle's session ends
+ * (expiry, close), the lock is lost: `ndsr_lock_check` says so.
+ */
 typedef struct ndsr_lock_t ndsr_lock_t;
 
-// Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
-// `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
-// thread-safe: use one options object from one thread at a time.
+/**
+ * Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
+ * `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
+ * thread-safe: use one options object from one thread at a time.
+ */
 typedef struct ndsr_options_t ndsr_options_t;
 
-// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
-// watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
-// any function may be called on one handle from many threads at once, and from its callbacks.
+/**
+ * A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
+ * watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
+ * any function may be called on one handle from many threads at once, and from its callbacks.
+ */
 typedef struct ndsr_t ndsr_t;
 
-// Called with the document of a watched path: `path` and `json` (NUL-terminated, `json_len`
-// bytes without the NUL) are valid for the call only.
+/**
+ * Called with the document of a watched path: `path` and `json` (NUL-terminated, `json_len`
+ * bytes without the NUL) are valid for the call only.
+ */
 typedef void (*ndsr_change_fn)(void *userdata, const char *path, const char *json, size_t json_len);
 
-// Releases a callback's userdata; called exactly once, after the callback's last call.
+/**
+ * Releases a callback's userdata; called exactly once, after the callback's last call.
+ */
 typedef void (*ndsr_free_fn)(void *userdata);
 
-// Called with a connection state (an NDSR_STATE_* value).
+/**
+ * Called with a connection state (an NDSR_STATE_* value).
+ */
 typedef void (*ndsr_state_fn)(void *userdata, int state);
 
-// A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
-// ("component: text", e.g. "session: [zk1:2181 0x1000] connection lost; reconnecting") is valid
-// for the call only. It may be called from any library thread, and from the thread of a call in
-// progress, concurrently; it must return, and must not call the library.
+/**
+ * A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
+ * ("component: text", e.g. "session: [zk1:2181 0x1000] connection lost; reconnecting") is valid
+ * for the call only. It may be called from any library thread, and from the thread of a call in
+ * progress, concurrently; it must return, and must not call the library.
+ */
 typedef void (*ndsr_log_fn)(void *userdata, int level, const char *message);
 
-// A log callback with the component as an argument of its own: `component` is the part of
-// libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
-// `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
+/**
+ * A log callback with the component as an argument of its own: `component` is the part of
+ * libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
+ * `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
+ */
 typedef void (*ndsr_log_handler_fn)(void *userdata,
                                     int level,
                                     const char *component,
                                     const char *message);
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-// Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
-// gives it) once at once, then after every change, never twice in a row with the same document.
-// Calls run on the handle's callback thread, one at a time, in order; a callback may call any
-// ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
-// holds up every other callback of the handle. `userdata_free(userdata)` (may be NULL) runs
-// exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
-// The userdata belongs to the library from this call on: if the call fails, `userdata_free` has
-// run before it returns.
-//
-// Stores the subscription id in `*subscription` (may be NULL if not needed). Blocks at most
-// `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
-// not be read yet (no session): the subscription stands and the first call comes with the first
-// read; NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
+ * gives it): first with the current document, then after every change, never twice in a row
+ * with the same document. Every call, the first included, is made on the handle's callback
+ * thread, never on the calling thread: the first may come just before or just after this
+ * function returns (use `ndsr_get_json` for the document now). A callback that falls behind
+ * gets the latest document, not every intermediate one. Calls run one at a time, in order; a
+ * callback may call any ndsr function, including `ndsr_off` and `ndsr_close`, but should not
+ * block for long, since it holds up every other callback of the handle. A callback may end its
+ * thread (`pthread_exit`, a cancellation): the process goes on, and the handle's later
+ * callbacks are not made. `userdata_free(userdata)` (may be NULL) runs
+ * exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
+ * The userdata belongs to the library from this call on: if the call fails, `userdata_free` has
+ * run before it returns.
+ *
+ * Stores the subscription id in `*subscription` (may be NULL if not needed). Blocks at most
+ * `timeout_ms` for the first read of the path. Returns NDSR_OK; NDSR_QUEUED when the path could
+ * not be read yet (no session): the subscription stands and the first call comes with the first
+ * read; NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_on_change(ndsr_t *h,
                    const char *path,
                    ndsr_change_fn func,
@@ -165,171 +237,206 @@ int ndsr_on_change(ndsr_t *h,
                    ndsr_free_fn userdata_free,
                    uint64_t *subscription);
 
-// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
-// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`
-// (`userdata_free` included).
-// Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
-// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Calls `func(userdata, state)` with the connection state (NDSR_STATE_*): first with the state
+ * now, then after every change, on the handle's callback thread, with the same rules as
+ * `ndsr_on_change` (`userdata_free` included; a callback that falls behind gets the last few
+ * states, in order).
+ * Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
+ * NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_on_state(ndsr_t *h,
                   ndsr_state_fn func,
                   void *userdata,
                   ndsr_free_fn userdata_free,
                   uint64_t *subscription);
 
-// Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
-// of the callback starts (a call already running on the callback thread finishes); its
-// `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
-// NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
-// NDSR_E_CLOSED.
+/**
+ * Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
+ * of the callback starts (a call already running on the callback thread finishes); its
+ * `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
+ * NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
+ * NDSR_E_CLOSED.
+ */
 int ndsr_off(ndsr_t *h, uint64_t subscription);
 
-// Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
-// (NULL means "localhost:2181"), with `opts` (NULL means the defaults; it is copied, so it may
-// be freed right after). Blocks until a session exists, at most `timeout_ms`.
-//
-// Returns NDSR_OK and stores the handle in `*out`; NDSR_E_NO_CONNECTION if no session could be
-// had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
-// background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
-// written only on success. Close the handle with `ndsr_close`.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
+ * (NULL means "localhost:2181"), with `opts` (NULL means the defaults; it is copied, so it may
+ * be freed right after). Blocks until a session exists, at most `timeout_ms`.
+ *
+ * Returns NDSR_OK and stores the handle in `*out`; NDSR_E_NO_CONNECTION if no session could be
+ * had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
+ * background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
+ * written only on success. Close the handle with `ndsr_close`.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_open(const char *server, const ndsr_options_t *opts, ndsr_t **out);
 
-// Closes a handle: ends its ZooKeeper session, so its ephemeral nodes disappear at once, stops
-// its callbacks (each subscription's `userdata_free` runs once, after its last call) and frees
-// everything. NULL is allowed. The handle is invalid afterwards; calls racing the close on other
-// threads get NDSR_E_CLOSED. May be called from inside a callback of the same handle. Blocks for
-// the close of the session (normally a few ms, at most about 2 s).
+/**
+ * Closes a handle: ends its ZooKeeper session, so its ephemeral nodes disappear at once, stops
+ * its callbacks (each subscription's `userdata_free` runs once, after its last call) and frees
+ * everything. NULL is allowed. The handle is invalid afterwards; calls racing the close on other
+ * threads get NDSR_E_CLOSED. May be called from inside a callback of the same handle. Blocks for
+ * the close of the session (normally a few ms) and for a callback that is running, at most
+ * about 2 s in all: a callback still running then finishes on its own, and the remaining
+ * `userdata_free` calls run on the callback thread after it returns.
+ */
 void ndsr_close(ndsr_t *h);
 
-// Registers `path` as an ephemeral node holding `json` (a JSON object, a string, or NULL/"null"
-// for no user data), stored in the Python original's format (`pid`, `created` and the user's
-// keys). The node lives as long as the handle: it is re-created after a session expiry and
-// removed by `ndsr_close`. Parent nodes are created as needed. Setting the same data again
-// writes nothing.
-//
-// Blocks at most `timeout_ms`. Returns NDSR_OK (in place), NDSR_QUEUED (kept and applied as soon
-// as a session exists), NDSR_E_INVALID_ARGUMENT (bad path or JSON), NDSR_E_TOO_LARGE,
-// NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER, NDSR_E_CONFLICT (another
-// live session holds the path: kept, and registered when that node goes away).
-//
-// A registered ephemeral node is enforced: restored if someone deletes it or changes its data,
-// re-created on a new session. A node of another live session found at the first attempt is
-// taken over once (typically our own previous process); after that, another session's node is
-// never fought (see `ndsr_registration_status`).
+/**
+ * Registers `path` as an ephemeral node holding `json` (a JSON object, a string, or NULL/"null"
+ * for no user data), stored in the Python original's format (`pid`, `created` and the user's
+ * keys). The node lives as long as the handle: it is re-created after a session expiry and
+ * removed by `ndsr_close`. Parent nodes are created as needed. Setting the same data again
+ * writes nothing.
+ *
+ * Blocks at most `timeout_ms`. Returns NDSR_OK (in place), NDSR_QUEUED (kept and applied as soon
+ * as a session exists), NDSR_E_INVALID_ARGUMENT (bad path or JSON), NDSR_E_TOO_LARGE,
+ * NDSR_E_READ_ONLY, NDSR_E_NO_AUTH, NDSR_E_CLOSED, NDSR_E_ZOOKEEPER, NDSR_E_CONFLICT (another
+ * live session holds the path: kept, and registered when that node goes away).
+ *
+ * A registered ephemeral node is enforced: restored if someone deletes it or changes its data,
+ * re-created on a new session. A node of another live session found at the first attempt is
+ * taken over once (typically our own previous process); after that, another session's node is
+ * never fought (see `ndsr_registration_status`).
+ */
 int ndsr_set_node(ndsr_t *h, const char *path, const char *json);
 
-// Stores `json` in the persistent node `path` (same data format and return codes as
-// `ndsr_set_node`). The node stays after the handle is closed.
+/**
+ * Stores `json` in the persistent node `path` (same data format and return codes as
+ * `ndsr_set_node`). The node stays after the handle is closed.
+ */
 int ndsr_set_data(ndsr_t *h, const char *path, const char *json);
 
-// Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
-// not re-created. A missing node is not an error. Blocks at most `timeout_ms`. Returns NDSR_OK,
-// NDSR_QUEUED, or an error as `ndsr_set_node` (NDSR_E_ZOOKEEPER if the node has children).
+/**
+ * Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
+ * not re-created. A missing node is not an error. Blocks at most `timeout_ms`. Returns NDSR_OK,
+ * NDSR_QUEUED, or an error as `ndsr_set_node` (NDSR_E_ZOOKEEPER if the node has children).
+ */
 int ndsr_unset(ndsr_t *h, const char *path);
 
-// Stores in `*out` the JSON document of `path`:
-// `{"path":…,"stat":{…}|null,"data":…,"children":{"name":data,…}}` (`stat` is null when the
-// node does not exist). The first call for a path reads it from ZooKeeper and starts watching
-// it (blocking at most `timeout_ms`); later calls are answered from the cache without any
-// network round-trip. `*out` is a NUL-terminated string of `*out_len` bytes (not counting the
-// NUL) owned by the caller, to be freed with `ndsr_string_free`; nothing is truncated.
-// `out_len` may be NULL. Outputs are written only on success.
-//
-// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
-// and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Stores in `*out` the JSON document of `path`:
+ * `{"path":…,"stat":{…}|null,"data":…,"children":{"name":data,…}}` (`stat` is null when the
+ * node does not exist). The first call for a path reads it from ZooKeeper and starts watching
+ * it (blocking at most `timeout_ms`); later calls are answered from the cache without any
+ * network round-trip. `*out` is a NUL-terminated string of `*out_len` bytes (not counting the
+ * NUL) owned by the caller, to be freed with `ndsr_string_free`; nothing is truncated.
+ * `out_len` may be NULL. Outputs are written only on success.
+ *
+ * Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
+ * and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
 
-// Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
-// `*live` = 1 when the session is connected and the path is read and watched on it (changes
-// arrive as they happen), 0 when it is the last known document (the connection is down, or a
-// new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
-// NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
-// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
+ * `*live` = 1 when the session is connected and the path is read and watched on it (changes
+ * arrive as they happen), 0 when it is the last known document (the connection is down, or a
+ * new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
+ * NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
+ * NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_get_freshness(ndsr_t *h, const char *path, int *live, int64_t *since_ms);
 
-// Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Frees a string returned by the library (`ndsr_get_json`). NULL is allowed.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 void ndsr_string_free(char *s);
 
-// Where this handle's registration of `path` stands: NDSR_OK (in place), NDSR_QUEUED (kept,
-// waiting for a session), NDSR_E_CONFLICT (another live session holds the path; libndsr
-// watches it and registers again when it goes away), NDSR_E_NOT_FOUND (not registered here),
-// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED. Never blocks on the network.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Where this handle's registration of `path` stands: NDSR_OK (in place), NDSR_QUEUED (kept,
+ * waiting for a session), NDSR_E_CONFLICT (another live session holds the path; libndsr
+ * watches it and registers again when it goes away), NDSR_E_NOT_FOUND (not registered here),
+ * NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED. Never blocks on the network.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_registration_status(ndsr_t *h, const char *path);
 
-// Authenticates the handle with digest credentials, at once and after every reconnection and
-// new session (the original's set_username/set_password). Nodes created from then on get the ACL
-// of these credentials (owner: all permissions; world: read), unless the `acl` option is set.
-// The password is never logged nor put in an error message. Blocks at most `timeout_ms`.
-// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL or empty, or a username with ':'),
-// NDSR_E_AUTH_FAILED, NDSR_E_TIMEOUT, NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Authenticates the handle with digest credentials, at once and after every reconnection and
+ * new session (the original's set_username/set_password). Nodes created from then on get the ACL
+ * of these credentials (owner: all permissions; world: read), unless the `acl` option is set.
+ * The password is never logged nor put in an error message. Blocks at most `timeout_ms`.
+ * Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL or empty, or a username with ':'),
+ * NDSR_E_AUTH_FAILED, NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
 
-// Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
-// and logs show it, in hex). It changes when a session expires and a new one is made. Never
-// blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,
-// NDSR_E_CLOSED. `*out` is written only on success.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
+ * and logs show it, in hex). It changes when a session expires and a new one is made. Never
+ * blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,
+ * NDSR_E_CLOSED. `*out` is written only on success.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_session_id(ndsr_t *h, int64_t *out);
 
-// Makes a handle inherited through `fork()` the child's own. A child never uses its parent's
-// connection: the library notices the fork (pthread_atfork) and, at the child's first call on
-// the handle (any call, this one included), gives the child a session of its own with the
-// same watches and subscriptions (their callbacks keep their userdata; the child's copy of the
-// userdata is freed in the child by `userdata_free`, the parent's in the parent). Watched
-// paths are re-read on the new session; until then gets return the parent's last documents
-// (last-known, see `ndsr_get_freshness`), and callbacks fire only for what changed.
-// Registrations made before the fork stay the parent's: the child does not re-create them
-// (a prefork server's workers must not take over the master's nodes), and closing the handle
-// in the child ends only the child's session. Locks stay the parent's too: in the child,
-// `ndsr_lock_status` says NDSR_E_LOCK_LOST and releasing them does nothing.
-//
-// A child that only waits for callbacks should call this right after the fork. In the
-// process that opened the handle (or a child that has rebuilt it already) it changes nothing.
-// Then it waits up to `timeout_ms` for a connected session: NDSR_OK when there is one,
-// NDSR_QUEUED when not yet (it keeps trying in the background). Also NDSR_E_CLOSED,
-// NDSR_E_INVALID_ARGUMENT; NDSR_E_INTERNAL if the process was forked without running the fork
-// handlers (a raw `clone`), when the handle cannot be rebuilt. Thread-safe: concurrent first
-// calls in the child rebuild once.
+/**
+ * Makes a handle inherited through `fork()` the child's own. A child never uses its parent's
+ * connection: the library notices the fork (pthread_atfork) and, at the child's first call on
+ * the handle (any call, this one included), gives the child a session of its own with the
+ * same watches and subscriptions (their callbacks keep their userdata; the child's copy of the
+ * userdata is freed in the child by `userdata_free`, the parent's in the parent). Watched
+ * paths are re-read on the new session; until then gets return the parent's last documents
+ * (last-known, see `ndsr_get_freshness`), and callbacks fire only for what changed.
+ * Registrations made before the fork stay the parent's: the child does not re-create them
+ * (a prefork server's workers must not take over the master's nodes), and closing the handle
+ * in the child ends only the child's session. Locks stay the parent's too: in the child,
+ * `ndsr_lock_check` says NDSR_E_LOCK_LOST and releasing them does nothing.
+ *
+ * A child that only waits for callbacks should call this right after the fork. In the
+ * process that opened the handle (or a child that has rebuilt it already) it changes nothing.
+ * Then it waits up to `timeout_ms` for a connected session: NDSR_OK when there is one,
+ * NDSR_QUEUED when not yet (it keeps trying in the background). Also NDSR_E_CLOSED,
+ * NDSR_E_INVALID_ARGUMENT; NDSR_E_INTERNAL if the process was forked without running the fork
+ * handlers (a raw `clone`), when the handle cannot be rebuilt. Thread-safe: concurrent first
+ * calls in the child rebuild once.
+ */
 int ndsr_rebuild(ndsr_t *h);
 
-// The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
-// NULL handle). Never blocks.
+/**
+ * The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
+ * NULL handle). Never blocks.
+ */
 int ndsr_state(ndsr_t *h);
 
-// Acquires the lock `path`, allowing `simultaneous` holders at once (1 = a mutex), under the
-// holder name `name` (may be NULL). Waits up to `wait_ms` ms (0 = one attempt) and takes the
-// lock as soon as a holder releases it. The ZooKeeper layout is kazoo's Semaphore, so Python
-// processes using nd_service_registry's locks and libndsr processes exclude each other.
-//
-// Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`). Returns
-// NDSR_OK and a lock in `*out`; NDSR_E_TIMEOUT if not acquired in time (nothing is left in
-// ZooKeeper); NDSR_E_INVALID_ARGUMENT (bad path, `simultaneous` < 1, negative wait, or a lock
-// created with another `simultaneous`); NDSR_E_READ_ONLY; NDSR_E_NO_CONNECTION; NDSR_E_CLOSED.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Acquires the lock `path`, allowing `simultaneous` holders at once (1 = a mutex), under the
+ * holder name `name` (may be NULL). Waits up to `wait_ms` ms (0 = one attempt) and takes the
+ * lock as soon as a holder releases it. The ZooKeeper layout is kazoo's Semaphore, so Python
+ * processes using nd_service_registry's locks and libndsr processes exclude each other.
+ *
+ * Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`). Returns
+ * NDSR_OK and a lock in `*out`; NDSR_E_TIMEOUT if not acquired in time (nothing is left in
+ * ZooKeeper); NDSR_E_INVALID_ARGUMENT (bad path, `simultaneous` < 1, negative wait, or a lock
+ * created with another `simultaneous`); NDSR_E_READ_ONLY; NDSR_E_NO_CONNECTION; NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_lock_acquire(ndsr_t *h,
                       const char *path,
                       const char *name,
@@ -337,123 +444,149 @@ int ndsr_lock_acquire(ndsr_t *h,
                       int64_t wait_ms,
                       ndsr_lock_t **out);
 
-// Releases a lock (others may take it at once). Returns NDSR_OK; NDSR_E_NOT_FOUND if it was
-// released already; NDSR_E_CLOSED if its handle is closed (the lock went with the session).
-// Blocks at most `timeout_ms`.
-//
-// # Safety
-// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+/**
+ * Releases a lock (others may take it at once). Returns NDSR_OK; NDSR_E_NOT_FOUND if it was
+ * released already; NDSR_E_CLOSED if its handle is closed (the lock went with the session).
+ * Blocks at most `timeout_ms`.
+ *
+ * # Safety
+ * `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+ */
 int ndsr_lock_release(ndsr_lock_t *lock);
 
-// Tells whether the lock is still held: NDSR_OK; NDSR_E_LOCK_LOST when its session ended
-// (expired, or the handle closed): someone else may hold it now; NDSR_E_NO_CONNECTION while
-// the connection is down (the session may survive; until it is known to, do not act as the
-// holder); NDSR_E_NOT_FOUND after `ndsr_lock_release`. Never blocks.
-//
-// # Safety
-// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+/**
+ * Tells whether the lock is still held: NDSR_OK; NDSR_E_LOCK_LOST when its session ended
+ * (expired, or the handle closed): someone else may hold it now; NDSR_E_NO_CONNECTION while
+ * the connection is down (the session may survive; until it is known to, do not act as the
+ * holder); NDSR_E_NOT_FOUND after `ndsr_lock_release`. Never blocks.
+ *
+ * # Safety
+ * `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+ */
 int ndsr_lock_check(const ndsr_lock_t *lock);
 
-// Frees a lock, releasing it first if it is held. NULL is allowed. May block up to
-// `timeout_ms` for the release.
-//
-// # Safety
-// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed; it is invalid afterwards.
+/**
+ * Frees a lock, releasing it first if it is held. NULL is allowed. May block up to
+ * `timeout_ms` for the release.
+ *
+ * # Safety
+ * `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed; it is invalid afterwards.
+ */
 void ndsr_lock_free(ndsr_lock_t *lock);
 
-// The path-keyed form (the original's `acquire_lock`): acquires the lock `path` as
-// `ndsr_lock_acquire` does, but the handle keeps it until `ndsr_release_lock(h, path)` or
-// `ndsr_close`. Acquiring a path this handle holds already returns NDSR_OK at once.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * The path-keyed form (the original's `acquire_lock`): acquires the lock `path` as
+ * `ndsr_lock_acquire` does, but the handle keeps it until `ndsr_release_lock(h, path)` or
+ * `ndsr_close`. Acquiring a path this handle holds already returns NDSR_OK at once.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_acquire_lock(ndsr_t *h,
                       const char *path,
                       const char *name,
                       int simultaneous,
                       int64_t wait_ms);
 
-// Releases a lock taken with `ndsr_acquire_lock`. A path this handle does not hold is not an
-// error. Blocks at most `timeout_ms`.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Releases a lock taken with `ndsr_acquire_lock`. A path this handle does not hold is not an
+ * error. Blocks at most `timeout_ms`.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_release_lock(ndsr_t *h, const char *path);
 
-// The library version as "MAJOR.MINOR.PATCH". Static string; never free it. Thread-safe,
-// never blocks.
+/**
+ * The library version as "MAJOR.MINOR.PATCH". Static string; never free it. Thread-safe,
+ * never blocks.
+ */
 const char *ndsr_version(void);
 
-// The name and meaning of a status code ("NDSR_E_TIMEOUT: timed out"), or "unknown status
-// code". Static string; never free it. Thread-safe, never blocks.
+/**
+ * The name and meaning of a status code ("NDSR_E_TIMEOUT: timed out"), or "unknown status
+ * code". Static string; never free it. Thread-safe, never blocks.
+ */
 const char *ndsr_status_str(int status);
 
-// The message of the last failed ndsr call on the calling thread ("" if none failed yet). The
-// string belongs to the library and stays valid until the next failing ndsr call on this
-// thread; copy it to keep it. Never blocks.
+/**
+ * The message of the last failed ndsr call on the calling thread ("" if none failed yet). The
+ * string belongs to the library and stays valid until the next failing ndsr call on this
+ * thread; copy it to keep it. Never blocks.
+ */
 const char *ndsr_last_error(void);
 
-// Sends the library's log lines with a level up to `max_level` (0 = none … 5 = trace) to `fn`,
-// or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Lines
-// about a handle name it (`[connect string 0x<session id>]`); repeated failures are summarised
-// ("… (12 more in the last 10 s)"); what the ZooKeeper client library logs comes through at
-// debug level only. Passwords are never logged. `userdata` is passed to `fn` as is and must
-// stay valid until the logger is replaced. Never blocks; returns NDSR_OK.
+/**
+ * Sends the library's log lines with a level up to `max_level` (0 = none … 5 = trace) to `fn`,
+ * or to stderr when `fn` is NULL (the default: stderr at level 2, warn). Process-wide. Lines
+ * about a handle name it (`[connect string 0x<session id>]`); repeated failures are summarised
+ * ("… (12 more in the last 10 s)"); what the ZooKeeper client library logs comes through at
+ * debug level only. Passwords are never logged. `userdata` is passed to `fn` as is and must
+ * stay valid until the logger is replaced. Never blocks; returns NDSR_OK.
+ */
 int ndsr_set_logger(ndsr_log_fn func, void *userdata, int max_level);
 
-// As `ndsr_set_logger`, for a callback that takes the component as an argument of its own
-// (NULL: stderr). Replaces any logger set before, by either function. Never blocks; returns
-// NDSR_OK.
+/**
+ * As `ndsr_set_logger`, for a callback that takes the component as an argument of its own
+ * (NULL: stderr). Replaces any logger set before, by either function. Never blocks; returns
+ * NDSR_OK.
+ */
 int ndsr_set_log_handler(ndsr_log_handler_fn func, void *userdata, int max_level);
 
-// Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
-// and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.
-// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT if `out` is NULL.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
+ * and stores it in `*out`. Free it with `ndsr_options_free`. Never blocks.
+ * Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT if `out` is NULL.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_options_new(ndsr_options_t **out);
 
-// Sets option `key` to `value`. Keys:
-// - `timeout_ms`: session timeout in ms (100..600000, default 5000); also the longest time
-//   any call blocks, the wait for the first connection included.
-// - `readonly`: `true`/`false`; writes fail with NDSR_E_READ_ONLY and read-only servers are
-//   accepted.
-// - `lazy`: `true`/`false`; `ndsr_open` succeeds even if ZooKeeper cannot be reached.
-// - `username`, `password`: digest authentication, sent on every (re)connection. With both set
-//   and no `acl`, created nodes get the original's ACL pair: `digest:<user>:<hash>` with all
-//   permissions and `world:anyone` with read; the directories above a registration's own
-//   directory are created open. The password is never logged.
-// - `tls_ca`: path of a PEM file of CA certificates; set, every server is spoken to over TLS
-//   (ZooKeeper's secureClientPort) and its certificate must chain to one of them and name the
-//   host (or IP) connected to. `tls_cert`, `tls_key`: PEM client certificate and key, for
-//   servers that require one. The files are read by this call.
-// - `rate_limit_burst`, `rate_limit_per_sec`: a client-side limit on the requests the handle
-//   sends (reads, writes, watches): bursts of up to `rate_limit_burst`, then
-//   `rate_limit_per_sec` on average. Off by default; set both to turn it on.
-// - `cachefile`: path of a cache file of last known documents (JSON, mode 0600, written
-//   atomically, shareable by several processes). A path read while ZooKeeper is unreachable
-//   (a lazy open during an outage) is answered from it, marked last-known by
-//   `ndsr_get_freshness`, and becomes live once a session exists. Missing nodes and nodes with
-//   neither data nor children are not cached.
-// - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
-//   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
-//
-// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
-// options are unchanged). Never blocks.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Sets option `key` to `value`. Keys:
+ * - `timeout_ms`: session timeout in ms (100..600000, default 5000); also the longest time
+ *   any call blocks, the wait for the first connection included.
+ * - `readonly`: `true`/`false`; writes fail with NDSR_E_READ_ONLY and read-only servers are
+ *   accepted.
+ * - `lazy`: `true`/`false`; `ndsr_open` succeeds even if ZooKeeper cannot be reached.
+ * - `username`, `password`: digest authentication, sent on every (re)connection. With both set
+ *   and no `acl`, created nodes get the original's ACL pair: `digest:<user>:<hash>` with all
+ *   permissions and `world:anyone` with read; the directories above a registration's own
+ *   directory are created open. The password is never logged.
+ * - `tls_ca`: path of a PEM file of CA certificates; set, every server is spoken to over TLS
+ *   (ZooKeeper's secureClientPort) and its certificate must chain to one of them and name the
+ *   host (or IP) connected to. `tls_cert`, `tls_key`: PEM client certificate and key, for
+ *   servers that require one. The files are read by this call.
+ * - `rate_limit_burst`, `rate_limit_per_sec`: a client-side limit on the requests the handle
+ *   sends (reads, writes, watches): bursts of up to `rate_limit_burst`, then
+ *   `rate_limit_per_sec` on average. Off by default; set both to turn it on.
+ * - `cachefile`: path of a cache file of last known documents (JSON, mode 0600, written
+ *   atomically, shareable by several processes). A path read while ZooKeeper is unreachable
+ *   (a lazy open during an outage) is answered from it, marked last-known by
+ *   `ndsr_get_freshness`, and becomes live once a session exists. Missing nodes and nodes with
+ *   neither data nor children are not cached.
+ * - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
+ *   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
+ *
+ * Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
+ * options are unchanged). Never blocks.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 int ndsr_options_set(ndsr_options_t *opts, const char *key, const char *value);
 
-// Frees an options object. NULL is allowed and does nothing. Never blocks.
-//
-// # Safety
-// Each pointer argument is NULL or points to what the description above says.
+/**
+ * Frees an options object. NULL is allowed and does nothing. Never blocks.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
 void ndsr_options_free(ndsr_options_t *opts);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}
+#endif
 
-#endif  /* NDSR_H */
+#endif /* NDSR_H */

@@ -94,10 +94,15 @@ impl Handler for StateCallback {
 }
 
 /// Calls `func(userdata, path, json, json_len)` with the document of `path` (as `ndsr_get_json`
-/// gives it) once at once, then after every change, never twice in a row with the same document.
-/// Calls run on the handle's callback thread, one at a time, in order; a callback may call any
-/// ndsr function, including `ndsr_off` and `ndsr_close`, but should not block for long, since it
-/// holds up every other callback of the handle. `userdata_free(userdata)` (may be NULL) runs
+/// gives it): first with the current document, then after every change, never twice in a row
+/// with the same document. Every call, the first included, is made on the handle's callback
+/// thread, never on the calling thread: the first may come just before or just after this
+/// function returns (use `ndsr_get_json` for the document now). A callback that falls behind
+/// gets the latest document, not every intermediate one. Calls run one at a time, in order; a
+/// callback may call any ndsr function, including `ndsr_off` and `ndsr_close`, but should not
+/// block for long, since it holds up every other callback of the handle. A callback may end its
+/// thread (`pthread_exit`, a cancellation): the process goes on, and the handle's later
+/// callbacks are not made. `userdata_free(userdata)` (may be NULL) runs
 /// exactly once, on the callback thread, after the last call: after `ndsr_off`, or `ndsr_close`.
 /// The userdata belongs to the library from this call on: if the call fails, `userdata_free` has
 /// run before it returns.
@@ -137,9 +142,10 @@ pub unsafe extern "C" fn ndsr_on_change(
     })
 }
 
-/// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*) once at once and after
-/// every change, on the handle's callback thread, with the same rules as `ndsr_on_change`
-/// (`userdata_free` included).
+/// Calls `func(userdata, state)` with the connection state (NDSR_STATE_*): first with the state
+/// now, then after every change, on the handle's callback thread, with the same rules as
+/// `ndsr_on_change` (`userdata_free` included; a callback that falls behind gets the last few
+/// states, in order).
 /// Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns NDSR_OK,
 /// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
 ///

@@ -107,7 +107,9 @@ pub unsafe extern "C" fn ndsr_open(
 /// its callbacks (each subscription's `userdata_free` runs once, after its last call) and frees
 /// everything. NULL is allowed. The handle is invalid afterwards; calls racing the close on other
 /// threads get NDSR_E_CLOSED. May be called from inside a callback of the same handle. Blocks for
-/// the close of the session (normally a few ms, at most about 2 s).
+/// the close of the session (normally a few ms) and for a callback that is running, at most
+/// about 2 s in all: a callback still running then finishes on its own, and the remaining
+/// `userdata_free` calls run on the callback thread after it returns.
 #[no_mangle]
 pub extern "C" fn ndsr_close(h: *mut ndsr_t) {
     guard(|| {
@@ -339,7 +341,7 @@ pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int
 /// Registrations made before the fork stay the parent's: the child does not re-create them
 /// (a prefork server's workers must not take over the master's nodes), and closing the handle
 /// in the child ends only the child's session. Locks stay the parent's too: in the child,
-/// `ndsr_lock_status` says NDSR_E_LOCK_LOST and releasing them does nothing.
+/// `ndsr_lock_check` says NDSR_E_LOCK_LOST and releasing them does nothing.
 ///
 /// A child that only waits for callbacks should call this right after the fork. In the
 /// process that opened the handle (or a child that has rebuilt it already) it changes nothing.

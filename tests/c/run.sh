@@ -28,6 +28,10 @@ CF=(-std=c11 -D_POSIX_C_SOURCE=200809L "${WARN[@]}" -g $(pkg-config --cflags nds
 LD=($(pkg-config --libs ndsr) -Wl,-rpath,"$prefix/lib" -lpthread)
 SAN=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 
+# The header is plain C89 too (no `//` comments), and C++ with every warning.
+printf '#include <ndsr.h>\nint main(void) { return ndsr_version() == 0; }\n' > "$out/c89.c"
+cc -std=c89 -pedantic-errors "${WARN[@]}" $(pkg-config --cflags ndsr) -c "$out/c89.c" -o "$out/c89.o"
+c++ -x c++ -std=c++11 -pedantic-errors "${WARN[@]}" $(pkg-config --cflags ndsr) -c "$out/c89.c" -o "$out/cxx11.o"
 cc "${CF[@]}" tests/c/test_api.c -o "$out/test_api" "${LD[@]}"
 c++ -x c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/c/test_api.c -o "$out/test_api_cxx" "${LD[@]}"
 cc "${CF[@]}" "${SAN[@]}" tests/c/test_api.c -o "$out/test_api_asan" "${LD[@]}"
@@ -38,6 +42,9 @@ c++ -std=c++17 "${WARN[@]}" $(pkg-config --cflags ndsr) examples/cpp/register.cp
 for ex in register watch config; do
   cc "${CF[@]}" "examples/c/$ex.c" -o "$out/$ex" "${LD[@]}"
 done
+# README's line for linking without installing builds a binary that starts.
+(cd "$root" && cc "$out/c89.c" -Iinclude -Ltarget/release -lndsr -Wl,-rpath,"$PWD/target/release" -o "$out/uninstalled")
+env -u LD_LIBRARY_PATH "$out/uninstalled"
 # The static binary really carries the library.
 ! ldd "$out/test_api_static" | grep -q libndsr
 
