@@ -266,12 +266,17 @@ int ndsr_off(ndsr_t *h, uint64_t subscription);
 /**
  * Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
  * (NULL means "localhost:2181"), with `opts` (NULL means the defaults; it is copied, so it may
- * be freed right after). Blocks until a session exists, at most `timeout_ms`.
+ * be freed right after). Blocks until a session exists, at most `timeout_ms` (not at all with
+ * `lazy`).
  *
  * Returns NDSR_OK and stores the handle in `*out`; NDSR_E_NO_CONNECTION if no session could be
- * had in time and the `lazy` option is off (with `lazy`, NDSR_OK and the session is made in the
- * background); NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. `*out` is
- * written only on success. Close the handle with `ndsr_close`.
+ * had in time (the message, `ndsr_last_error()`, says what the last attempt met: connection
+ * refused, a host name that does not resolve, no answer, not a ZooKeeper port, TLS, …);
+ * NDSR_E_AUTH_FAILED; NDSR_E_TOO_LARGE for credentials that cannot fit in a request;
+ * NDSR_E_INVALID_ARGUMENT for a NULL `out` or a bad connect string. With the `lazy` option it
+ * returns NDSR_OK at once, without waiting, and the session is made in the background (writes
+ * return NDSR_QUEUED until it exists). `*out` is written only on success. Close the handle
+ * with `ndsr_close`.
  *
  * # Safety
  * Each pointer argument is NULL or points to what the description above says.
