@@ -409,3 +409,29 @@ fn lock_passes_signals_on_and_releases_after_the_command() {
         assert!(t.elapsed() < Duration::from_secs(3));
     }
 }
+
+/// `--timeout` bounds the wait for a server that accepts and never answers.
+#[test]
+fn timeout_bounds_the_wait_for_a_silent_server() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let t = std::time::Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args(["--server", &addr, "--timeout", "2", "get", "/"])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(o.status.code(), Some(3), "no connection");
+    assert!(
+        took < Duration::from_millis(2600),
+        "took {took:?} for --timeout 2"
+    );
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("no answer to the connect request"), "{err}");
+}

@@ -101,6 +101,19 @@ static void on_log(void *ud, int level, const char *msg) {
     if (level >= 1 && level <= 5 && msg != NULL) __atomic_add_fetch(&log_lines, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Lines given to the handler form, and those whose component was missing or left in the
+ * message. */
+static int handler_lines, handler_bad;
+static void on_log_handler(void *ud, int level, const char *component, const char *msg) {
+    (void)ud;
+    (void)level;
+    if (component == NULL || msg == NULL || component[0] == '\0' ||
+        strncmp(msg, component, strlen(component)) == 0)
+        __atomic_add_fetch(&handler_bad, 1, __ATOMIC_SEQ_CST);
+    else
+        __atomic_add_fetch(&handler_lines, 1, __ATOMIC_SEQ_CST);
+}
+
 static ndsr_t *open_handle(const char *server) {
     ndsr_options_t *o = NULL;
     CHECK_RC(ndsr_options_new(&o), NDSR_OK);
@@ -266,6 +279,13 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_unset(h, "/capi"), NDSR_E_ZOOKEEPER); /* not empty */
     CHECK(__atomic_load_n(&log_lines, __ATOMIC_SEQ_CST) > 0);
     CHECK_RC(ndsr_set_logger(NULL, NULL, 2), NDSR_OK);
+    /* The handler form gets the component apart from the message. */
+    CHECK_RC(ndsr_set_log_handler(on_log_handler, NULL, 5), NDSR_OK);
+    CHECK_RC(ndsr_set_data(h, "/capi/logged", NULL), NDSR_OK);
+    CHECK_RC(ndsr_unset(h, "/capi"), NDSR_E_ZOOKEEPER);
+    CHECK(__atomic_load_n(&handler_lines, __ATOMIC_SEQ_CST) > 0);
+    CHECK(__atomic_load_n(&handler_bad, __ATOMIC_SEQ_CST) == 0);
+    CHECK_RC(ndsr_set_log_handler(NULL, NULL, 2), NDSR_OK);
 
     /* Close: the state subscription's userdata is freed exactly once; calls after close fail. */
     ndsr_close(h);
