@@ -413,14 +413,7 @@ fn lock_passes_signals_on_and_releases_after_the_command() {
 /// `--timeout` bounds the wait for a server that accepts and never answers.
 #[test]
 fn timeout_bounds_the_wait_for_a_silent_server() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in listener.incoming() {
-            held.push(c);
-        }
-    });
+    let addr = silent_server();
     let t = std::time::Instant::now();
     let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
         .args(["--server", &addr, "--timeout", "2", "get", "/"])

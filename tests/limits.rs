@@ -146,14 +146,7 @@ fn a_server_that_closes_after_the_handshake_is_paced() {
 #[test]
 fn a_lazy_open_returns_at_once() {
     // A server that accepts and never answers: a non-lazy open waits its timeout, no more.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in listener.incoming() {
-            held.push(c);
-        }
-    });
+    let addr = silent_server();
     let mut o = Options::default();
     o.set("timeout_ms", "2000").unwrap();
     let t = Instant::now();

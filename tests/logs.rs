@@ -172,17 +172,7 @@ fn a_failed_open_says_what_the_last_attempt_met() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let hung = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            for c in l.incoming() {
-                held.push(c);
-            }
-        });
-        addr
-    };
+    let hung = silent_server();
     let other = not_zookeeper();
     for (server, cause) in [
         (refused.as_str(), "connection refused"),

@@ -424,3 +424,17 @@ pub fn until(
 pub fn until_state(events: &Events<ndsr::session::State>, want: ndsr::session::State) {
     while events.next() != want {}
 }
+
+/// A TCP listener on a free loopback port that accepts connections and never answers nor
+/// closes them (a hung server); its address.
+pub fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    addr
+}
