@@ -22,6 +22,92 @@ extern "C" {
 #endif
 
 /**
+ * Success.
+ */
+#define NDSR_OK 0
+
+/**
+ * Success with a note: the request was accepted and kept, and is applied as soon as a
+ * ZooKeeper session exists.
+ */
+#define NDSR_QUEUED 1
+
+/**
+ * An argument was NULL, malformed (path, JSON, option value) or out of range.
+ */
+#define NDSR_E_INVALID_ARGUMENT -1
+
+/**
+ * No ZooKeeper session could be had within the timeout.
+ */
+#define NDSR_E_NO_CONNECTION -2
+
+/**
+ * The handle was opened read-only and the call would write.
+ */
+#define NDSR_E_READ_ONLY -3
+
+/**
+ * ZooKeeper refused the operation because of an ACL.
+ */
+#define NDSR_E_NO_AUTH -4
+
+/**
+ * ZooKeeper rejected the credentials.
+ */
+#define NDSR_E_AUTH_FAILED -5
+
+/**
+ * Too large to send: data over `NDSR_MAX_DATA_LEN` once encoded, or a path, a path with its
+ * data, a name or credentials that cannot fit in one ZooKeeper request (`jute.maxbuffer`).
+ */
+#define NDSR_E_TOO_LARGE -6
+
+/**
+ * The operation did not finish within the timeout.
+ */
+#define NDSR_E_TIMEOUT -7
+
+/**
+ * The handle is closed (or closing).
+ */
+#define NDSR_E_CLOSED -8
+
+/**
+ * A bug inside the library (a caught panic, a broken invariant). Never a crash.
+ */
+#define NDSR_E_INTERNAL -9
+
+/**
+ * The thing named does not exist (an unknown subscription, for instance).
+ */
+#define NDSR_E_NOT_FOUND -10
+
+/**
+ * ZooKeeper answered with an error that has no code of its own; the message names it.
+ */
+#define NDSR_E_ZOOKEEPER -11
+
+/**
+ * A lock's session ended (expired or closed): the lock is no longer held.
+ */
+#define NDSR_E_LOCK_LOST -12
+
+/**
+ * Another ZooKeeper session's node (a live registration, or a persistent node) holds the path
+ * of this registration. The registration is kept and applied when that node goes away
+ * (libndsr does not fight it).
+ */
+#define NDSR_E_CONFLICT -13
+
+/**
+ * The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
+ * limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
+ * the server drop the connection, so the cap leaves room for the path and the framing.
+ */
+#define NDSR_MAX_DATA_LEN 1047552
+
+/**
  * Not connected (not yet, or the connection was lost and is being re-established).
  */
 #define NDSR_STATE_DISCONNECTED 0
@@ -67,90 +153,6 @@ extern "C" {
 #define NDSR_VERSION_PATCH 0
 
 
-
-/**
- * Success.
- */
-#define NDSR_OK 0
-
-/**
- * Success with a note: the request was accepted and kept, and is applied as soon as a
- * ZooKeeper session exists.
- */
-#define NDSR_QUEUED 1
-
-/**
- * An argument was NULL, malformed (path, JSON, option value) or out of range.
- */
-#define NDSR_E_INVALID_ARGUMENT -1
-
-/**
- * No ZooKeeper session could be had within the timeout.
- */
-#define NDSR_E_NO_CONNECTION -2
-
-/**
- * The handle was opened read-only and the call would write.
- */
-#define NDSR_E_READ_ONLY -3
-
-/**
- * ZooKeeper refused the operation because of an ACL.
- */
-#define NDSR_E_NO_AUTH -4
-
-/**
- * ZooKeeper rejected the credentials.
- */
-#define NDSR_E_AUTH_FAILED -5
-
-/**
- * The data is larger than `NDSR_MAX_DATA_LEN` once encoded.
- */
-#define NDSR_E_TOO_LARGE -6
-
-/**
- * The operation did not finish within the timeout.
- */
-#define NDSR_E_TIMEOUT -7
-
-/**
- * The handle is closed (or closing).
- */
-#define NDSR_E_CLOSED -8
-
-/**
- * A bug inside the library (a caught panic, a broken invariant). Never a crash.
- */
-#define NDSR_E_INTERNAL -9
-
-/**
- * The thing named does not exist (an unknown subscription, for instance).
- */
-#define NDSR_E_NOT_FOUND -10
-
-/**
- * ZooKeeper answered with an error that has no code of its own; the message names it.
- */
-#define NDSR_E_ZOOKEEPER -11
-
-/**
- * A lock's session ended (expired or closed): the lock is no longer held.
- */
-#define NDSR_E_LOCK_LOST -12
-
-/**
- * Another live ZooKeeper session holds the path of this ephemeral registration. The
- * registration is kept and applied when that node goes away (libndsr does not fight it).
- */
-#define NDSR_E_CONFLICT -13
-
-/**
- * The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
- * limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
- * the server drop the connection, so the cap leaves room for the path and the framing.
- */
-#define NDSR_MAX_DATA_LEN 1047552
 
 /**
  * A held lock, from `ndsr_lock_acquire`. Release it with `ndsr_lock_release` and free it with
@@ -310,12 +312,18 @@ void ndsr_close(ndsr_t *h);
  * re-created on a new session. A node of another live session found at the first attempt is
  * taken over once (typically our own previous process); after that, another session's node is
  * never fought (see `ndsr_registration_status`).
+ *
+ * # Safety
+ * `path` and `json` are NULL or NUL-terminated strings valid for the call.
  */
 int ndsr_set_node(ndsr_t *h, const char *path, const char *json);
 
 /**
  * Stores `json` in the persistent node `path` (same data format and return codes as
  * `ndsr_set_node`). The node stays after the handle is closed.
+ *
+ * # Safety
+ * `path` and `json` are NULL or NUL-terminated strings valid for the call.
  */
 int ndsr_set_data(ndsr_t *h, const char *path, const char *json);
 
@@ -323,6 +331,9 @@ int ndsr_set_data(ndsr_t *h, const char *path, const char *json);
  * Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
  * not re-created. A missing node is not an error. Blocks at most `timeout_ms`. Returns NDSR_OK,
  * NDSR_QUEUED, or an error as `ndsr_set_node` (NDSR_E_ZOOKEEPER if the node has children).
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string valid for the call.
  */
 int ndsr_unset(ndsr_t *h, const char *path);
 

@@ -260,7 +260,7 @@ impl Core {
     /// `NDSR_QUEUED` (waiting for a session), `NDSR_E_CONFLICT` (another live session holds the
     /// path; applied when its node goes away), `NDSR_E_NOT_FOUND` (no registration of `p`), or the
     /// error ZooKeeper refused it with. Never waits.
-    pub fn registration_status(&self, p: &str) -> Result<i32> {
+    pub fn registration_status(&self, p: &str) -> Result<Status> {
         self.check_open()?;
         path::validate(p)?;
         self.registrations.status(p)
@@ -517,7 +517,7 @@ impl Core {
     /// Whether a lease is still held: `NDSR_OK`; `NDSR_E_LOCK_LOST` once its session is gone;
     /// `NDSR_E_NO_CONNECTION` while disconnected (the session may yet survive, but until it is
     /// known to, do not act as the holder).
-    pub fn lock_status(&self, lease: &Lease) -> i32 {
+    pub fn lock_status(&self, lease: &Lease) -> Status {
         if self.shared.is_closed() {
             return NDSR_E_LOCK_LOST;
         }

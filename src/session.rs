@@ -48,6 +48,28 @@ impl State {
     pub fn is_connected(self) -> bool {
         matches!(self, State::Connected | State::ConnectedReadOnly)
     }
+
+    /// Every state, in the order of their values.
+    pub const ALL: [State; 6] = [
+        State::Disconnected,
+        State::Connected,
+        State::ConnectedReadOnly,
+        State::Expired,
+        State::AuthFailed,
+        State::Closed,
+    ];
+
+    /// The C name (`NDSR_STATE_CONNECTED`). Exhaustive: a new state does not compile without.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            State::Disconnected => "NDSR_STATE_DISCONNECTED",
+            State::Connected => "NDSR_STATE_CONNECTED",
+            State::ConnectedReadOnly => "NDSR_STATE_CONNECTED_READ_ONLY",
+            State::Expired => "NDSR_STATE_EXPIRED",
+            State::AuthFailed => "NDSR_STATE_AUTH_FAILED",
+            State::Closed => "NDSR_STATE_CLOSED",
+        }
+    }
 }
 
 /// One ZooKeeper session: the client and its generation (a new, larger number for each session).

@@ -1,84 +1,179 @@
-//! Status codes shared by the Rust core and the C ABI, and the error type that carries them.
+//! Status codes and the error type that carries them. [`Status`] is the one list of codes: the
+//! C API's constants are checked against it at compile time (`src/ffi/consts.rs`), and the C
+//! header, the C++ wrapper and the Go package by a test.
 //!
 //! The numeric values are part of the ABI: they are never renumbered and retired values are
 //! never reused.
 
+use std::ffi::CStr;
 use std::fmt;
 
-/// Success.
-pub const NDSR_OK: i32 = 0;
-/// Success with a note: the request was accepted and kept, and is applied as soon as a
-/// ZooKeeper session exists.
-pub const NDSR_QUEUED: i32 = 1;
-/// An argument was NULL, malformed (path, JSON, option value) or out of range.
-pub const NDSR_E_INVALID_ARGUMENT: i32 = -1;
-/// No ZooKeeper session could be had within the timeout.
-pub const NDSR_E_NO_CONNECTION: i32 = -2;
-/// The handle was opened read-only and the call would write.
-pub const NDSR_E_READ_ONLY: i32 = -3;
-/// ZooKeeper refused the operation because of an ACL.
-pub const NDSR_E_NO_AUTH: i32 = -4;
-/// ZooKeeper rejected the credentials.
-pub const NDSR_E_AUTH_FAILED: i32 = -5;
-/// The data is larger than `NDSR_MAX_DATA_LEN` once encoded.
-pub const NDSR_E_TOO_LARGE: i32 = -6;
-/// The operation did not finish within the timeout.
-pub const NDSR_E_TIMEOUT: i32 = -7;
-/// The handle is closed (or closing).
-pub const NDSR_E_CLOSED: i32 = -8;
-/// A bug inside the library (a caught panic, a broken invariant). Never a crash.
-pub const NDSR_E_INTERNAL: i32 = -9;
-/// The thing named does not exist (an unknown subscription, for instance).
-pub const NDSR_E_NOT_FOUND: i32 = -10;
-/// ZooKeeper answered with an error that has no code of its own; the message names it.
-pub const NDSR_E_ZOOKEEPER: i32 = -11;
+/// A status: 0 = success, positive = success with a note, negative = an error.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Success.
+    Ok = 0,
+    /// Accepted and kept; applied as soon as a ZooKeeper session exists.
+    Queued = 1,
+    /// An argument was NULL, malformed (path, JSON, option value) or out of range.
+    InvalidArgument = -1,
+    /// No ZooKeeper session could be had within the timeout.
+    NoConnection = -2,
+    /// The handle was opened read-only and the call would write.
+    ReadOnly = -3,
+    /// ZooKeeper refused the operation because of an ACL.
+    NoAuth = -4,
+    /// ZooKeeper rejected the credentials.
+    AuthFailed = -5,
+    /// Too large to send: over `NDSR_MAX_DATA_LEN`, or more than one ZooKeeper request holds.
+    TooLarge = -6,
+    /// The operation did not finish within the timeout.
+    Timeout = -7,
+    /// The handle is closed (or closing).
+    Closed = -8,
+    /// A bug inside the library (a caught panic, a broken invariant). Never a crash.
+    Internal = -9,
+    /// The thing named does not exist (an unknown subscription, for instance).
+    NotFound = -10,
+    /// ZooKeeper answered with an error that has no code of its own; the message names it.
+    ZooKeeper = -11,
+    /// A lock's session ended (expired or closed): the lock is no longer held.
+    LockLost = -12,
+    /// Another ZooKeeper session's node holds the path of the registration; it is kept and
+    /// applied when that node goes away.
+    Conflict = -13,
+}
 
-/// A lock's session ended (expired or closed): the lock is no longer held.
-pub const NDSR_E_LOCK_LOST: i32 = -12;
+impl Status {
+    /// Every status, in the order of their values from `Ok` down.
+    pub const ALL: [Status; 15] = [
+        Status::Ok,
+        Status::Queued,
+        Status::InvalidArgument,
+        Status::NoConnection,
+        Status::ReadOnly,
+        Status::NoAuth,
+        Status::AuthFailed,
+        Status::TooLarge,
+        Status::Timeout,
+        Status::Closed,
+        Status::Internal,
+        Status::NotFound,
+        Status::ZooKeeper,
+        Status::LockLost,
+        Status::Conflict,
+    ];
 
-/// Another live ZooKeeper session holds the path of this ephemeral registration. The
-/// registration is kept and applied when that node goes away (libndsr does not fight it).
-pub const NDSR_E_CONFLICT: i32 = -13;
+    /// The C API's value.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
 
-/// The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB. ZooKeeper's own
-/// limit (`jute.maxbuffer`, 1 MiB - 1) counts the whole request, and a request above it makes
-/// the server drop the connection, so the cap leaves room for the path and the framing.
-pub const NDSR_MAX_DATA_LEN: usize = 1_047_552;
+    /// The status of a C API value.
+    pub fn from_code(code: i32) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.code() == code)
+    }
 
-/// Every status code with its name and meaning, for `ndsr_status_str`.
-pub fn status_str(code: i32) -> &'static str {
-    match code {
-        NDSR_OK => "NDSR_OK: success",
-        NDSR_QUEUED => "NDSR_QUEUED: accepted, applied once a ZooKeeper session exists",
-        NDSR_E_INVALID_ARGUMENT => "NDSR_E_INVALID_ARGUMENT: invalid argument",
-        NDSR_E_NO_CONNECTION => "NDSR_E_NO_CONNECTION: no connection to ZooKeeper",
-        NDSR_E_READ_ONLY => "NDSR_E_READ_ONLY: the handle is read-only",
-        NDSR_E_NO_AUTH => "NDSR_E_NO_AUTH: not authorised by the node's ACL",
-        NDSR_E_AUTH_FAILED => "NDSR_E_AUTH_FAILED: authentication failed",
-        NDSR_E_TOO_LARGE => "NDSR_E_TOO_LARGE: data too large",
-        NDSR_E_TIMEOUT => "NDSR_E_TIMEOUT: timed out",
-        NDSR_E_CLOSED => "NDSR_E_CLOSED: the handle is closed",
-        NDSR_E_INTERNAL => "NDSR_E_INTERNAL: internal error",
-        NDSR_E_NOT_FOUND => "NDSR_E_NOT_FOUND: not found",
-        NDSR_E_ZOOKEEPER => "NDSR_E_ZOOKEEPER: ZooKeeper error",
-        NDSR_E_LOCK_LOST => "NDSR_E_LOCK_LOST: the lock was lost with its session",
-        NDSR_E_CONFLICT => "NDSR_E_CONFLICT: another live session holds the path",
-        _ => "unknown status code",
+    /// True for the negative statuses.
+    pub fn is_error(self) -> bool {
+        self.code() < 0
+    }
+
+    /// The C name and the meaning, as `ndsr_status_str` gives them ("NDSR_E_TIMEOUT: timed
+    /// out"). Exhaustive: a new status does not compile without its text.
+    pub fn c_text(self) -> &'static CStr {
+        match self {
+            Status::Ok => c"NDSR_OK: success",
+            Status::Queued => c"NDSR_QUEUED: accepted, applied once a ZooKeeper session exists",
+            Status::InvalidArgument => c"NDSR_E_INVALID_ARGUMENT: invalid argument",
+            Status::NoConnection => c"NDSR_E_NO_CONNECTION: no connection to ZooKeeper",
+            Status::ReadOnly => c"NDSR_E_READ_ONLY: the handle is read-only",
+            Status::NoAuth => c"NDSR_E_NO_AUTH: not authorised by the node's ACL",
+            Status::AuthFailed => c"NDSR_E_AUTH_FAILED: authentication failed",
+            Status::TooLarge => c"NDSR_E_TOO_LARGE: data too large",
+            Status::Timeout => c"NDSR_E_TIMEOUT: timed out",
+            Status::Closed => c"NDSR_E_CLOSED: the handle is closed",
+            Status::Internal => c"NDSR_E_INTERNAL: internal error",
+            Status::NotFound => c"NDSR_E_NOT_FOUND: not found",
+            Status::ZooKeeper => c"NDSR_E_ZOOKEEPER: ZooKeeper error",
+            Status::LockLost => c"NDSR_E_LOCK_LOST: the lock was lost with its session",
+            Status::Conflict => c"NDSR_E_CONFLICT: another live session holds the path",
+        }
+    }
+
+    /// [`Status::c_text`] as a `str`.
+    pub fn text(self) -> &'static str {
+        self.c_text().to_str().unwrap_or("")
+    }
+
+    /// The C name (`NDSR_E_TIMEOUT`).
+    pub fn name(self) -> &'static str {
+        self.text().split(':').next().unwrap_or("")
     }
 }
 
-/// An error with its status code and a message for people.
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// The C names of the statuses, for Rust code that speaks them.
+pub mod codes {
+    use super::Status;
+
+    /// cbindgen:ignore
+    pub const NDSR_OK: Status = Status::Ok;
+    /// cbindgen:ignore
+    pub const NDSR_QUEUED: Status = Status::Queued;
+    /// cbindgen:ignore
+    pub const NDSR_E_INVALID_ARGUMENT: Status = Status::InvalidArgument;
+    /// cbindgen:ignore
+    pub const NDSR_E_NO_CONNECTION: Status = Status::NoConnection;
+    /// cbindgen:ignore
+    pub const NDSR_E_READ_ONLY: Status = Status::ReadOnly;
+    /// cbindgen:ignore
+    pub const NDSR_E_NO_AUTH: Status = Status::NoAuth;
+    /// cbindgen:ignore
+    pub const NDSR_E_AUTH_FAILED: Status = Status::AuthFailed;
+    /// cbindgen:ignore
+    pub const NDSR_E_TOO_LARGE: Status = Status::TooLarge;
+    /// cbindgen:ignore
+    pub const NDSR_E_TIMEOUT: Status = Status::Timeout;
+    /// cbindgen:ignore
+    pub const NDSR_E_CLOSED: Status = Status::Closed;
+    /// cbindgen:ignore
+    pub const NDSR_E_INTERNAL: Status = Status::Internal;
+    /// cbindgen:ignore
+    pub const NDSR_E_NOT_FOUND: Status = Status::NotFound;
+    /// cbindgen:ignore
+    pub const NDSR_E_ZOOKEEPER: Status = Status::ZooKeeper;
+    /// cbindgen:ignore
+    pub const NDSR_E_LOCK_LOST: Status = Status::LockLost;
+    /// cbindgen:ignore
+    pub const NDSR_E_CONFLICT: Status = Status::Conflict;
+    /// The largest encoded node data libndsr writes, in bytes: 1 MiB - 1 KiB (ZooKeeper's own
+    /// limit counts the whole request).
+    ///
+    /// cbindgen:ignore
+    pub const NDSR_MAX_DATA_LEN: usize = 1_047_552;
+}
+
+pub use codes::*;
+
+/// An error with its status and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
-    /// One of the negative `NDSR_E_*` codes.
-    pub code: i32,
+    /// Always an error status (negative).
+    pub code: Status,
     /// What went wrong, in one line.
     pub message: String,
 }
 
 impl Error {
-    /// An error with the given code and message.
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
+    /// An error with the given status and message.
+    pub fn new(code: Status, message: impl Into<String>) -> Self {
         Error {
             code,
             message: message.into(),
@@ -87,26 +182,26 @@ impl Error {
 
     /// `NDSR_E_INVALID_ARGUMENT` with a message.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(NDSR_E_INVALID_ARGUMENT, message)
+        Self::new(Status::InvalidArgument, message)
     }
 
     /// `NDSR_E_CLOSED`.
     pub fn closed() -> Self {
-        Self::new(NDSR_E_CLOSED, "the handle is closed")
+        Self::new(Status::Closed, "the handle is closed")
     }
 
     /// Maps an error from the ZooKeeper client for an operation on `path`.
     pub fn from_zk(err: &zookeeper_client::Error, path: &str) -> Self {
         use zookeeper_client::Error as Z;
         let code = match err {
-            Z::NoAuth => NDSR_E_NO_AUTH,
-            Z::AuthFailed => NDSR_E_AUTH_FAILED,
-            Z::NotReadOnly => NDSR_E_READ_ONLY,
-            Z::BadArguments(why) if **why == *zookeeper_client::TOO_LARGE => NDSR_E_TOO_LARGE,
-            Z::BadArguments(_) | Z::InvalidAcl => NDSR_E_INVALID_ARGUMENT,
-            Z::ClientClosed => NDSR_E_CLOSED,
-            e if is_connection_error(e) => NDSR_E_NO_CONNECTION,
-            _ => NDSR_E_ZOOKEEPER,
+            Z::NoAuth => Status::NoAuth,
+            Z::AuthFailed => Status::AuthFailed,
+            Z::NotReadOnly => Status::ReadOnly,
+            Z::BadArguments(why) if **why == *zookeeper_client::TOO_LARGE => Status::TooLarge,
+            Z::BadArguments(_) | Z::InvalidAcl => Status::InvalidArgument,
+            Z::ClientClosed => Status::Closed,
+            e if is_connection_error(e) => Status::NoConnection,
+            _ => Status::ZooKeeper,
         };
         Self::new(code, format!("{path}: {err}"))
     }
@@ -150,27 +245,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_code_has_a_distinct_name() {
-        let codes = [
-            NDSR_OK,
-            NDSR_QUEUED,
-            NDSR_E_INVALID_ARGUMENT,
-            NDSR_E_NO_CONNECTION,
-            NDSR_E_READ_ONLY,
-            NDSR_E_NO_AUTH,
-            NDSR_E_AUTH_FAILED,
-            NDSR_E_TOO_LARGE,
-            NDSR_E_TIMEOUT,
-            NDSR_E_CLOSED,
-            NDSR_E_INTERNAL,
-            NDSR_E_NOT_FOUND,
-            NDSR_E_ZOOKEEPER,
-            NDSR_E_LOCK_LOST,
-            NDSR_E_CONFLICT,
-        ];
-        let names: std::collections::HashSet<_> = codes.iter().map(|c| status_str(*c)).collect();
-        assert_eq!(names.len(), codes.len());
-        assert!(!names.contains("unknown status code"));
-        assert_eq!(status_str(12345), "unknown status code");
+    fn every_status_has_a_distinct_name_and_round_trips() {
+        let names: std::collections::HashSet<_> = Status::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names.len(), Status::ALL.len());
+        for s in Status::ALL {
+            assert_eq!(Status::from_code(s.code()), Some(s));
+            assert!(s.name().starts_with("NDSR_"), "{s}");
+            assert_eq!(s.is_error(), s.name().starts_with("NDSR_E_"));
+        }
+        // ALL lists every value there is: none is missing between the extremes.
+        let codes: Vec<i32> = Status::ALL.iter().map(|s| s.code()).collect();
+        let (lo, hi) = (*codes.iter().min().unwrap(), *codes.iter().max().unwrap());
+        assert_eq!(codes.len() as i32, hi - lo + 1);
+        assert_eq!(Status::from_code(12345), None);
     }
 }

@@ -185,7 +185,7 @@ fn read_offline(
     proxy: &Proxy,
     file: &std::path::Path,
     path: &str,
-) -> (Result<String, i32>, std::time::Duration) {
+) -> (Result<String, ndsr::status::Status>, std::time::Duration) {
     let mut o = Options::default();
     o.set("cachefile", file.to_str().unwrap()).unwrap();
     o.set("timeout_ms", "1000").unwrap();

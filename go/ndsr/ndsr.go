@@ -40,6 +40,7 @@ const (
 	ENotFound        = int(C.NDSR_E_NOT_FOUND)
 	EZooKeeper       = int(C.NDSR_E_ZOOKEEPER)
 	ELockLost        = int(C.NDSR_E_LOCK_LOST)
+	EConflict        = int(C.NDSR_E_CONFLICT)
 )
 
 // State is a connection state.

@@ -2,9 +2,10 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 
+use super::args::{arg_fn, arg_str};
 use super::handle::{ndsr_t, registry};
-use super::{arg_str, guard};
-use crate::status::{Error, NDSR_E_INVALID_ARGUMENT};
+use super::status;
+use crate::status::Status;
 use crate::subscription::{Callback, Event, Handler};
 
 // Callbacks may unwind: a callback that ends the callback thread (`pthread_exit`, a
@@ -128,17 +129,17 @@ pub unsafe extern "C" fn ndsr_on_change(
         ptr: userdata,
         free: userdata_free,
     };
-    guard(move || {
+    status(move || {
         let r = registry(h)?;
-        // SAFETY: a valid C string per the contract.
+        // SAFETY: per the contract.
         let path = unsafe { arg_str(path, "path")? };
-        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
+        let f = arg_fn(func, "func")?;
         let (id, applied) = r.on_change(path, Box::new(ChangeCallback(f, ud)))?;
-        if !subscription.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *subscription = id };
+        // SAFETY: NULL or a valid uint64_t per the contract.
+        if let Some(out) = unsafe { subscription.as_mut() } {
+            *out = id;
         }
-        Ok(applied.code())
+        Ok(applied.status())
     })
 }
 
@@ -163,15 +164,15 @@ pub unsafe extern "C" fn ndsr_on_state(
         ptr: userdata,
         free: userdata_free,
     };
-    guard(move || {
+    status(move || {
         let r = registry(h)?;
-        let f = func.ok_or_else(|| Error::new(NDSR_E_INVALID_ARGUMENT, "argument func is NULL"))?;
+        let f = arg_fn(func, "func")?;
         let id = r.on_state(Box::new(StateCallback(f, ud)))?;
-        if !subscription.is_null() {
-            // SAFETY: checked non-NULL.
-            unsafe { *subscription = id };
+        // SAFETY: NULL or a valid uint64_t per the contract.
+        if let Some(out) = unsafe { subscription.as_mut() } {
+            *out = id;
         }
-        Ok(crate::status::NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -182,9 +183,8 @@ pub unsafe extern "C" fn ndsr_on_state(
 /// NDSR_E_CLOSED.
 #[no_mangle]
 pub extern "C" fn ndsr_off(h: *mut ndsr_t, subscription: u64) -> c_int {
-    guard(|| {
-        let r = registry(h)?;
-        r.off(subscription)?;
-        Ok(crate::status::NDSR_OK)
+    status(|| {
+        registry(h)?.off(subscription)?;
+        Ok(Status::Ok)
     })
 }

@@ -7,11 +7,13 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use once_cell::sync::Lazy;
 
+use super::args::{arg_opt_str, arg_ptr, arg_str};
+use super::consts::NDSR_STATE_CLOSED;
 use super::options::ndsr_options_t;
-use super::{arg_out, arg_str, guard};
+use super::{guard, status};
 use crate::options::Options;
-use crate::registry::{Core, Registry};
-use crate::status::{Error, NDSR_E_CLOSED, NDSR_E_INTERNAL, NDSR_E_NO_CONNECTION, NDSR_OK};
+use crate::registry::{Applied, Registry};
+use crate::status::{Error, Status};
 
 /// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
 /// watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
@@ -59,7 +61,7 @@ pub(crate) fn registry(h: *const ndsr_t) -> Result<Arc<Registry>, Error> {
     handles()
         .get(&(h as usize))
         .cloned()
-        .ok_or_else(|| Error::new(NDSR_E_CLOSED, "the handle is closed (or was never opened)"))
+        .ok_or_else(|| Error::new(Status::Closed, "the handle is closed (or was never opened)"))
 }
 
 /// Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
@@ -84,27 +86,20 @@ pub unsafe extern "C" fn ndsr_open(
     opts: *const ndsr_options_t,
     out: *mut *mut ndsr_t,
 ) -> c_int {
-    guard(|| {
-        arg_out(out, "out")?;
-        // SAFETY: NULL or a valid C string, per the contract.
-        let server = if server.is_null() {
-            None
-        } else {
-            Some(unsafe { arg_str(server, "server")? })
-        };
-        let options = if opts.is_null() {
-            Options::default()
-        } else {
-            // SAFETY: an options object from ndsr_options_new.
-            unsafe { &*opts }.inner.clone()
+    status(|| {
+        let out = arg_ptr(out, "out")?;
+        // SAFETY (all three): per the contract.
+        let server = unsafe { arg_opt_str(server, "server")? };
+        let options = match unsafe { opts.as_ref() } {
+            Some(o) => o.inner.clone(),
+            None => Options::default(),
         };
         let registry = Registry::open(server, options)?;
         // Handle numbers look like aligned pointers and are never reused.
         let id = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst) << 4;
         handles_mut().insert(id, registry);
-        // SAFETY: checked non-NULL.
         unsafe { *out = id as *mut ndsr_t };
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -118,33 +113,28 @@ pub unsafe extern "C" fn ndsr_open(
 #[no_mangle]
 pub extern "C" fn ndsr_close(h: *mut ndsr_t) {
     guard(|| {
-        if h.is_null() {
-            return Ok(NDSR_OK);
-        }
         let r = handles_mut().remove(&(h as usize));
         if let Some(r) = r {
             r.close();
         }
-        Ok(NDSR_OK)
-    });
+    })
 }
 
-fn write_call(
+/// A write: the handle, `path` and `json` (NULL: no user data) checked, then `f`.
+///
+/// # Safety
+/// `path` and `json` are NULL or NUL-terminated strings valid for the call.
+unsafe fn write_call(
     h: *mut ndsr_t,
     path: *const c_char,
     json: *const c_char,
-    f: fn(&Core, &str, &str) -> crate::status::Result<crate::registry::Applied>,
+    f: fn(&Registry, &str, &str) -> crate::status::Result<Applied>,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        // SAFETY: valid C strings per the contract; json may be NULL.
-        let path = unsafe { arg_str(path, "path")? };
-        let json = if json.is_null() {
-            ""
-        } else {
-            unsafe { arg_str(json, "json")? }
-        };
-        Ok(f(&r, path, json)?.code())
+        // SAFETY: per the contract.
+        let (path, json) = unsafe { (arg_str(path, "path")?, arg_opt_str(json, "json")?) };
+        Ok(f(&r, path, json.unwrap_or(""))?.status())
     })
 }
 
@@ -163,24 +153,44 @@ fn write_call(
 /// re-created on a new session. A node of another live session found at the first attempt is
 /// taken over once (typically our own previous process); after that, another session's node is
 /// never fought (see `ndsr_registration_status`).
+///
+/// # Safety
+/// `path` and `json` are NULL or NUL-terminated strings valid for the call.
 #[no_mangle]
-pub extern "C" fn ndsr_set_node(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
-    write_call(h, path, json, Core::set_node)
+pub unsafe extern "C" fn ndsr_set_node(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    json: *const c_char,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { write_call(h, path, json, |r, p, j| r.set_node(p, j)) }
 }
 
 /// Stores `json` in the persistent node `path` (same data format and return codes as
 /// `ndsr_set_node`). The node stays after the handle is closed.
+///
+/// # Safety
+/// `path` and `json` are NULL or NUL-terminated strings valid for the call.
 #[no_mangle]
-pub extern "C" fn ndsr_set_data(h: *mut ndsr_t, path: *const c_char, json: *const c_char) -> c_int {
-    write_call(h, path, json, Core::set_data)
+pub unsafe extern "C" fn ndsr_set_data(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    json: *const c_char,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { write_call(h, path, json, |r, p, j| r.set_data(p, j)) }
 }
 
 /// Deletes the node `path` (registered here or not) and forgets any registration of it, so it is
 /// not re-created. A missing node is not an error. Blocks at most `timeout_ms`. Returns NDSR_OK,
 /// NDSR_QUEUED, or an error as `ndsr_set_node` (NDSR_E_ZOOKEEPER if the node has children).
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string valid for the call.
 #[no_mangle]
-pub extern "C" fn ndsr_unset(h: *mut ndsr_t, path: *const c_char) -> c_int {
-    write_call(h, path, std::ptr::null(), |r, p, _| r.unset(p))
+pub unsafe extern "C" fn ndsr_unset(h: *mut ndsr_t, path: *const c_char) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { write_call(h, path, std::ptr::null(), |r, p, _| r.unset(p)) }
 }
 
 /// Stores in `*out` the JSON document of `path`:
@@ -203,21 +213,20 @@ pub unsafe extern "C" fn ndsr_get_json(
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        arg_out(out, "out")?;
-        // SAFETY: a valid C string per the contract.
+        let out = arg_ptr(out, "out")?;
+        // SAFETY: per the contract (out checked, out_len may be NULL).
         let path = unsafe { arg_str(path, "path")? };
         let json = r.get_json(path)?;
         let buf = copy_out(json.as_bytes())?;
-        // SAFETY: checked non-NULL (out_len may be NULL).
         unsafe {
             *out = buf;
-            if !out_len.is_null() {
-                *out_len = json.len();
+            if let Some(len) = out_len.as_mut() {
+                *len = json.len();
             }
         }
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -237,16 +246,19 @@ pub unsafe extern "C" fn ndsr_get_freshness(
     live: *mut c_int,
     since_ms: *mut i64,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        let (is_live, since) = r.freshness(arg_str(path, "path")?)?;
-        if !live.is_null() {
-            *live = is_live as c_int;
+        // SAFETY: per the contract (either output may be NULL).
+        let (is_live, since) = r.freshness(unsafe { arg_str(path, "path")? })?;
+        unsafe {
+            if let Some(live) = live.as_mut() {
+                *live = is_live as c_int;
+            }
+            if let Some(since_ms) = since_ms.as_mut() {
+                *since_ms = since;
+            }
         }
-        if !since_ms.is_null() {
-            *since_ms = since;
-        }
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -256,7 +268,7 @@ pub(crate) fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Error> {
     unsafe {
         let p = libc::malloc(bytes.len() + 1) as *mut u8;
         if p.is_null() {
-            return Err(Error::new(NDSR_E_INTERNAL, "out of memory"));
+            return Err(Error::new(Status::Internal, "out of memory"));
         }
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
         *p.add(bytes.len()) = 0;
@@ -270,10 +282,8 @@ pub(crate) fn copy_out(bytes: &[u8]) -> Result<*mut c_char, Error> {
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_string_free(s: *mut c_char) {
-    if !s.is_null() {
-        // SAFETY: allocated with malloc by copy_out.
-        unsafe { libc::free(s.cast()) };
-    }
+    // SAFETY: NULL or allocated with malloc by copy_out (free(NULL) does nothing).
+    guard(|| unsafe { libc::free(s.cast()) })
 }
 
 /// Where this handle's registration of `path` stands: NDSR_OK (in place), NDSR_QUEUED (kept,
@@ -285,7 +295,8 @@ pub unsafe extern "C" fn ndsr_string_free(s: *mut c_char) {
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_registration_status(h: *mut ndsr_t, path: *const c_char) -> c_int {
-    guard(|| registry(h)?.registration_status(arg_str(path, "path")?))
+    // SAFETY: per the contract.
+    status(|| registry(h)?.registration_status(unsafe { arg_str(path, "path")? }))
 }
 
 /// Authenticates the handle with digest credentials, at once and after every reconnection and
@@ -303,14 +314,17 @@ pub unsafe extern "C" fn ndsr_set_credentials(
     username: *const c_char,
     password: *const c_char,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        let (u, p) = (
-            arg_str(username, "username")?,
-            arg_str(password, "password")?,
-        );
+        // SAFETY: per the contract.
+        let (u, p) = unsafe {
+            (
+                arg_str(username, "username")?,
+                arg_str(password, "password")?,
+            )
+        };
         r.set_credentials(u, p)?;
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -323,16 +337,16 @@ pub unsafe extern "C" fn ndsr_set_credentials(
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        arg_out(out, "out")?;
+        let out = arg_ptr(out, "out")?;
         let id = r.session_id();
         if id == 0 {
-            return Err(Error::new(NDSR_E_NO_CONNECTION, "no ZooKeeper session yet"));
+            return Err(Error::new(Status::NoConnection, "no ZooKeeper session yet"));
         }
-        // SAFETY: checked non-NULL above; the caller provides a valid int64_t.
+        // SAFETY: checked non-NULL; the caller provides a valid int64_t.
         unsafe { *out = id };
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -357,32 +371,12 @@ pub unsafe extern "C" fn ndsr_session_id(h: *mut ndsr_t, out: *mut i64) -> c_int
 /// calls in the child rebuild once.
 #[no_mangle]
 pub extern "C" fn ndsr_rebuild(h: *mut ndsr_t) -> c_int {
-    guard(|| Ok(registry(h)?.rebuild()?.code()))
+    status(|| Ok(registry(h)?.rebuild()?.status()))
 }
-
-/// Not connected (not yet, or the connection was lost and is being re-established).
-pub const NDSR_STATE_DISCONNECTED: c_int = 0;
-/// Connected to a read-write server.
-pub const NDSR_STATE_CONNECTED: c_int = 1;
-/// Connected to a read-only server.
-pub const NDSR_STATE_CONNECTED_READ_ONLY: c_int = 2;
-/// The session expired; a new session is being made and everything re-applied.
-pub const NDSR_STATE_EXPIRED: c_int = 3;
-/// ZooKeeper rejected the credentials; no further attempts are made.
-pub const NDSR_STATE_AUTH_FAILED: c_int = 4;
-/// The handle is closed.
-pub const NDSR_STATE_CLOSED: c_int = 5;
 
 /// The connection state of the handle (an NDSR_STATE_* value; NDSR_STATE_CLOSED for a closed or
 /// NULL handle). Never blocks.
 #[no_mangle]
 pub extern "C" fn ndsr_state(h: *mut ndsr_t) -> c_int {
-    let mut state = NDSR_STATE_CLOSED;
-    guard(|| {
-        if let Ok(r) = registry(h) {
-            state = r.state() as c_int;
-        }
-        Ok(NDSR_OK)
-    });
-    state
+    guard(|| registry(h).map_or(NDSR_STATE_CLOSED, |r| r.state() as c_int))
 }

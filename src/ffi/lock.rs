@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::args::{arg_opt_str, arg_ptr, arg_str};
 use super::handle::{ndsr_t, registry};
-use super::{arg_out, arg_str, guard};
+use super::status;
 use crate::lock::Lease;
-use crate::status::{Error, NDSR_E_INVALID_ARGUMENT, NDSR_E_NOT_FOUND, NDSR_OK};
+use crate::status::{Error, Status};
 
 /// A held lock, from `ndsr_lock_acquire`. Release it with `ndsr_lock_release` and free it with
 /// `ndsr_lock_free` (which releases it if needed). Thread-safe. If the handle's session ends
@@ -18,20 +19,53 @@ pub struct ndsr_lock_t {
     lease: Mutex<Option<Lease>>,
 }
 
-fn lock_args(simultaneous: c_int, wait_ms: i64) -> Result<(u32, Duration), Error> {
+/// The lock arguments every acquiring call takes: the path, the holder's name (NULL: none),
+/// the number of holders and the wait.
+struct LockArgs<'a> {
+    path: &'a str,
+    name: &'a str,
+    simultaneous: u32,
+    wait: Duration,
+}
+
+/// # Safety
+/// `path` and `name` are NULL or NUL-terminated strings valid for the call.
+unsafe fn lock_args<'a>(
+    path: *const c_char,
+    name: *const c_char,
+    simultaneous: c_int,
+    wait_ms: i64,
+) -> Result<LockArgs<'a>, Error> {
+    // SAFETY: per the contract.
+    let (path, name) = unsafe { (arg_str(path, "path")?, arg_opt_str(name, "name")?) };
     if simultaneous < 1 {
-        return Err(Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            "simultaneous must be at least 1",
-        ));
+        return Err(Error::invalid("simultaneous must be at least 1"));
     }
     if wait_ms < 0 {
-        return Err(Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            "wait_ms must not be negative",
-        ));
+        return Err(Error::invalid("wait_ms must not be negative"));
     }
-    Ok((simultaneous as u32, Duration::from_millis(wait_ms as u64)))
+    Ok(LockArgs {
+        path,
+        name: name.unwrap_or(""),
+        simultaneous: simultaneous as u32,
+        wait: Duration::from_millis(wait_ms as u64),
+    })
+}
+
+/// The lock behind `lock`, or NDSR_E_INVALID_ARGUMENT for NULL.
+///
+/// # Safety
+/// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
+unsafe fn lock_ref<'a>(lock: *const ndsr_lock_t) -> Result<&'a ndsr_lock_t, Error> {
+    // SAFETY: checked not NULL; a live lock per the contract.
+    Ok(unsafe { &*arg_ptr(lock, "lock")? })
+}
+
+/// The lease a lock holds, or NDSR_E_NOT_FOUND once released.
+fn held(lock: &ndsr_lock_t, take: bool) -> Result<Lease, Error> {
+    let mut lease = lock.lease.lock();
+    let found = if take { lease.take() } else { lease.clone() };
+    found.ok_or_else(|| Error::new(Status::NotFound, "the lock is not held"))
 }
 
 /// Acquires the lock `path`, allowing `simultaneous` holders at once (1 = a mutex), under the
@@ -55,22 +89,19 @@ pub unsafe extern "C" fn ndsr_lock_acquire(
     wait_ms: i64,
     out: *mut *mut ndsr_lock_t,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        arg_out(out, "out")?;
-        let path = arg_str(path, "path")?;
-        let name = if name.is_null() {
-            ""
-        } else {
-            arg_str(name, "name")?
-        };
-        let (simultaneous, wait) = lock_args(simultaneous, wait_ms)?;
-        let lease = r.lock(path, name, simultaneous, wait)?;
-        *out = Box::into_raw(Box::new(ndsr_lock_t {
+        let out = arg_ptr(out, "out")?;
+        // SAFETY: per the contract.
+        let a = unsafe { lock_args(path, name, simultaneous, wait_ms)? };
+        let lease = r.lock(a.path, a.name, a.simultaneous, a.wait)?;
+        let lock = Box::new(ndsr_lock_t {
             handle: h as usize,
             lease: Mutex::new(Some(lease)),
-        }));
-        Ok(NDSR_OK)
+        });
+        // SAFETY: checked not NULL.
+        unsafe { *out = Box::into_raw(lock) };
+        Ok(Status::Ok)
     })
 }
 
@@ -82,16 +113,12 @@ pub unsafe extern "C" fn ndsr_lock_acquire(
 /// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_lock_release(lock: *mut ndsr_lock_t) -> c_int {
-    guard(|| {
-        arg_out(lock, "lock")?;
-        let lock = &*lock;
-        let lease = lock
-            .lease
-            .lock()
-            .take()
-            .ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
+    status(|| {
+        // SAFETY: per the contract.
+        let lock = unsafe { lock_ref(lock)? };
+        let lease = held(lock, true)?;
         registry(lock.handle as *const ndsr_t)?.unlock(&lease)?;
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -104,20 +131,19 @@ pub unsafe extern "C" fn ndsr_lock_release(lock: *mut ndsr_lock_t) -> c_int {
 /// `lock` is NULL or a lock from `ndsr_lock_acquire` not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_lock_check(lock: *const ndsr_lock_t) -> c_int {
-    guard(|| {
-        if lock.is_null() {
-            return Err(Error::invalid("argument lock is NULL"));
-        }
-        let lock = &*lock;
-        let lease = lock
-            .lease
-            .lock()
-            .clone()
-            .ok_or_else(|| Error::new(NDSR_E_NOT_FOUND, "the lock is not held"))?;
-        Ok(match registry(lock.handle as *const ndsr_t) {
+    status(|| {
+        // SAFETY: per the contract.
+        let lock = unsafe { lock_ref(lock)? };
+        let lease = held(lock, false)?;
+        let state = match registry(lock.handle as *const ndsr_t) {
             Ok(r) => r.lock_status(&lease),
-            Err(_) => crate::status::NDSR_E_LOCK_LOST,
-        })
+            Err(_) => Status::LockLost,
+        };
+        // An error state is reported as such (with its message), not as a success.
+        match state {
+            Status::Ok => Ok(Status::Ok),
+            s => Err(Error::new(s, format!("{}: {}", lease.node, s.text()))),
+        }
     })
 }
 
@@ -131,15 +157,13 @@ pub unsafe extern "C" fn ndsr_lock_free(lock: *mut ndsr_lock_t) {
     if lock.is_null() {
         return;
     }
-    let lock = Box::from_raw(lock);
-    guard(|| {
-        if let (Some(lease), Ok(r)) = (
-            lock.lease.lock().take(),
-            registry(lock.handle as *const ndsr_t),
-        ) {
+    // SAFETY: from ndsr_lock_acquire, freed only here (documented contract).
+    let lock = unsafe { Box::from_raw(lock) };
+    status(|| {
+        if let (Ok(lease), Ok(r)) = (held(&lock, true), registry(lock.handle as *const ndsr_t)) {
             r.unlock(&lease)?;
         }
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     });
 }
 
@@ -157,17 +181,12 @@ pub unsafe extern "C" fn ndsr_acquire_lock(
     simultaneous: c_int,
     wait_ms: i64,
 ) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        let path = arg_str(path, "path")?;
-        let name = if name.is_null() {
-            ""
-        } else {
-            arg_str(name, "name")?
-        };
-        let (simultaneous, wait) = lock_args(simultaneous, wait_ms)?;
-        r.acquire_lock(path, name, simultaneous, wait)?;
-        Ok(NDSR_OK)
+        // SAFETY: per the contract.
+        let a = unsafe { lock_args(path, name, simultaneous, wait_ms)? };
+        r.acquire_lock(a.path, a.name, a.simultaneous, a.wait)?;
+        Ok(Status::Ok)
     })
 }
 
@@ -178,9 +197,10 @@ pub unsafe extern "C" fn ndsr_acquire_lock(
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_release_lock(h: *mut ndsr_t, path: *const c_char) -> c_int {
-    guard(|| {
+    status(|| {
         let r = registry(h)?;
-        r.release_lock(arg_str(path, "path")?)?;
-        Ok(NDSR_OK)
+        // SAFETY: per the contract.
+        r.release_lock(unsafe { arg_str(path, "path")? })?;
+        Ok(Status::Ok)
     })
 }

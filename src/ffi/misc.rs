@@ -2,7 +2,9 @@
 
 use std::ffi::{c_char, c_int, c_void};
 
+use super::{guard, status};
 use crate::logging::{self, SinkFn};
+use crate::status::Status;
 
 /// Major version of the library; equal to the major of `ndsr_version()`.
 pub const NDSR_VERSION_MAJOR: c_int = 0;
@@ -21,28 +23,15 @@ pub extern "C" fn ndsr_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-/// cbindgen:ignore
-static STATUS_NAMES: once_cell::sync::Lazy<Vec<(i32, std::ffi::CString)>> =
-    once_cell::sync::Lazy::new(|| {
-        (-64..=64)
-            .map(|c| {
-                (
-                    c,
-                    std::ffi::CString::new(crate::status::status_str(c)).expect("no NUL"),
-                )
-            })
-            .collect()
-    });
-
 /// The name and meaning of a status code ("NDSR_E_TIMEOUT: timed out"), or "unknown status
 /// code". Static string; never free it. Thread-safe, never blocks.
 #[no_mangle]
 pub extern "C" fn ndsr_status_str(status: c_int) -> *const c_char {
-    STATUS_NAMES
-        .iter()
-        .find(|(c, _)| *c == status)
-        .map(|(_, s)| s.as_ptr())
-        .unwrap_or(c"unknown status code".as_ptr())
+    guard(|| {
+        Status::from_code(status)
+            .map_or(c"unknown status code", Status::c_text)
+            .as_ptr()
+    })
 }
 
 /// The message of the last failed ndsr call on the calling thread ("" if none failed yet). The
@@ -84,10 +73,10 @@ pub extern "C" fn ndsr_set_logger(
     userdata: *mut c_void,
     max_level: c_int,
 ) -> c_int {
-    super::guard(|| {
+    status(|| {
         let sink = func.map_or(SinkFn::Stderr, SinkFn::Message);
         logging::set_sink(sink, userdata, max_level);
-        Ok(crate::status::NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -100,10 +89,10 @@ pub extern "C" fn ndsr_set_log_handler(
     userdata: *mut c_void,
     max_level: c_int,
 ) -> c_int {
-    super::guard(|| {
+    status(|| {
         let sink = func.map_or(SinkFn::Stderr, SinkFn::Handler);
         logging::set_sink(sink, userdata, max_level);
-        Ok(crate::status::NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 

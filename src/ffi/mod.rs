@@ -1,31 +1,39 @@
 //! The C ABI. Every function here is thin glue: it checks its arguments, catches panics,
-//! records an error message for `ndsr_last_error`, and calls the Rust core.
+//! records an error message for `ndsr_last_error`, and calls the Rust API.
 //!
-//! Handles are not pointers to memory: `ndsr_t *` carries a handle number looked up in a table,
-//! so a call racing `ndsr_close` (or made after it) finds nothing and gets `NDSR_E_CLOSED`
-//! instead of touching freed memory.
+//! Rules for every function:
+//! - a function that reads or writes through a pointer the caller gives (a string, an output,
+//!   an options object, a lock) is `unsafe extern "C"` with a `# Safety` section; one that takes
+//!   only a handle (`ndsr_t *`, a number looked up in a table, never dereferenced) and values is
+//!   safe;
+//! - arguments are checked with the helpers of `args` before anything else is done;
+//! - the body runs under [`guard`] (any return type) or [`status`] (a status code): a panic
+//!   becomes `NDSR_E_INTERNAL` (or the type's own value), an error is recorded for
+//!   `ndsr_last_error` and returned as its code.
 #![allow(non_camel_case_types)]
 
+mod args;
 pub mod callbacks;
+pub mod consts;
 pub mod handle;
 pub mod lock;
 pub mod misc;
 pub mod options;
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, c_int, CString};
 
-use crate::status::{Error, NDSR_E_INTERNAL, NDSR_E_INVALID_ARGUMENT};
+use crate::status::{Error, Status};
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
 /// Records `err` as this thread's last error and returns its code.
-pub(crate) fn fail(err: Error) -> i32 {
+pub(crate) fn fail(err: Error) -> c_int {
     let text = CString::new(err.message.replace('\0', " ")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = text);
-    err.code
+    err.code.code()
 }
 
 /// A pointer to this thread's last error message (valid until the next failing call here).
@@ -33,11 +41,33 @@ pub(crate) fn last_error_ptr() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
 }
 
-/// Runs `body`, turning a panic into `NDSR_E_INTERNAL` (and an error into its code).
-pub(crate) fn guard(body: impl FnOnce() -> Result<i32, Error>) -> i32 {
+/// What a C function returns when its body panicked.
+pub(crate) trait OnPanic {
+    /// The value, once the panic is recorded as this thread's last error.
+    fn on_panic() -> Self;
+}
+
+impl OnPanic for c_int {
+    fn on_panic() -> c_int {
+        Status::Internal.code()
+    }
+}
+
+impl OnPanic for () {
+    fn on_panic() {}
+}
+
+impl<T> OnPanic for *const T {
+    fn on_panic() -> *const T {
+        std::ptr::null()
+    }
+}
+
+/// Runs `body`; a panic is logged, recorded for `ndsr_last_error`, and becomes the return type's
+/// [`OnPanic`] value. A panic must never unwind into C.
+pub(crate) fn guard<T: OnPanic>(body: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => fail(e),
+        Ok(v) => v,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -46,40 +76,19 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<i32, Error>) -> i32 {
                 .unwrap_or_else(|| "unknown panic".into());
             log::error!("internal error (panic): {what}");
             fail(Error::new(
-                NDSR_E_INTERNAL,
+                Status::Internal,
                 format!("internal error: {what}"),
-            ))
+            ));
+            T::on_panic()
         }
     }
 }
 
-/// Borrows a C string argument as UTF-8.
-///
-/// # Safety
-/// `p` is NULL or a NUL-terminated string valid for the call.
-pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str, Error> {
-    if p.is_null() {
-        return Err(Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            format!("argument {name} is NULL"),
-        ));
-    }
-    CStr::from_ptr(p).to_str().map_err(|_| {
-        Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            format!("argument {name} is not valid UTF-8"),
-        )
+/// Runs `body` under [`guard`] and returns its status code; an error is recorded for
+/// `ndsr_last_error`.
+pub(crate) fn status(body: impl FnOnce() -> Result<Status, Error>) -> c_int {
+    guard(|| match body() {
+        Ok(s) => s.code(),
+        Err(e) => fail(e),
     })
-}
-
-/// Checks that an output pointer is not NULL.
-pub(crate) fn arg_out<T>(p: *mut T, name: &str) -> Result<(), Error> {
-    if p.is_null() {
-        Err(Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            format!("argument {name} is NULL"),
-        ))
-    } else {
-        Ok(())
-    }
 }

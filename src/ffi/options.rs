@@ -2,9 +2,10 @@
 
 use std::ffi::{c_char, c_int};
 
-use super::{arg_out, arg_str, guard};
+use super::args::{arg_ptr, arg_str};
+use super::{guard, status};
 use crate::options::Options;
-use crate::status::NDSR_OK;
+use crate::status::Status;
 
 /// Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
 /// `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
@@ -21,14 +22,14 @@ pub struct ndsr_options_t {
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_int {
-    guard(|| {
-        arg_out(out, "out")?;
+    status(|| {
+        let out = arg_ptr(out, "out")?;
         let b = Box::new(ndsr_options_t {
             inner: Options::default(),
         });
         // SAFETY: checked non-NULL; the caller provides writable storage.
         unsafe { *out = Box::into_raw(b) };
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -68,12 +69,12 @@ pub unsafe extern "C" fn ndsr_options_set(
     key: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    guard(|| {
-        arg_out(opts, "opts")?;
+    status(|| {
+        let opts = arg_ptr(opts, "opts")?;
         // SAFETY: the caller passes valid C strings and an options object from ndsr_options_new.
         let (key, value) = unsafe { (arg_str(key, "key")?, arg_str(value, "value")?) };
         unsafe { &mut *opts }.inner.set(key, value)?;
-        Ok(NDSR_OK)
+        Ok(Status::Ok)
     })
 }
 
@@ -83,8 +84,10 @@ pub unsafe extern "C" fn ndsr_options_set(
 /// Each pointer argument is NULL or points to what the description above says.
 #[no_mangle]
 pub unsafe extern "C" fn ndsr_options_free(opts: *mut ndsr_options_t) {
-    if !opts.is_null() {
-        // SAFETY: created by ndsr_options_new and not freed before (documented contract).
-        drop(unsafe { Box::from_raw(opts) });
-    }
+    guard(|| {
+        if !opts.is_null() {
+            // SAFETY: created by ndsr_options_new and not freed before (documented contract).
+            drop(unsafe { Box::from_raw(opts) });
+        }
+    })
 }

@@ -37,7 +37,7 @@ pub use self::batch::Armer;
 use crate::acl::AclSource;
 use crate::session::Session;
 use crate::shared::Shared;
-use crate::status::{Error, Result, NDSR_E_CONFLICT, NDSR_E_NOT_FOUND, NDSR_OK, NDSR_QUEUED};
+use crate::status::{Error, Result, Status};
 use crate::zk::Zk;
 
 /// Ephemeral (lives with the session) or persistent.
@@ -72,11 +72,11 @@ pub enum Applied {
 }
 
 impl Applied {
-    /// The status code for the C API.
-    pub fn code(self) -> i32 {
+    /// The status it is: `NDSR_OK` or `NDSR_QUEUED`.
+    pub fn status(self) -> Status {
         match self {
-            Applied::Done => NDSR_OK,
-            Applied::Queued => NDSR_QUEUED,
+            Applied::Done => Status::Ok,
+            Applied::Queued => Status::Queued,
         }
     }
 }
@@ -100,7 +100,7 @@ enum Standing {
     /// Another session's node holds the path.
     Conflict,
     /// ZooKeeper refused it: final.
-    Refused(i32),
+    Refused(Status),
 }
 
 /// The desired state of one path and what has become of it. Private to this module: its rules
@@ -267,7 +267,7 @@ pub fn conflict_error(p: &str, owner: i64) -> Error {
         _ => format!("held by another live session (0x{owner:x}); not fighting it"),
     };
     Error::new(
-        NDSR_E_CONFLICT,
+        Status::Conflict,
         format!("{p}: {holder}; kept, and registered when that node goes away"),
     )
 }
@@ -413,11 +413,11 @@ impl Registrations {
     /// `NDSR_QUEUED` (waiting for a session), `NDSR_E_CONFLICT` (another session's node holds
     /// the path; applied when it goes away), `NDSR_E_NOT_FOUND` (no registration of `p`), or the
     /// error ZooKeeper refused it with. Never waits.
-    pub fn status(&self, p: &str) -> Result<i32> {
+    pub fn status(&self, p: &str) -> Result<Status> {
         let reg = self.ctx.map.lock().get(p).cloned();
         let Some(reg) = reg else {
             return Err(Error::new(
-                NDSR_E_NOT_FOUND,
+                Status::NotFound,
                 format!("{p}: not registered by this handle"),
             ));
         };
@@ -425,10 +425,10 @@ impl Registrations {
         let standing = reg.standing.lock().clone();
         Ok(match standing {
             Standing::Refused(code) => code,
-            Standing::Conflict => NDSR_E_CONFLICT,
-            Standing::Queued => NDSR_QUEUED,
-            Standing::InPlace { gen, persistent } if persistent || Some(gen) == live => NDSR_OK,
-            Standing::InPlace { .. } => NDSR_QUEUED,
+            Standing::Conflict => Status::Conflict,
+            Standing::Queued => Status::Queued,
+            Standing::InPlace { gen, persistent } if persistent || Some(gen) == live => Status::Ok,
+            Standing::InPlace { .. } => Status::Queued,
         })
     }
 }

@@ -1,0 +1,59 @@
+//! The one list of status codes and connection states (`Status`, `State`) against what the C
+//! header, the C++ wrapper and the Go package give their users: every code and state present,
+//! with the same value.
+use ndsr::session::State;
+use ndsr::status::Status;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn the_header_has_every_status_and_state_with_its_value() {
+    let header = read("include/ndsr.h");
+    for s in Status::ALL {
+        let line = format!("#define {} {}", s.name(), s.code());
+        assert!(header.contains(&line), "include/ndsr.h lacks {line:?}");
+    }
+    for st in State::ALL {
+        let line = format!("#define {} {}", st.c_name(), st as i32);
+        assert!(header.contains(&line), "include/ndsr.h lacks {line:?}");
+    }
+    // Nothing in the header that the lists do not know.
+    for line in header
+        .lines()
+        .filter(|l| l.starts_with("#define NDSR_E_") || l.starts_with("#define NDSR_STATE_"))
+    {
+        let name = line.split_whitespace().nth(1).unwrap();
+        let known = Status::ALL.iter().any(|s| s.name() == name)
+            || State::ALL.iter().any(|s| s.c_name() == name);
+        assert!(known, "{name} is in the header but not in Status or State");
+    }
+}
+
+#[test]
+fn the_go_package_has_every_status_and_state() {
+    let go = read("go/ndsr/ndsr.go");
+    for s in Status::ALL {
+        let expr = format!("= int(C.{})", s.name());
+        assert!(go.contains(&expr), "go/ndsr lacks a constant {expr}");
+    }
+    for st in State::ALL {
+        let expr = format!("= State(C.{})", st.c_name());
+        assert!(go.contains(&expr), "go/ndsr lacks a state {expr}");
+    }
+}
+
+#[test]
+fn the_cpp_wrapper_uses_the_headers_codes() {
+    // The wrapper's statuses are the header's own macros: it defines no numbers of its own.
+    let hpp = read("include/ndsr.hpp");
+    for s in Status::ALL {
+        assert!(
+            !hpp.contains(&format!("= {};", s.code())) || s.code() == 0,
+            "include/ndsr.hpp has a literal status value {}",
+            s.code()
+        );
+    }
+    assert!(hpp.contains("#include \"ndsr.h\"") || hpp.contains("#include <ndsr.h>"));
+}
