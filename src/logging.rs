@@ -53,8 +53,8 @@ fn read_sink() -> RwLockReadGuard<'static, Sink> {
 }
 
 thread_local! {
-    static HELD: crate::fork::Held<RwLockWriteGuard<'static, Sink>> =
-        const { crate::fork::Held::new() };
+    static HELD: crate::runtime::Held<RwLockWriteGuard<'static, Sink>> =
+        const { crate::runtime::Held::new() };
 }
 
 /// Before a fork: no thread may be inside the sink when the child is made.
@@ -143,8 +143,9 @@ pub fn install() {
     });
 }
 
-/// Sets the sink and the most verbose level passed on (0 = off … 5 = trace).
-pub fn set_sink(func: SinkFn, userdata: *mut c_void, level: i32) {
+/// Sends the library's log lines up to `level` (0 = off … 5 = trace) to `func`, with
+/// `userdata` (process-wide).
+pub fn set_log_sink(func: SinkFn, userdata: *mut c_void, level: i32) {
     install();
     *SINK.write().unwrap_or_else(|e| e.into_inner()) = Sink {
         func,

@@ -3,10 +3,47 @@
 //! on the runtime's single worker.
 //!
 //! There is one runtime per process: a forked child, whose copy of the parent's runtime has no
-//! threads, starts its own on first use (see `fork`).
+//! threads, starts its own on first use (see `fork`). The fork generation counter lives here
+//! too, with [`Held`]: what the process-wide parts below the fork module need to know of forks.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// How many forks separate this process from the one that loaded the library (0 there, 1 in a
+/// child, …). Anything built in an earlier generation belongs to an ancestor process.
+pub fn fork_generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Called in a forked child, first thing (async-signal-safe).
+pub(crate) fn note_fork() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Holds a lock across a fork: taken before it, released after it, in parent and child, on the
+/// same thread (the forking one, which is the child's only thread).
+pub(crate) struct Held<G: 'static>(std::cell::RefCell<Option<G>>);
+
+impl<G: 'static> Held<G> {
+    pub(crate) const fn new() -> Self {
+        Held(std::cell::RefCell::new(None))
+    }
+
+    pub(crate) fn keep(&self, guard: G) {
+        *self.0.borrow_mut() = Some(guard);
+    }
+
+    /// Runs `f` with the held guard, if any.
+    pub(crate) fn peek<R>(&self, f: impl FnOnce(&G) -> R) -> Option<R> {
+        self.0.borrow().as_ref().map(f)
+    }
+
+    pub(crate) fn release(&self) {
+        drop(self.0.borrow_mut().take());
+    }
+}
 
 use tokio::runtime::Runtime;
 
@@ -24,7 +61,7 @@ static CURRENT: AtomicPtr<Rt> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The runtime of this process.
 fn rt() -> &'static Runtime {
-    let generation = crate::fork::generation();
+    let generation = fork_generation();
     let p = CURRENT.load(Ordering::Acquire);
     // SAFETY: a published runtime is never freed (see `start`).
     match unsafe { p.as_ref() } {

@@ -315,11 +315,6 @@ impl Session {
         self.attempts.tag()
     }
 
-    /// What the connection attempts met.
-    pub fn attempts(&self) -> &Attempts {
-        &self.attempts
-    }
-
     /// Publishes the first client at once, so that calls made right after `open` find it.
     pub fn adopt(&self, client: &Client) {
         let id = client.session_id().0;
@@ -553,11 +548,6 @@ impl Session {
     /// The connection state now.
     pub fn state(&self) -> State {
         *self.state.borrow()
-    }
-
-    /// Subscribes to state changes (latest value only).
-    pub fn subscribe_state(&self) -> watch::Receiver<State> {
-        self.state.subscribe()
     }
 
     /// Subscribes to every state transition (with its sequence number), in order.

@@ -231,12 +231,6 @@ impl<'a> Zk<'a> {
         Box::pin(self.client.check_and_watch_stat_detached(path))
     }
 
-    /// exists without a watch.
-    pub async fn exists(&self, path: &str) -> ZkResult<Option<Stat>> {
-        self.counters.admit(&self.counters.exists).await;
-        self.client.check_stat(path).await
-    }
-
     /// create.
     pub async fn create(
         &self,

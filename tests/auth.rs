@@ -4,10 +4,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use ndsr::acl::Credentials;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::*;
+use ndsr::testing::Hooks;
+use ndsr::Credentials;
+use ndsr::Options;
+use ndsr::Registry;
 use zookeeper_client::Permission;
 
 fn with_creds(connect: &str, user: &str, pw: &str) -> Arc<Registry> {
@@ -195,7 +196,7 @@ fn passwords_never_reach_logs_or_errors() {
                 .into_owned(),
         );
     }
-    ndsr::logging::set_sink(ndsr::logging::SinkFn::Message(collect), sink, 5);
+    ndsr::set_log_sink(ndsr::SinkFn::Message(collect), sink, 5);
     let secret = "pa55-w0rd-XYZZY";
     let mut o = Options::default();
     o.set("username", "svc").unwrap();
@@ -212,7 +213,7 @@ fn passwords_never_reach_logs_or_errors() {
     let e = Registry::open(Some("127.0.0.1:1"), o2).err().unwrap();
     assert!(!e.message.contains(secret));
     // Swapping the sink waits for log calls in progress, so nothing is added after this.
-    ndsr::logging::set_sink(ndsr::logging::SinkFn::Stderr, std::ptr::null_mut(), 2);
+    ndsr::set_log_sink(ndsr::SinkFn::Stderr, std::ptr::null_mut(), 2);
     let lines = lines.lock().unwrap();
     assert!(
         lines.len() > 5,
@@ -249,9 +250,9 @@ fn rejected_authentication_is_terminal() {
     o.set("timeout_ms", "1000").unwrap();
     let r = Registry::open(Some(&proxy.addr), o).unwrap();
     let states = states(&r);
-    assert_eq!(states.next(), ndsr::session::State::Disconnected);
+    assert_eq!(states.next(), ndsr::State::Disconnected);
     proxy.restore();
-    assert_eq!(states.next(), ndsr::session::State::AuthFailed);
+    assert_eq!(states.next(), ndsr::State::AuthFailed);
     // Terminal: later calls fail at once, and nothing reconnects.
     let before = r.request_counts();
     let t = std::time::Instant::now();
@@ -265,7 +266,7 @@ fn rejected_authentication_is_terminal() {
         "no waiting for a session"
     );
     states.assert_quiet(std::time::Duration::from_millis(1500));
-    assert_eq!(r.state(), ndsr::session::State::AuthFailed);
+    assert_eq!(r.state(), ndsr::State::AuthFailed);
     assert_eq!(r.request_counts(), before);
 }
 

@@ -5,9 +5,10 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::NDSR_E_NO_CONNECTION;
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
 use serde_json::Value;
 
 fn with_cache(server: &str, file: &std::path::Path, lazy: bool) -> std::sync::Arc<Registry> {

@@ -8,10 +8,10 @@ use std::sync::{mpsc, Arc, Weak};
 use std::time::Duration;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::NDSR_E_CLOSED;
-use ndsr::subscription::Event;
+use ndsr::Event;
+use ndsr::Options;
+use ndsr::Registry;
 
 fn open(zk: &Zk) -> Arc<Registry> {
     Registry::open(Some(&zk.connect), Options::default()).expect("open")
@@ -81,7 +81,7 @@ fn callbacks_may_call_the_handle_and_end_their_own_subscription() {
     let (id, _) = r
         .on_change(
             "/reent",
-            ndsr::subscription::callback(move |e| {
+            ndsr::callback(move |e| {
                 let _keep = &tracked;
                 let Event::Document { json, .. } = e else {
                     return;
@@ -114,7 +114,7 @@ fn callbacks_may_call_the_handle_and_end_their_own_subscription() {
     let (tx3, rx3) = mpsc::channel();
     r.on_change(
         "/reent",
-        ndsr::subscription::callback(move |e| {
+        ndsr::callback(move |e| {
             if let Event::Document { json, .. } = e {
                 let _ = tx3.send(json.to_string());
             }
@@ -140,7 +140,7 @@ fn close_from_a_callback_with_deliveries_pending() {
     let (tx, rx) = mpsc::channel::<()>();
     r.on_change(
         "/closing",
-        ndsr::subscription::callback(move |e| {
+        ndsr::callback(move |e| {
             let _keep = &tracked;
             if let Event::Document { .. } = e {
                 let n = c2.fetch_add(1, SeqCst) + 1;

@@ -318,7 +318,7 @@ fn credentials_from_flags_or_environment_and_auth_exit_code() {
         .block_on(raw.client.auth("digest", b"ops:from-env"))
         .unwrap();
     let (acls, _) = raw.rt.block_on(raw.client.get_acl("/prot/conf")).unwrap();
-    let creds = ndsr::acl::Credentials {
+    let creds = ndsr::Credentials {
         username: "ops".into(),
         password: "from-env".into(),
     };

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::State;
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::State;
 
 /// Waits until `r` is connected again, checks it is still on `session`, and returns the time
 /// since `since`.

@@ -3,9 +3,17 @@
 mod common;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::{now_ms, State};
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::State;
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
 use ndsr::status::NDSR_E_NOT_FOUND;
 
 #[test]

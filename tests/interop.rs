@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
+use ndsr::Options;
+use ndsr::Registry;
 use serde_json::json;
 
 fn python() -> String {
@@ -113,7 +113,7 @@ fn python_original_and_libndsr_share_acls() {
     raw.rt
         .block_on(raw.client.auth("digest", b"fleet:hunter2"))
         .unwrap();
-    let creds = ndsr::acl::Credentials {
+    let creds = ndsr::Credentials {
         username: "fleet".into(),
         password: "hunter2".into(),
     };

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::State;
 use ndsr::status::{NDSR_E_TOO_LARGE, NDSR_MAX_DATA_LEN};
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::State;
 
 const MIB: usize = 1 << 20;
 
@@ -37,7 +38,7 @@ fn oversized_requests_are_refused_before_sending() {
     too_large("set_data", r.set_data(&huge_path, "null").unwrap_err());
     too_large("unset", r.unset(&huge_path).unwrap_err());
     too_large("get_json", r.get_json(&huge_path).unwrap_err());
-    let cb = ndsr::subscription::callback(|_| {});
+    let cb = ndsr::callback(|_| {});
     too_large("on_change", r.on_change(&huge_path, cb).unwrap_err());
     // Each within its own cap, together over the packet limit.
     let long_path = format!("/svc/{}", "q".repeat(4096));

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::*;
+use ndsr::Options;
+use ndsr::Registry;
 
 fn open(connect: &str) -> Arc<Registry> {
     Registry::open(Some(connect), Options::default()).expect("open")

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::logging::SinkFn;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::State;
 use ndsr::status::NDSR_E_NO_CONNECTION;
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::SinkFn;
+use ndsr::State;
 
 #[derive(Clone, Debug)]
 struct Line {
@@ -40,12 +40,12 @@ unsafe extern "C" fn collect(ud: *mut c_void, level: i32, c: *const c_char, m: *
 fn capture(level: i32) -> Lines {
     let lines: Lines = Arc::default();
     let ud = Arc::into_raw(lines.clone()) as *mut c_void;
-    ndsr::logging::set_sink(SinkFn::Handler(collect), ud, level);
+    ndsr::set_log_sink(SinkFn::Handler(collect), ud, level);
     lines
 }
 
 fn stop_capture() {
-    ndsr::logging::set_sink(SinkFn::Stderr, std::ptr::null_mut(), 2);
+    ndsr::set_log_sink(SinkFn::Stderr, std::ptr::null_mut(), 2);
 }
 
 fn matching(lines: &Lines, text: &str) -> Vec<Line> {

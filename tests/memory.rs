@@ -7,8 +7,8 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
+use ndsr::Options;
+use ndsr::Registry;
 
 static TURN: Mutex<()> = Mutex::new(());
 
@@ -51,8 +51,8 @@ fn a_stuck_callback_gets_the_latest_document_not_a_backlog() {
     let cb = std::sync::Arc::new((calls_tx, release, first));
     r.on_change(
         "/mem/svc",
-        ndsr::subscription::callback(move |e| {
-            if let ndsr::subscription::Event::Document { json, .. } = e {
+        ndsr::callback(move |e| {
+            if let ndsr::Event::Document { json, .. } = e {
                 let (tx, release, first) = &*cb;
                 let _ = tx.send(json.to_string());
                 // The first call blocks until the test lets it go.

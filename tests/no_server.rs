@@ -5,8 +5,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::{Applied, Registry};
+use ndsr::Options;
+use ndsr::{Applied, Registry};
 
 #[test]
 fn start_with_no_server_up() {

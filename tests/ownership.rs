@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::*;
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
 use zookeeper_client::EventType;
 
 fn open(connect: &str) -> Arc<Registry> {
@@ -105,7 +106,7 @@ fn a_stale_node_is_taken_over_once_and_a_live_session_is_never_fought() {
     let a = open(&zk.connect);
     assert_eq!(
         a.set_node("/own/svc/x:1", r#"{"who":"a"}"#).unwrap(),
-        ndsr::registry::Applied::Done
+        ndsr::Applied::Done
     );
     assert_eq!(
         raw.get("/own/svc/x:1").unwrap().1.ephemeral_owner,
@@ -310,12 +311,12 @@ fn a_refusal_is_final() {
         NDSR_E_NO_AUTH
     );
     let states = states(&r2);
-    until_state(&states, ndsr::session::State::Connected);
+    until_state(&states, ndsr::State::Connected);
     let writes = r2.request_counts().writes();
     proxy.cut();
-    until_state(&states, ndsr::session::State::Disconnected);
+    until_state(&states, ndsr::State::Disconnected);
     proxy.restore();
-    until_state(&states, ndsr::session::State::Connected);
+    until_state(&states, ndsr::State::Connected);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(r2.request_counts().writes(), writes);
     assert_eq!(r2.registration_status("/ro/svc:2").unwrap(), NDSR_E_NO_AUTH);
@@ -335,9 +336,9 @@ fn status_never_waits_for_a_write_in_progress() {
     let r = Registry::open(Some(&proxy.addr), o).unwrap();
     r.set_node("/st/svc/a:1", r#"{"v":1}"#).unwrap();
     let states = states(&r);
-    until_state(&states, ndsr::session::State::Connected);
+    until_state(&states, ndsr::State::Connected);
     proxy.cut();
-    until_state(&states, ndsr::session::State::Disconnected);
+    until_state(&states, ndsr::State::Disconnected);
     // A write that waits for the connection, holding the registration while it does.
     let writer = {
         let r = r.clone();

@@ -1,8 +1,8 @@
 //! The one list of status codes and connection states (`Status`, `State`) against what the C
 //! header, the C++ wrapper and the Go package give their users: every code and state present,
 //! with the same value.
-use ndsr::session::State;
 use ndsr::status::Status;
+use ndsr::State;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()

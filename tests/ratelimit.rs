@@ -4,9 +4,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::NDSR_E_INVALID_ARGUMENT;
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
 
 #[test]
 fn requests_stay_within_burst_plus_rate() {

@@ -6,10 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::State;
 use ndsr::status::*;
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::State;
 
 #[test]
 fn read_only_server_serves_reads_to_a_read_only_handle() {

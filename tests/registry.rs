@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::{Applied, Registry};
 use ndsr::status::*;
-use ndsr::subscription::Event;
-use ndsr::zk::RequestCounts;
+use ndsr::testing::Hooks;
+use ndsr::testing::RequestCounts;
+use ndsr::Event;
+use ndsr::Options;
+use ndsr::{Applied, Registry};
 use serde_json::{json, Value};
 
 fn open(zk: &Zk) -> Arc<Registry> {
@@ -23,7 +24,7 @@ fn watch(r: &Registry, path: &str) -> (u64, Events<String>) {
     let (id, applied) = r
         .on_change(
             path,
-            ndsr::subscription::callback(move |e| {
+            ndsr::callback(move |e| {
                 if let Event::Document { json, .. } = e {
                     let _ = tx.send(json.to_string());
                 }
@@ -465,7 +466,7 @@ fn open_without_server_fails_or_is_lazy() {
     assert_eq!(e.code, NDSR_E_NO_CONNECTION);
     opts.set("lazy", "true").unwrap();
     let r = Registry::open(Some(&server), opts).expect("lazy open succeeds");
-    assert_eq!(r.state(), ndsr::session::State::Disconnected);
+    assert_eq!(r.state(), ndsr::State::Disconnected);
     assert_eq!(r.set_node("/q/a", "null").unwrap(), Applied::Queued);
     assert_eq!(r.get_json("/q").unwrap_err().code, NDSR_E_NO_CONNECTION);
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
-use ndsr::session::State;
+use ndsr::testing::Hooks;
+use ndsr::Options;
+use ndsr::Registry;
+use ndsr::State;
 use serde_json::json;
 
 fn open(connect: &str, timeout_ms: &str) -> Arc<Registry> {

@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::*;
+use ndsr::Options;
+use ndsr::Registry;
 
 fn tls_options(dir: &std::path::Path, ca: &str, client: Option<&str>) -> Options {
     let mut o = Options::default();

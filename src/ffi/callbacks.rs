@@ -5,8 +5,8 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use super::args::{arg_fn, arg_str};
 use super::handle::{ndsr_t, registry};
 use super::status;
+use crate::events::subscription::{Callback, Event, Handler};
 use crate::status::Status;
-use crate::subscription::{Callback, Event, Handler};
 
 // Callbacks may unwind: a callback that ends the callback thread (`pthread_exit`, a
 // cancellation, a C++ exception it throws on purpose) unwinds through the library's frames as

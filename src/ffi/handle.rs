@@ -1,18 +1,15 @@
 //! `ndsr_t`: open, close, write, read.
 
-use std::collections::HashMap;
 use std::ffi::{c_char, c_int};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
-
-use once_cell::sync::Lazy;
+use std::sync::Arc;
 
 use super::args::{arg_opt_str, arg_ptr, arg_str};
 use super::consts::NDSR_STATE_CLOSED;
 use super::options::ndsr_options_t;
 use super::{guard, status};
+use crate::fork::Registry;
 use crate::options::Options;
-use crate::registry::{Applied, Registry};
+use crate::registration::Applied;
 use crate::status::{Error, Status};
 
 /// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
@@ -22,45 +19,12 @@ pub struct ndsr_t {
     _private: [u8; 0],
 }
 
-type Table = HashMap<usize, Arc<Registry>>;
-
-/// A std lock (not parking_lot): it is held across fork() (see `before_fork`).
-/// cbindgen:ignore
-static HANDLES: Lazy<RwLock<Table>> = Lazy::new(|| RwLock::new(HashMap::new()));
-
-fn handles() -> RwLockReadGuard<'static, Table> {
-    HANDLES.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn handles_mut() -> RwLockWriteGuard<'static, Table> {
-    HANDLES.write().unwrap_or_else(|e| e.into_inner())
-}
-
-thread_local! {
-    static HELD: crate::fork::Held<RwLockWriteGuard<'static, Table>> =
-        const { crate::fork::Held::new() };
-}
-
-/// Before a fork: no thread may hold the table when the child is made.
-pub(crate) fn before_fork() {
-    let guard = handles_mut();
-    HELD.with(|h| h.keep(guard));
-}
-
-/// After a fork, in parent and child.
-pub(crate) fn after_fork() {
-    HELD.with(|h| h.release());
-}
-/// cbindgen:ignore
-static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
-
+/// The handle a C caller holds.
 pub(crate) fn registry(h: *const ndsr_t) -> Result<Arc<Registry>, Error> {
     if h.is_null() {
         return Err(Error::invalid("argument handle is NULL"));
     }
-    handles()
-        .get(&(h as usize))
-        .cloned()
+    Registry::for_c(h as usize)
         .ok_or_else(|| Error::new(Status::Closed, "the handle is closed (or was never opened)"))
 }
 
@@ -94,10 +58,7 @@ pub unsafe extern "C" fn ndsr_open(
             Some(o) => o.inner.clone(),
             None => Options::default(),
         };
-        let registry = Registry::open(server, options)?;
-        // Handle numbers look like aligned pointers and are never reused.
-        let id = NEXT_HANDLE.fetch_add(1, Ordering::SeqCst) << 4;
-        handles_mut().insert(id, registry);
+        let id = Registry::open(server, options)?.keep_for_c();
         unsafe { *out = id as *mut ndsr_t };
         Ok(Status::Ok)
     })
@@ -113,8 +74,7 @@ pub unsafe extern "C" fn ndsr_open(
 #[no_mangle]
 pub extern "C" fn ndsr_close(h: *mut ndsr_t) {
     guard(|| {
-        let r = handles_mut().remove(&(h as usize));
-        if let Some(r) = r {
+        if let Some(r) = Registry::release(h as usize) {
             r.close();
         }
     })

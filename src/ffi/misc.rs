@@ -13,6 +13,21 @@ pub const NDSR_VERSION_MINOR: c_int = 1;
 /// Patch version of the library.
 pub const NDSR_VERSION_PATCH: c_int = 0;
 
+/// A version number of Cargo.toml's, at compile time.
+const fn number(text: &str) -> c_int {
+    let (bytes, mut i, mut n) = (text.as_bytes(), 0, 0);
+    while i < bytes.len() {
+        n = n * 10 + (bytes[i] - b'0') as c_int;
+        i += 1;
+    }
+    n
+}
+
+// The macros are Cargo.toml's version: a release that forgets them does not build.
+const _: () = assert!(NDSR_VERSION_MAJOR == number(env!("CARGO_PKG_VERSION_MAJOR")));
+const _: () = assert!(NDSR_VERSION_MINOR == number(env!("CARGO_PKG_VERSION_MINOR")));
+const _: () = assert!(NDSR_VERSION_PATCH == number(env!("CARGO_PKG_VERSION_PATCH")));
+
 /// cbindgen:ignore
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
@@ -75,7 +90,7 @@ pub extern "C" fn ndsr_set_logger(
 ) -> c_int {
     status(|| {
         let sink = func.map_or(SinkFn::Stderr, SinkFn::Message);
-        logging::set_sink(sink, userdata, max_level);
+        logging::set_log_sink(sink, userdata, max_level);
         Ok(Status::Ok)
     })
 }
@@ -91,7 +106,7 @@ pub extern "C" fn ndsr_set_log_handler(
 ) -> c_int {
     status(|| {
         let sink = func.map_or(SinkFn::Stderr, SinkFn::Handler);
-        logging::set_sink(sink, userdata, max_level);
+        logging::set_log_sink(sink, userdata, max_level);
         Ok(Status::Ok)
     })
 }

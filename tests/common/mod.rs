@@ -124,7 +124,7 @@ impl Raw {
         loop {
             match op() {
                 Err(e)
-                    if ndsr::status::is_connection_error(&e)
+                    if ndsr::testing::is_connection_error(&e)
                         && std::time::Instant::now() < deadline =>
                 {
                     eprintln!("{what}: {e}; retrying");
@@ -381,12 +381,12 @@ impl Drop for Proxy {
 }
 
 /// Subscribes to the documents of `path` on `r`, into a channel.
-pub fn docs(r: &ndsr::registry::Registry, path: &str) -> Events<String> {
+pub fn docs(r: &ndsr::Registry, path: &str) -> Events<String> {
     let (tx, rx) = mpsc::channel();
     r.on_change(
         path,
-        ndsr::subscription::callback(move |e| {
-            if let ndsr::subscription::Event::Document { json, .. } = e {
+        ndsr::callback(move |e| {
+            if let ndsr::Event::Document { json, .. } = e {
                 let _ = tx.send(json.to_string());
             }
         }),
@@ -396,10 +396,10 @@ pub fn docs(r: &ndsr::registry::Registry, path: &str) -> Events<String> {
 }
 
 /// Subscribes to the connection states of `r`, into a channel.
-pub fn states(r: &ndsr::registry::Registry) -> Events<ndsr::session::State> {
+pub fn states(r: &ndsr::Registry) -> Events<ndsr::State> {
     let (tx, rx) = mpsc::channel();
-    r.on_state(ndsr::subscription::callback(move |e| {
-        if let ndsr::subscription::Event::State(s) = e {
+    r.on_state(ndsr::callback(move |e| {
+        if let ndsr::Event::State(s) = e {
             let _ = tx.send(s);
         }
     }))
@@ -421,7 +421,7 @@ pub fn until(
 }
 
 /// Waits for the state `want`, skipping others.
-pub fn until_state(events: &Events<ndsr::session::State>, want: ndsr::session::State) {
+pub fn until_state(events: &Events<ndsr::State>, want: ndsr::State) {
     while events.next() != want {}
 }
 

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use ndsr::options::Options;
-use ndsr::registry::Registry;
 use ndsr::status::{
     Error, NDSR_E_AUTH_FAILED, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_AUTH, NDSR_E_NO_CONNECTION,
     NDSR_E_TIMEOUT,
 };
-use ndsr::subscription::Event;
+use ndsr::Event;
+use ndsr::Options;
+use ndsr::Registry;
 use serde_json::{Map, Value};
 
 const EXIT_ERROR: u8 = 1;
@@ -218,7 +218,10 @@ fn node_tree(r: &Registry, path: &str, data: bool, recursive: bool) -> Result<Va
         names.sort();
         let mut children = Vec::new();
         for name in names {
-            let child = ndsr::path::join(path, name);
+            let child = match path {
+                "/" => format!("/{name}"),
+                _ => format!("{path}/{name}"),
+            };
             match node_tree(r, &child, data, recursive) {
                 Ok(v) => children.push(v),
                 // Deleted while we walked: skip it.
@@ -281,7 +284,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             recursive,
             format,
         } => {
-            ndsr::path::validate(&path)?;
+            ndsr::validate_path(&path)?;
             let tree = node_tree(&r, &path, data, recursive)?;
             // The original prints the formatted text with print(), which adds a newline.
             let text = match format {
@@ -307,7 +310,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             } else {
                 r.set_data(&path, &json)?
             };
-            if applied == ndsr::registry::Applied::Queued {
+            if applied == ndsr::Applied::Queued {
                 return Err(Fail(
                     EXIT_NO_CONNECTION,
                     format!("{path}: not written: no connection to ZooKeeper"),
@@ -322,7 +325,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             0
         }
         Command::Unset { path } => {
-            if r.unset(&path)? == ndsr::registry::Applied::Queued {
+            if r.unset(&path)? == ndsr::Applied::Queued {
                 return Err(Fail(
                     EXIT_NO_CONNECTION,
                     format!("{path}: not deleted: no connection to ZooKeeper"),
@@ -335,7 +338,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             let broken = tx.clone();
             r.on_change(
                 &path,
-                ndsr::subscription::callback(move |e| {
+                ndsr::callback(move |e| {
                     if let Event::Document { json, .. } = e {
                         let mut out = std::io::stdout().lock();
                         if let Err(err) = writeln!(out, "{json}").and_then(|_| out.flush()) {
@@ -505,7 +508,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    ndsr::logging::set_sink(ndsr::logging::SinkFn::Stderr, std::ptr::null_mut(), level);
+    ndsr::set_log_sink(ndsr::SinkFn::Stderr, std::ptr::null_mut(), level);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, message)) => {

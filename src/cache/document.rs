@@ -2,9 +2,6 @@
 //! `{"path": …, "stat": {…}|null, "data": …, "children": {name: data}}`.
 //! Documents are immutable snapshots, serialised once when they are made.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-
 use zookeeper_client::Stat;
 
 /// A snapshot of one watched path: its pre-serialised JSON.
@@ -37,24 +34,6 @@ pub fn json_string(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-/// Builds a document from its parts; `data` and each child's value are JSON text already.
-pub fn render<'a>(
-    path: &str,
-    stat: Option<&Stat>,
-    data: &str,
-    children: impl Iterator<Item = (&'a String, &'a str)>,
-    size_hint: usize,
-) -> Document {
-    render_with(path, stat, data, size_hint, |json| {
-        for (i, (name, value)) in children.enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            let _ = write!(json, "{}:{}", json_string(name), value);
-        }
-    })
-}
-
 /// Builds a document whose children `write_children` writes into the string, as
 /// `"name":value` pairs separated by commas (`children` is the open object).
 pub fn render_with(
@@ -80,32 +59,18 @@ pub fn render_with(
     Document { json }
 }
 
-/// Convenience for tests and callers holding a map of decoded child values.
-pub fn render_map(
-    path: &str,
-    stat: Option<&Stat>,
-    data: &str,
-    children: &BTreeMap<String, String>,
-) -> Document {
-    render(
-        path,
-        stat,
-        data,
-        children.iter().map(|(k, v)| (k, v.as_str())),
-        0,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn shape() {
-        let mut c = BTreeMap::new();
-        c.insert("b".to_string(), "{\"x\":1}".to_string());
-        c.insert("a\"q".to_string(), "null".to_string());
-        let d = render_map("/p", None, "null", &c);
+        let d = render_with("/p", None, "null", 0, |json| {
+            json.push_str(&json_string("a\"q"));
+            json.push_str(":null,");
+            json.push_str(&json_string("b"));
+            json.push_str(":{\"x\":1}");
+        });
         assert_eq!(
             d.json,
             r#"{"path":"/p","stat":null,"data":null,"children":{"a\"q":null,"b":{"x":1}}}"#

@@ -1,0 +1,341 @@
+//! [`Registry`]: a handle as callers hold it. Its methods are the Rust API; each finds this
+//! process's [`Core`] first, rebuilding it in a forked child (an explicit, fallible step: a
+//! failed rebuild is an error of the call, not a panic).
+
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use once_cell::sync::Lazy;
+
+use super::table::{self, HeldTable, Table};
+use crate::core::{Carried, Core};
+use crate::events::subscription::Callback;
+use crate::lock::Lease;
+use crate::options::Options;
+use crate::registration::Applied;
+use crate::runtime;
+use crate::session::State;
+use crate::status::{Error, Result, Status};
+
+/// Every open handle. cbindgen:ignore
+static HANDLES: Lazy<Table<Registry>> = Lazy::new(Table::new);
+
+thread_local! {
+    static HELD: HeldTable<Registry> = const { HeldTable::new() };
+}
+
+/// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
+/// watch cache, callbacks and locks. Thread-safe: any method may be called from many threads
+/// at once, and from the handle's own callbacks.
+///
+/// In a forked child the first call builds the child's own core: a new session with the same
+/// watches and subscriptions; registrations and locks stay the parent's.
+pub struct Registry {
+    /// Its number in the handle table.
+    id: usize,
+    /// Always a live core: replaced only in a forked child (the parent's is leaked there), freed
+    /// only by drop.
+    core: AtomicPtr<Core>,
+    /// What a child takes over, recorded just before each fork.
+    carried: Mutex<Option<Carried>>,
+}
+
+impl Registry {
+    /// Opens a handle on `server` (a connect string `host:port[,host:port…][/chroot]`; None =
+    /// `localhost:2181`). Waits up to the timeout for the first session; without one, fails with
+    /// `NDSR_E_NO_CONNECTION`, saying what the last attempt met. A `lazy` handle returns at
+    /// once and connects in the background.
+    pub fn open(server: Option<&str>, options: Options) -> Result<Arc<Registry>> {
+        crate::logging::install();
+        install();
+        let core = Core::open(server, options)?;
+        let registry = Arc::new(Registry {
+            id: HANDLES.new_id(),
+            core: AtomicPtr::new(Box::into_raw(core)),
+            carried: Mutex::new(None),
+        });
+        HANDLES.enter(registry.id, &registry);
+        Ok(registry)
+    }
+
+    /// The core as it is, whichever process built it.
+    fn current(&self) -> &Core {
+        // SAFETY: see the field.
+        unsafe { &*self.core.load(Ordering::Acquire) }
+    }
+
+    fn carried_slot(&self) -> MutexGuard<'_, Option<Carried>> {
+        self.carried.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This process's core: in a forked child, built first.
+    fn core(&self) -> Result<&Core> {
+        let core = self.current();
+        if core.fork_generation == runtime::fork_generation() {
+            Ok(core)
+        } else {
+            self.rebuild_after_fork()
+        }
+    }
+
+    #[cold]
+    fn rebuild_after_fork(&self) -> Result<&Core> {
+        // The table locked: concurrent first calls in the child rebuild once.
+        let _table = HANDLES.write();
+        let old = self.current();
+        // Closed before the fork: stays closed, and touches nothing.
+        if old.fork_generation == runtime::fork_generation() || old.is_closed() {
+            return Ok(old);
+        }
+        let carried = self.carried_slot().take().unwrap_or_default();
+        match Core::for_child(old, &carried) {
+            Ok(new) => {
+                log::info!(
+                    "fork detected (pid {}): new session for {} watched paths; registrations and locks stay the parent's",
+                    std::process::id(),
+                    carried.watched()
+                );
+                // The parent's subscriptions must never be dropped here (their userdata is the
+                // parent's to free; the child's copies free the child's).
+                std::mem::forget(carried);
+                let new = Box::into_raw(new);
+                self.core.store(new, Ordering::Release);
+                // SAFETY: just stored; see the field.
+                Ok(unsafe { &*new })
+            }
+            Err(e) => {
+                *self.carried_slot() = Some(carried);
+                Err(Error::new(
+                    Status::Internal,
+                    format!("cannot rebuild the handle after fork(): {}", e.message),
+                ))
+            }
+        }
+    }
+
+    /// In a forked child, builds the child's own session (as any call on the handle would);
+    /// anywhere else, nothing. Then waits up to the timeout for a session: `Done` if there is
+    /// one, `Queued` if not yet (it keeps trying).
+    pub fn rebuild(&self) -> Result<Applied> {
+        let core = self.core()?;
+        if core.pid != std::process::id() {
+            return Err(Error::new(
+                Status::Internal,
+                "this process was forked without running the pthread_atfork handlers (a raw clone?): the handle cannot be rebuilt; open a new one",
+            ));
+        }
+        core.wait_connected()
+    }
+
+    /// Closes the handle: its session ends (ZooKeeper removes its ephemeral nodes at once), its
+    /// callbacks stop (each subscription released after its last call). Calls racing the close
+    /// get `NDSR_E_CLOSED`. Safe from inside a callback. In a forked child this closes the
+    /// child's own session, never the parent's.
+    pub fn close(&self) {
+        if let Ok(core) = self.core() {
+            core.close();
+        }
+    }
+
+    /// Registers `path` as an ephemeral node holding `json` (a JSON object, a string, or ""/
+    /// "null" for no user data), kept for as long as the handle lives.
+    pub fn set_node(&self, path: &str, json: &str) -> Result<Applied> {
+        self.core()?.set_node(path, json)
+    }
+
+    /// Stores `json` in the persistent node `path`.
+    pub fn set_data(&self, path: &str, json: &str) -> Result<Applied> {
+        self.core()?.set_data(path, json)
+    }
+
+    /// Deletes the node `path` and forgets any registration of it.
+    pub fn unset(&self, path: &str) -> Result<Applied> {
+        self.core()?.unset(path)
+    }
+
+    /// Where this handle's registration of `path` stands: `NDSR_OK`, `NDSR_QUEUED`,
+    /// `NDSR_E_CONFLICT`, or the error ZooKeeper refused it with. Never waits.
+    pub fn registration_status(&self, path: &str) -> Result<Status> {
+        self.core()?.registration_status(path)
+    }
+
+    /// The document of `path` as JSON, from the cache once it is known.
+    pub fn get_json(&self, path: &str) -> Result<String> {
+        self.core()?.get_json(path)
+    }
+
+    /// Whether the document of `path` is live, and since when (Unix ms). Never waits.
+    pub fn freshness(&self, path: &str) -> Result<(bool, i64)> {
+        self.core()?.freshness(path)
+    }
+
+    /// Calls `callback` with the document of `path` now and after every change; returns the
+    /// subscription id, and whether the first call is on its way (`Done`) or comes with the
+    /// first read (`Queued`).
+    pub fn on_change(&self, path: &str, callback: Callback) -> Result<(u64, Applied)> {
+        self.core()?.on_change(path, callback)
+    }
+
+    /// Calls `callback` with the connection state now and after every change.
+    pub fn on_state(&self, callback: Callback) -> Result<u64> {
+        self.core()?.on_state(callback)
+    }
+
+    /// Ends a subscription.
+    pub fn off(&self, id: u64) -> Result<()> {
+        self.core()?.off(id)
+    }
+
+    /// Authenticates with new digest credentials (at once, and on every later session).
+    pub fn set_credentials(&self, username: &str, password: &str) -> Result<()> {
+        self.core()?.set_credentials(username, password)
+    }
+
+    /// The connection state (`Closed` for a closed handle).
+    pub fn state(&self) -> State {
+        self.core().map_or(State::Closed, Core::state)
+    }
+
+    /// The current session's id (0 when there is none).
+    pub fn session_id(&self) -> i64 {
+        self.core().map_or(0, Core::session_id)
+    }
+
+    /// Acquires the lock `path` (up to `simultaneous` holders at once) under the holder name
+    /// `name`, waiting up to `wait` for a holder to let go.
+    pub fn lock(&self, path: &str, name: &str, simultaneous: u32, wait: Duration) -> Result<Lease> {
+        self.core()?.lock(path, name, simultaneous, wait)
+    }
+
+    /// Releases a lease taken with [`Registry::lock`].
+    pub fn unlock(&self, lease: &Lease) -> Result<()> {
+        self.core()?.unlock(lease)
+    }
+
+    /// Whether a lease is still held: `NDSR_OK`, `NDSR_E_LOCK_LOST`, `NDSR_E_NO_CONNECTION`.
+    pub fn lock_status(&self, lease: &Lease) -> Status {
+        self.core()
+            .map_or(Status::LockLost, |c| c.lock_status(lease))
+    }
+
+    /// The path-keyed form of [`Registry::lock`] (the original's `acquire_lock`).
+    pub fn acquire_lock(
+        &self,
+        path: &str,
+        name: &str,
+        simultaneous: u32,
+        wait: Duration,
+    ) -> Result<()> {
+        self.core()?.acquire_lock(path, name, simultaneous, wait)
+    }
+
+    /// Releases a lock taken with [`Registry::acquire_lock`].
+    pub fn release_lock(&self, path: &str) -> Result<()> {
+        self.core()?.release_lock(path)
+    }
+
+    /// This process's core, for the testing hooks.
+    pub(crate) fn core_for_testing(&self) -> Result<&Core> {
+        self.core()
+    }
+
+    /// The C API's number for this handle: the table keeps the handle until [`Registry::release`].
+    pub(crate) fn keep_for_c(self: Arc<Registry>) -> usize {
+        let id = self.id;
+        HANDLES.own(id, self);
+        id
+    }
+
+    /// The handle a C caller holds under `id`.
+    pub(crate) fn for_c(id: usize) -> Option<Arc<Registry>> {
+        HANDLES.get(id)
+    }
+
+    /// Takes back the handle a C caller held under `id`.
+    pub(crate) fn release(id: usize) -> Option<Arc<Registry>> {
+        HANDLES.disown(id)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        HANDLES.leave(self.id);
+        // SAFETY: the core was made by Box::into_raw and is freed only here.
+        let core = unsafe { Box::from_raw(*self.core.get_mut()) };
+        if core.fork_generation != runtime::fork_generation() {
+            // The parent's, inherited through fork(): never closed or freed here.
+            std::mem::forget(core);
+            std::mem::forget(self.carried_slot().take());
+        }
+    }
+}
+
+/// Before a fork: record what a child would take over from each handle, and keep handles from
+/// opening, closing or rebuilding until the fork is done.
+pub(crate) fn before_fork() {
+    let table = HANDLES.write();
+    table::each(&table, |r| {
+        let core = r.current();
+        // A core of an ancestor process keeps what it carries already.
+        if core.fork_generation == runtime::fork_generation() {
+            *r.carried_slot() = core.carry();
+        }
+    });
+    HELD.with(|h| h.keep(table));
+}
+
+/// After a fork. The parent drops what it recorded (on the callback threads: the last reference
+/// to a subscription must go there); the child keeps it for the rebuild.
+pub(crate) fn after_fork(child: bool) {
+    HELD.with(|h| {
+        if !child {
+            h.peek(|table| {
+                table::each(table, |r| {
+                    let core = r.current();
+                    if core.fork_generation == runtime::fork_generation() {
+                        let carried = r.carried_slot().take();
+                        core.shared().dispatcher.submit(move || drop(carried));
+                    }
+                })
+            });
+        }
+        h.release();
+    });
+}
+
+/// Registers the fork handlers (once per process; a child inherits them).
+fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: three `extern "C"` functions without arguments, valid for the life of the
+        // library (glibc drops the registration if the library is unloaded).
+        let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        if rc != 0 {
+            log::error!("pthread_atfork failed ({rc}): fork() will not be detected; call ndsr_rebuild in a child");
+        }
+    });
+}
+
+/// A panic must not unwind into libc.
+fn quietly(f: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+}
+
+extern "C" fn prepare() {
+    // Lock order: the handle table (handles record what a child carries, which may log), then
+    // the log sink.
+    quietly(before_fork);
+    quietly(crate::logging::before_fork);
+}
+
+extern "C" fn parent() {
+    quietly(crate::logging::after_fork);
+    quietly(|| after_fork(false));
+}
+
+extern "C" fn child() {
+    runtime::note_fork();
+    quietly(crate::logging::after_fork);
+    quietly(|| after_fork(true));
+}
