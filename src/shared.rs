@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::events::dispatcher::Dispatcher;
+use crate::dispatcher::Dispatcher;
 use crate::runtime::{self, Tasks};
 use crate::session::Session;
 use crate::status::{Error, Result};

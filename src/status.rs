@@ -119,6 +119,25 @@ impl fmt::Display for Status {
     }
 }
 
+/// What a successful write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// ZooKeeper holds the desired state now.
+    Done,
+    /// No session could carry it in time; it is kept and applied once one exists.
+    Queued,
+}
+
+impl Applied {
+    /// The status it is: `NDSR_OK` or `NDSR_QUEUED`.
+    pub fn status(self) -> Status {
+        match self {
+            Applied::Done => Status::Ok,
+            Applied::Queued => Status::Queued,
+        }
+    }
+}
+
 /// The C names of the statuses, for Rust code that speaks them.
 pub mod codes {
     use super::Status;

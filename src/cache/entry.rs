@@ -6,8 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::document::Document;
-use crate::events::dispatcher::Dispatcher;
+use crate::dispatcher::Dispatcher;
+use crate::document::Document;
 use crate::events::subscription::Subscription;
 use crate::status::Error;
 

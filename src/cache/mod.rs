@@ -6,7 +6,6 @@
 //! the current pre-serialised document. The first read of a path waits (within the timeout)
 //! for the path's first full read.
 
-pub(crate) mod document;
 mod entry;
 pub(crate) mod file;
 mod watcher;
@@ -16,13 +15,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub(crate) use self::document::Document;
 pub(crate) use self::entry::Entry;
 use self::file::CacheFile;
+pub(crate) use crate::document::Document;
 use crate::events::subscription::Subscription;
-use crate::registration::Applied;
 use crate::session::{now_ms, State};
 use crate::shared::Shared;
+use crate::status::Applied;
 use crate::status::{Error, Result, Status};
 
 /// The watched paths of a handle.

@@ -17,9 +17,9 @@ use std::task::{Context, Poll};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
 
-use super::document::{self, Document};
 use super::entry::Entry;
 use crate::codec;
+use crate::document::{self, Document};
 use crate::path;
 use crate::session::Session;
 use crate::shared::Shared;

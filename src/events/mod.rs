@@ -3,7 +3,6 @@
 //! state subscribers, and forwards every state transition to them. Document subscribers are
 //! kept by the watched path they follow (see `cache`).
 
-pub(crate) mod dispatcher;
 pub(crate) mod subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};

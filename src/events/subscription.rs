@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::dispatcher::Dispatcher;
-use crate::cache::Document;
+use crate::dispatcher::Dispatcher;
+use crate::document::Document;
 use crate::session::State;
 
 /// The most connection states kept for a subscriber that falls behind (the oldest go first).

@@ -9,7 +9,7 @@ use super::options::ndsr_options_t;
 use super::{guard, status};
 use crate::fork::Registry;
 use crate::options::Options;
-use crate::registration::Applied;
+use crate::status::Applied;
 use crate::status::{Error, Status};
 
 /// A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,

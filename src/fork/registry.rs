@@ -13,9 +13,9 @@ use crate::core::{Carried, Core};
 use crate::events::subscription::Callback;
 use crate::lock::Lease;
 use crate::options::Options;
-use crate::registration::Applied;
 use crate::runtime;
 use crate::session::State;
+use crate::status::Applied;
 use crate::status::{Error, Result, Status};
 
 /// Every open handle. cbindgen:ignore

@@ -37,6 +37,7 @@ pub use self::batch::Armer;
 use crate::acl::AclSource;
 use crate::session::Session;
 use crate::shared::Shared;
+pub use crate::status::Applied;
 use crate::status::{Error, Result, Status};
 use crate::zk::Zk;
 
@@ -60,25 +61,6 @@ pub struct Desired {
     pub user: Value,
     /// The bytes to store.
     pub encoded: Vec<u8>,
-}
-
-/// What a successful write did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Applied {
-    /// ZooKeeper holds the desired state now.
-    Done,
-    /// No session could carry it in time; it is kept and applied once one exists.
-    Queued,
-}
-
-impl Applied {
-    /// The status it is: `NDSR_OK` or `NDSR_QUEUED`.
-    pub fn status(self) -> Status {
-        match self {
-            Applied::Done => Status::Ok,
-            Applied::Queued => Status::Queued,
-        }
-    }
 }
 
 /// What applying found.
