@@ -14,7 +14,7 @@ OUT := target/release
 
 .PHONY: all install uninstall
 all:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release -p ndsr --lib
 	ln -sf libndsr.so $(OUT)/libndsr.so.$(MAJOR)
 
 install: all

@@ -35,7 +35,7 @@ def log(msg):
 
 def build():
     log("== building libndsr (release) and the driver")
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--lib"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "ndsr", "--lib"], cwd=ROOT, check=True)
     os.makedirs(os.path.dirname(DRIVER), exist_ok=True)
     lib = os.path.join(ROOT, "target", "release")
     subprocess.run(

@@ -8,8 +8,13 @@
  *   negative = error, see ndsr_status_str and ndsr_last_error), except where noted.
  * - Strings are NUL-terminated UTF-8. Inputs are borrowed for the call; outputs are written
  *   only on success.
- * - Every function checks its arguments (NULL gives NDSR_E_INVALID_ARGUMENT, never a crash)
- *   and is safe to call from any thread and from callbacks.
+ * - Every function checks its arguments: NULL gives NDSR_E_INVALID_ARGUMENT, never a crash.
+ * - Handles are of two kinds. An ndsr_t * is a number looked up in a table, never memory:
+ *   using it after ndsr_close (or racing the close) gets NDSR_E_CLOSED, never a crash, and
+ *   its functions may be called from any thread at once and from its callbacks. An
+ *   ndsr_options_t * and an ndsr_lock_t * are plain pointers: valid from their _new/_acquire
+ *   to their _free, which must come once; an options object is used from one thread at a
+ *   time, a lock from any thread.
  */
 
 #ifndef NDSR_H
@@ -201,7 +206,7 @@ typedef void (*ndsr_log_fn)(void *userdata, int level, const char *message);
 
 /**
  * A log callback with the component as an argument of its own: `component` is the part of
- * libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
+ * libndsr the line comes from (`session`, `registration`, `cache`, `events`, `lock`, …) and
  * `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
  */
 typedef void (*ndsr_log_handler_fn)(void *userdata,

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f /usr/share/java/zookeeper.jar ] || scripts/install-deps.sh
 echo "== building libndsr"
-cargo build --release --lib --quiet
+cargo build --release -p ndsr --lib --quiet
 ln -sf libndsr.so target/release/libndsr.so.0
 mkdir -p target/demo
 cc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -Iinclude examples/c/register.c \

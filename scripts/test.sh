@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== minimum Rust version"
+scripts/msrv.sh
 echo "== header drift (include/ndsr.h vs cbindgen)"
 scripts/gen-header.sh --verify
 echo "== cargo test"
-cargo test --quiet
+cargo test --workspace --quiet
 echo "== C and C++ tests"
 tests/c/run.sh
 echo "== Go tests"

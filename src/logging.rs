@@ -79,12 +79,10 @@ fn effective_level(record: &Metadata) -> Level {
     }
 }
 
-/// The component a line is about: libndsr's module, or the dependency's crate.
+/// The component a line is about: libndsr's part (its top module), or the dependency's crate.
 fn component(target: &str) -> &str {
-    match target.strip_prefix("ndsr::") {
-        Some(module) => module,
-        None => target.split("::").next().unwrap_or(target),
-    }
+    let path = target.strip_prefix("ndsr::").unwrap_or(target);
+    path.split("::").next().unwrap_or(path)
 }
 
 fn c_text(s: &str) -> std::ffi::CString {
@@ -240,6 +238,7 @@ mod tests {
             Level::Warn
         );
         assert_eq!(component("ndsr::session"), "session");
+        assert_eq!(component("ndsr::cache::watcher"), "cache");
         assert_eq!(
             component("zookeeper_client::session::mod"),
             "zookeeper_client"

@@ -137,98 +137,92 @@ impl Options {
     /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
     /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
     /// `tls_cert`, `tls_key` (paths of PEM files, read at once), `rate_limit_burst`,
-    /// `rate_limit_per_sec`, `cachefile` (a path).
+    /// `rate_limit_per_sec`, `cachefile` (a path). A refused value changes nothing.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "timeout_ms" => {
-                let ms: u64 = value
-                    .parse()
-                    .ok()
-                    .filter(|ms| (100..=600_000).contains(ms))
-                    .ok_or_else(|| {
-                        Error::invalid(format!(
-                            "option timeout_ms: expected 100..600000, got {value:?}"
-                        ))
-                    })?;
+                let ms = parse_number(key, value, 100..=600_000u64)?;
                 self.timeout = Duration::from_millis(ms);
             }
             "readonly" => self.readonly = parse_bool(key, value)?,
             "lazy" => self.lazy = parse_bool(key, value)?,
-            "username" | "password" => {
-                if value.is_empty() || value.contains('\0') {
-                    return Err(Error::invalid(format!("option {key}: must not be empty")));
-                }
-                if key == "username" && value.contains(':') {
-                    return Err(Error::invalid("option username: must not contain ':'"));
-                }
-                // Sent on every connection: one that can never fit must not be kept.
-                crate::limits::check_auth(value.len() + 1)
-                    .map_err(|e| Error::new(e.code, format!("option {key}: {}", e.message)))?;
-                let v = Some(value.to_string());
-                if key == "username" {
-                    self.username = v;
-                } else {
-                    self.password = v;
-                }
-            }
+            "username" => self.username = Some(parse_credential(key, value)?),
+            "password" => self.password = Some(parse_credential(key, value)?),
             "acl" => self.acl = Some(acl::parse(value)?),
             "rate_limit_burst" => {
-                self.rate_limit_burst =
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|n| *n <= 1_000_000)
-                        .ok_or_else(|| {
-                            Error::invalid(format!(
-                                "option {key}: expected 0..1000000, got {value:?}"
-                            ))
-                        })?
+                self.rate_limit_burst = parse_number(key, value, 0..=1_000_000u32)?
             }
             "rate_limit_per_sec" => {
-                self.rate_limit_per_sec = value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && (0.0..=1e6).contains(r))
-                    .ok_or_else(|| {
-                        Error::invalid(format!(
-                            "option {key}: expected a number 0..1000000, got {value:?}"
-                        ))
-                    })?
+                self.rate_limit_per_sec = parse_number(key, value, 0.0..=1e6f64)?
             }
-            "tls_ca" | "tls_cert" | "tls_key" => {
-                let pem = crate::files::read_regular(std::path::Path::new(value), MAX_PEM, true)
-                    .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
-                    .map_err(|e| {
-                        Error::invalid(format!("option {key}: cannot read {value:?}: {e}"))
-                    })?;
-                if !pem.contains("-----BEGIN ") {
-                    return Err(Error::invalid(format!(
-                        "option {key}: {value:?} is not a PEM file"
-                    )));
-                }
-                match key {
-                    "tls_ca" => self.tls_ca = Some(pem),
-                    "tls_cert" => self.tls_identity.0 = Some(pem),
-                    _ => self.tls_identity.1 = Some(pem),
-                }
-            }
-            "cachefile" => {
-                let path = std::path::PathBuf::from(value);
-                let dir = path
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(std::path::Path::new("."));
-                if value.is_empty() || path.file_name().is_none() || !dir.is_dir() {
-                    return Err(Error::invalid(format!(
-                        "option cachefile: {value:?} is not a file in an existing directory"
-                    )));
-                }
-                self.cachefile = Some(path);
-            }
+            "tls_ca" => self.tls_ca = Some(read_pem(key, value)?),
+            "tls_cert" => self.tls_identity.0 = Some(read_pem(key, value)?),
+            "tls_key" => self.tls_identity.1 = Some(read_pem(key, value)?),
+            "cachefile" => self.cachefile = Some(parse_cachefile(value)?),
             _ => return Err(Error::invalid(format!("unknown option {key:?}"))),
         }
         Ok(())
     }
+}
+
+/// A number within `range`.
+fn parse_number<T>(key: &str, value: &str, range: std::ops::RangeInclusive<T>) -> Result<T>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "option {key}: expected {}..{}, got {value:?}",
+                range.start(),
+                range.end()
+            ))
+        })
+}
+
+/// A username or password: not empty, no NUL, a username without ':', and small enough to be
+/// sent on every connection (one that can never fit must not be kept).
+fn parse_credential(key: &str, value: &str) -> Result<String> {
+    if value.is_empty() || value.contains('\0') {
+        return Err(Error::invalid(format!("option {key}: must not be empty")));
+    }
+    if key == "username" && value.contains(':') {
+        return Err(Error::invalid("option username: must not contain ':'"));
+    }
+    crate::limits::check_auth(value.len() + 1)
+        .map_err(|e| Error::new(e.code, format!("option {key}: {}", e.message)))?;
+    Ok(value.to_string())
+}
+
+/// A PEM file's text, read at once (a small regular file only).
+fn read_pem(key: &str, value: &str) -> Result<String> {
+    let pem = crate::files::read_regular(std::path::Path::new(value), MAX_PEM, true)
+        .and_then(|b| String::from_utf8(b).map_err(std::io::Error::other))
+        .map_err(|e| Error::invalid(format!("option {key}: cannot read {value:?}: {e}")))?;
+    if !pem.contains("-----BEGIN ") {
+        return Err(Error::invalid(format!(
+            "option {key}: {value:?} is not a PEM file"
+        )));
+    }
+    Ok(pem)
+}
+
+/// A cache file's path: a file name in an existing directory.
+fn parse_cachefile(value: &str) -> Result<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(value);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if value.is_empty() || path.file_name().is_none() || !dir.is_dir() {
+        return Err(Error::invalid(format!(
+            "option cachefile: {value:?} is not a file in an existing directory"
+        )));
+    }
+    Ok(path)
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ impl Error {
 
 /// True for errors that say nothing about the operation itself, only that the session or the
 /// connection could not carry it: retrying on a (new) session is the answer.
-pub fn is_connection_error(err: &zookeeper_client::Error) -> bool {
+pub(crate) fn is_connection_error(err: &zookeeper_client::Error) -> bool {
     use zookeeper_client::Error as Z;
     !matches!(
         err,

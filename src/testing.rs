@@ -2,8 +2,13 @@
 //! flushed, its session's secret, and the classification of the ZooKeeper client's errors.
 
 use crate::fork::Registry;
-pub use crate::status::is_connection_error;
 pub use crate::zk::RequestCounts;
+
+/// True for the ZooKeeper client's errors that say only that the connection or session could
+/// not carry a request (retrying on a new one is the answer).
+pub fn is_connection_error(err: &zookeeper_client::Error) -> bool {
+    crate::status::is_connection_error(err)
+}
 
 /// Test hooks on a handle.
 pub trait Hooks {

@@ -76,7 +76,7 @@ fn since_epoch_us() -> u64 {
     EPOCH.elapsed().as_micros() as u64
 }
 
-/// A copy of [`Counters`] at one moment.
+/// The requests a handle has issued, by kind, at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
     /// getData requests (node and child data reads).

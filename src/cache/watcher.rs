@@ -281,7 +281,7 @@ impl Watcher<'_> {
                 self.local
                     .children
                     .get(n.as_str())
-                    .map_or(true, |c| c.watch == 0)
+                    .is_none_or(|c| c.watch == 0)
             })
             .cloned()
             .collect();
@@ -367,77 +367,18 @@ impl Watcher<'_> {
 
     /// Handles one watch event; true when the document may have changed.
     async fn handle(&mut self, source: Source, event: WatchedEvent) -> ZkResult<bool> {
+        let kind = event.event_type;
         match source {
-            Source::Node(id) if id == self.local.node_watch => match event.event_type {
-                EventType::NodeDataChanged => match self.zk.get_and_watch_data(self.path).await {
-                    Ok((raw, stat, w)) => {
-                        self.local.data = decoded_json(&raw);
-                        self.local.stat = Some(stat);
-                        let id = self.local.id();
-                        self.local.node_watch = id;
-                        arm(&self.pending, Source::Node(id), w);
-                        Ok(true)
-                    }
-                    Err(zookeeper_client::Error::NoNode) => self.node_deleted().await,
-                    Err(e) => Err(e),
-                },
-                EventType::NodeDeleted => self.node_deleted().await,
-                EventType::NodeCreated => self.full_read().await.map(|_| true),
+            Source::Node(id) if id == self.local.node_watch => self.node_changed(kind).await,
+            Source::Children(id) if id == self.local.children_watch => match kind {
+                EventType::NodeChildrenChanged => self.children_changed().await,
                 _ => Ok(false),
             },
-            Source::Children(id) if id == self.local.children_watch => match event.event_type {
-                EventType::NodeChildrenChanged => {
-                    match self.zk.get_and_watch_children(self.path).await {
-                        Ok((names, stat, w)) => {
-                            self.local.stat = Some(stat);
-                            let id = self.local.id();
-                            self.local.children_watch = id;
-                            arm(&self.pending, Source::Children(id), w);
-                            self.read_children(names).await.map(|_| true)
-                        }
-                        // The node is gone; its data watch reports that.
-                        Err(zookeeper_client::Error::NoNode) => Ok(false),
-                        Err(e) => Err(e),
-                    }
-                }
-                _ => Ok(false),
-            },
-            Source::Child(name, id) => {
-                if self.local.children.get(&name).map(|c| c.watch) != Some(id) {
-                    return Ok(false);
-                }
-                match event.event_type {
-                    EventType::NodeDataChanged => {
-                        let child_path = path::join(self.path, &name);
-                        match self.zk.get_and_watch_data(&child_path).await {
-                            Ok((raw, _, w)) => {
-                                let id = self.local.id();
-                                self.local.children.insert(
-                                    name.clone(),
-                                    Child {
-                                        json: ChildJson::Own(decoded_json(&raw).into()),
-                                        watch: id,
-                                        watcher: Some(w),
-                                    },
-                                );
-                                Ok(true)
-                            }
-                            Err(zookeeper_client::Error::NoNode) => {
-                                self.child_unwatched(&name);
-                                Ok(false)
-                            }
-                            Err(zookeeper_client::Error::NoAuth) => {
-                                let was_readable = self
-                                    .local
-                                    .children
-                                    .get(&name)
-                                    .is_some_and(|c| !matches!(c.json, ChildJson::Unreadable));
-                                self.watch_unreadable(&name).await?;
-                                Ok(was_readable)
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
+            Source::Child(name, id)
+                if self.local.children.get(&name).map(|c| c.watch) == Some(id) =>
+            {
+                match kind {
+                    EventType::NodeDataChanged => self.child_changed(&name).await,
                     // The parent's children watch reports the removal.
                     _ => {
                         self.child_unwatched(&name);
@@ -445,7 +386,76 @@ impl Watcher<'_> {
                     }
                 }
             }
+            // A superseded watch.
             _ => Ok(false),
+        }
+    }
+
+    /// The path's own node changed, was deleted or created.
+    async fn node_changed(&mut self, kind: EventType) -> ZkResult<bool> {
+        match kind {
+            EventType::NodeDataChanged => match self.zk.get_and_watch_data(self.path).await {
+                Ok((raw, stat, w)) => {
+                    self.local.data = decoded_json(&raw);
+                    self.local.stat = Some(stat);
+                    let id = self.local.id();
+                    self.local.node_watch = id;
+                    arm(&self.pending, Source::Node(id), w);
+                    Ok(true)
+                }
+                Err(zookeeper_client::Error::NoNode) => self.node_deleted().await,
+                Err(e) => Err(e),
+            },
+            EventType::NodeDeleted => self.node_deleted().await,
+            EventType::NodeCreated => self.full_read().await.map(|_| true),
+            _ => Ok(false),
+        }
+    }
+
+    /// The list of children changed: read it, and the children that are new.
+    async fn children_changed(&mut self) -> ZkResult<bool> {
+        match self.zk.get_and_watch_children(self.path).await {
+            Ok((names, stat, w)) => {
+                self.local.stat = Some(stat);
+                let id = self.local.id();
+                self.local.children_watch = id;
+                arm(&self.pending, Source::Children(id), w);
+                self.read_children(names).await.map(|_| true)
+            }
+            // The node is gone; its data watch reports that.
+            Err(zookeeper_client::Error::NoNode) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A child's data changed: read it again (it may have become readable, or unreadable).
+    async fn child_changed(&mut self, name: &CompactString) -> ZkResult<bool> {
+        let child_path = path::join(self.path, name);
+        match self.zk.get_and_watch_data(&child_path).await {
+            Ok((raw, _, w)) => {
+                let id = self.local.id();
+                let child = Child {
+                    json: ChildJson::Own(decoded_json(&raw).into()),
+                    watch: id,
+                    watcher: Some(w),
+                };
+                self.local.children.insert(name.clone(), child);
+                Ok(true)
+            }
+            Err(zookeeper_client::Error::NoNode) => {
+                self.child_unwatched(name);
+                Ok(false)
+            }
+            Err(zookeeper_client::Error::NoAuth) => {
+                let was_readable = self
+                    .local
+                    .children
+                    .get(name)
+                    .is_some_and(|c| !matches!(c.json, ChildJson::Unreadable));
+                self.watch_unreadable(name).await?;
+                Ok(was_readable)
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -576,5 +586,5 @@ async fn handle_failure(
 }
 
 fn generation_dead(session: &Session, id: u64) -> bool {
-    session.current().map_or(true, |g| g.id != id)
+    session.current().is_none_or(|g| g.id != id)
 }

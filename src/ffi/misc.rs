@@ -65,7 +65,7 @@ pub type ndsr_log_fn =
     Option<unsafe extern "C" fn(userdata: *mut c_void, level: c_int, message: *const c_char)>;
 
 /// A log callback with the component as an argument of its own: `component` is the part of
-/// libndsr the line comes from (`session`, `registration`, `watch`, `lock`, `cachefile`, …) and
+/// libndsr the line comes from (`session`, `registration`, `cache`, `events`, `lock`, …) and
 /// `message` the text, each valid for the call only. Same threading rules as `ndsr_log_fn`.
 pub type ndsr_log_handler_fn = Option<
     unsafe extern "C" fn(

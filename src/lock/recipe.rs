@@ -16,8 +16,8 @@ use zookeeper_client::{Acl, Acls, CreateMode};
 
 use crate::path;
 use crate::session::Session;
-use crate::status::{is_connection_error, Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_TIMEOUT};
-use crate::zk::Zk;
+use crate::status::{is_connection_error, Error, Result, Status};
+use crate::zk::{Counters, Zk};
 
 type ZkResult<T> = std::result::Result<T, zookeeper_client::Error>;
 
@@ -95,7 +95,7 @@ async fn wait_or_deadline(watcher: zookeeper_client::OneshotWatcher, deadline: I
 /// removed, as long as the session lives and the deadline allows.
 async fn remove_lost_guard(
     session: &Session,
-    zk_counters: &crate::zk::Counters,
+    counters: &Counters,
     generation: u64,
     guard_dir: &str,
     id: &str,
@@ -107,10 +107,7 @@ async fn remove_lost_guard(
             if gen.id != generation {
                 return; // a new session: the old one's ephemeral guard is gone with it
             }
-            let zk = Zk {
-                client: &gen.client,
-                counters: zk_counters,
-            };
+            let zk = Zk::new(&gen.client, counters);
             // Whether the connection failed on the way (then look again).
             let lost = match zk.get_children(guard_dir).await {
                 Ok(children) => {
@@ -137,20 +134,117 @@ async fn remove_lost_guard(
         tokio::time::timeout_at(deadline.max(Instant::now() + session.timeout()), cleanup).await;
 }
 
+/// The semaphore node carries the number of holders: made if missing; a different number is a
+/// mistake that must not be papered over (kazoo raises "Inconsistent max leases").
+async fn check_semaphore(zk: &Zk<'_>, spec: &LockSpec, acls: &[Acl]) -> Result<()> {
+    let p = spec.path.as_str();
+    let max = spec.simultaneous.to_string();
+    if ensure(zk, p, max.as_bytes(), acls)
+        .await
+        .map_err(|e| zk_err(e, p))?
+    {
+        return Ok(());
+    }
+    let (data, _) = zk.get_data(p).await.map_err(|e| zk_err(e, p))?;
+    match String::from_utf8_lossy(&data).trim().parse::<i64>() {
+        Ok(n) if n != spec.simultaneous as i64 => Err(Error::new(
+            Status::InvalidArgument,
+            format!(
+                "{p}: inconsistent max leases: the lock allows {n} holders, not {}",
+                spec.simultaneous
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A contender's place in the queue: its guard node `name` in `dir`, under the id `id`.
+struct Contender {
+    id: String,
+    dir: String,
+    name: String,
+}
+
+/// Joins the queue: an ephemeral sequential guard node under `PATH-__lock__`. A guard whose
+/// create reply was lost is found by our id and removed (see [`remove_lost_guard`]).
+async fn enqueue(
+    zk: &Zk<'_>,
+    session: &Session,
+    generation: u64,
+    spec: &LockSpec,
+    deadline: Instant,
+    acls: &[Acl],
+) -> Result<Contender> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = format!("{}-__lock__", spec.path);
+    ensure(zk, &dir, &[], acls)
+        .await
+        .map_err(|e| zk_err(e, &dir))?;
+    let prefix = path::join(&dir, &format!("{id}__lock__"));
+    let options = CreateMode::EphemeralSequential.with_acls(Acls::new(acls));
+    match zk
+        .create_sequential(&prefix, spec.name.as_bytes(), &options)
+        .await
+    {
+        Ok(name) => Ok(Contender { id, dir, name }),
+        Err(e) => {
+            if is_connection_error(&e) {
+                remove_lost_guard(session, zk.counters, generation, &dir, &id, deadline).await;
+            }
+            Err(zk_err(e, &dir))
+        }
+    }
+}
+
+/// Waits in the queue until no contender is before us: false if the deadline came first.
+async fn wait_turn(zk: &Zk<'_>, c: &Contender, deadline: Instant) -> ZkResult<bool> {
+    loop {
+        let children = zk.get_children(&c.dir).await?;
+        let Some(pred) = predecessor(&children, &c.name) else {
+            return Ok(true);
+        };
+        let (stat, watcher) = zk.check_and_watch_stat(&path::join(&c.dir, pred)).await?;
+        if stat.is_some() && !wait_or_deadline(watcher, deadline).await {
+            return Ok(false);
+        }
+    }
+}
+
+/// At the head of the queue: takes the lease `lease` once fewer than `simultaneous` are taken;
+/// false if the deadline came first.
+async fn take_lease(
+    zk: &Zk<'_>,
+    spec: &LockSpec,
+    lease: &str,
+    deadline: Instant,
+    acls: &[Acl],
+) -> ZkResult<bool> {
+    loop {
+        let (children, _, watcher) = zk.get_and_watch_children(&spec.path).await?;
+        if children.len() < spec.simultaneous as usize {
+            let options = CreateMode::Ephemeral.with_acls(Acls::new(acls));
+            return match zk.create(lease, spec.name.as_bytes(), &options).await {
+                Ok(_) | Err(zookeeper_client::Error::NodeExists) => Ok(true),
+                Err(e) => Err(e),
+            };
+        }
+        if !wait_or_deadline(watcher, deadline).await {
+            return Ok(false);
+        }
+    }
+}
+
 /// Acquires `spec` on the current session, waiting until `deadline` for a holder to let go.
 /// `NDSR_E_TIMEOUT` if the lock was not had in time (nothing is left behind).
 pub async fn acquire(
     session: &Session,
-    zk_counters: &crate::zk::Counters,
+    counters: &Counters,
     spec: &LockSpec,
     deadline: Instant,
     acls: &[Acl],
 ) -> Result<Lease> {
     if spec.simultaneous == 0 {
-        return Err(Error::new(
-            NDSR_E_INVALID_ARGUMENT,
-            "simultaneous must be at least 1",
-        ));
+        return Err(Error::invalid("simultaneous must be at least 1"));
     }
     let remaining = deadline
         .saturating_duration_since(Instant::now())
@@ -158,118 +252,43 @@ pub async fn acquire(
     let gen = session
         .connected_within(remaining.min(session.timeout()))
         .await?;
-    let zk = Zk {
-        client: &gen.client,
-        counters: zk_counters,
+    let zk = Zk::new(&gen.client, counters);
+    check_semaphore(&zk, spec, acls).await?;
+    let contender = enqueue(&zk, session, gen.id, spec, deadline, acls).await?;
+    let lease = path::join(&spec.path, &contender.id);
+    let result = match wait_turn(&zk, &contender, deadline).await {
+        Ok(true) => take_lease(&zk, spec, &lease, deadline, acls).await,
+        other => other,
     };
-    let p = spec.path.as_str();
-    let max = spec.simultaneous.to_string();
-
-    // The semaphore node carries the number of holders; a different number is a mistake that
-    // must not be papered over (kazoo raises "Inconsistent max leases").
-    if !ensure(&zk, p, max.as_bytes(), acls)
-        .await
-        .map_err(|e| zk_err(e, p))?
-    {
-        let (data, _) = zk.get_data(p).await.map_err(|e| zk_err(e, p))?;
-        if let Ok(n) = String::from_utf8_lossy(&data).trim().parse::<i64>() {
-            if n != spec.simultaneous as i64 {
-                return Err(Error::new(
-                    NDSR_E_INVALID_ARGUMENT,
-                    format!(
-                        "{p}: inconsistent max leases: the lock allows {n} holders, not {}",
-                        spec.simultaneous
-                    ),
-                ));
-            }
-        }
-    }
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let lease = path::join(p, &id);
-    let guard_dir = format!("{p}-__lock__");
-    ensure(&zk, &guard_dir, &[], acls)
-        .await
-        .map_err(|e| zk_err(e, &guard_dir))?;
-    let guard_prefix = path::join(&guard_dir, &format!("{id}__lock__"));
-    let options = CreateMode::EphemeralSequential.with_acls(Acls::new(acls));
-    let guard_name = match zk
-        .create_sequential(&guard_prefix, spec.name.as_bytes(), &options)
-        .await
-    {
-        Ok(name) => name,
-        Err(e) => {
-            if is_connection_error(&e) {
-                remove_lost_guard(session, zk_counters, gen.id, &guard_dir, &id, deadline).await;
-            }
-            return Err(zk_err(e, &guard_dir));
-        }
-    };
-    let guard = path::join(&guard_dir, &guard_name);
-
-    let result = async {
-        // 1. Queue on the guard lock until no contender is before us.
-        loop {
-            let children = zk.get_children(&guard_dir).await?;
-            let Some(pred) = predecessor(&children, &guard_name) else {
-                break;
-            };
-            let (stat, watcher) = zk
-                .check_and_watch_stat(&path::join(&guard_dir, pred))
-                .await?;
-            if stat.is_some() && !wait_or_deadline(watcher, deadline).await {
-                return Ok(None);
-            }
-        }
-        // 2. Holding the guard: take a lease when fewer than `simultaneous` are taken.
-        loop {
-            let (children, _, watcher) = zk.get_and_watch_children(p).await?;
-            if children.len() < spec.simultaneous as usize {
-                let options = CreateMode::Ephemeral.with_acls(Acls::new(acls));
-                match zk.create(&lease, spec.name.as_bytes(), &options).await {
-                    Ok(_) | Err(zookeeper_client::Error::NodeExists) => return Ok(Some(())),
-                    Err(e) => return Err(e),
-                }
-            }
-            if !wait_or_deadline(watcher, deadline).await {
-                return Ok(None);
-            }
-        }
-    }
-    .await;
     // The guard is only for queueing: let the next contender in.
-    let _ = zk.delete(&guard, None).await;
+    let _ = zk
+        .delete(&path::join(&contender.dir, &contender.name), None)
+        .await;
     match result {
-        Ok(Some(())) => Ok(Lease {
+        Ok(true) => Ok(Lease {
             node: lease,
             generation: gen.id,
         }),
-        Ok(None) => Err(Error::new(
-            NDSR_E_TIMEOUT,
-            format!("{p}: lock not acquired within the wait time"),
+        Ok(false) => Err(Error::new(
+            Status::Timeout,
+            format!("{}: lock not acquired within the wait time", spec.path),
         )),
         Err(e) => {
             // A lost reply may have created the lease: never leave one behind on failure.
             if is_connection_error(&e) {
                 let _ = zk.delete(&lease, None).await;
             }
-            Err(zk_err(e, p))
+            Err(zk_err(e, &spec.path))
         }
     }
 }
 
 /// Releases a lease (a lease of a dead session is gone already).
-pub async fn release(
-    session: &Session,
-    zk_counters: &crate::zk::Counters,
-    lease: &Lease,
-) -> Result<()> {
+pub async fn release(session: &Session, counters: &Counters, lease: &Lease) -> Result<()> {
     let Some(gen) = session.current().filter(|g| g.id == lease.generation) else {
         return Ok(());
     };
-    let zk = Zk {
-        client: &gen.client,
-        counters: zk_counters,
-    };
+    let zk = Zk::new(&gen.client, counters);
     match zk.delete(&lease.node, None).await {
         Ok(()) | Err(zookeeper_client::Error::NoNode) => Ok(()),
         Err(e) => Err(zk_err(e, &lease.node)),

@@ -16,7 +16,13 @@ pub struct Zk {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/harness/zk.sh")
+    // The library's own tests, or the CLI package's (a member of the same workspace).
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = match dir.join("tests/harness/zk.sh").exists() {
+        true => dir,
+        false => dir.parent().expect("the workspace root").to_path_buf(),
+    };
+    root.join("tests/harness/zk.sh")
 }
 
 impl Zk {

@@ -1,4 +1,5 @@
 //! The `ndsr` command-line tool, run as a built binary against real ZooKeeper.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -21,7 +22,7 @@ fn stdout(o: &std::process::Output) -> String {
 
 fn python() -> String {
     std::env::var("NDSR_PYTHON")
-        .unwrap_or_else(|_| format!("{}/.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|_| format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR")))
 }
 
 /// Every output format, byte for byte, against what the Python original's own formatting code
@@ -59,7 +60,7 @@ fn get_formats_match_the_original_byte_for_byte() {
     let py = python();
     let out = Command::new(&py)
         .arg(format!(
-            "{}/tests/interop/cli_expected.py",
+            "{}/../tests/interop/cli_expected.py",
             env!("CARGO_MANIFEST_DIR")
         ))
         .args([&zk.connect, "/cli/svc"])
