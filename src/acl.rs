@@ -56,29 +56,40 @@ impl Credentials {
 
 /// The ACL for the nodes a handle creates: the `acl` option if set, else the original's
 /// default pair for the current credentials (which `ndsr_set_credentials` changes), else open.
+/// Computed when the credentials change, not at each create.
 pub struct AclSource {
     explicit: Option<Vec<Acl>>,
     credentials: parking_lot::Mutex<Option<Credentials>>,
+    current: parking_lot::RwLock<std::sync::Arc<Vec<Acl>>>,
 }
 
 impl AclSource {
     /// The source for an explicit ACL (if any) and the credentials the handle starts with.
     pub fn new(explicit: Option<Vec<Acl>>, credentials: Option<Credentials>) -> AclSource {
+        let current = Self::compute(&explicit, &credentials);
         AclSource {
             explicit,
             credentials: parking_lot::Mutex::new(credentials),
+            current: parking_lot::RwLock::new(std::sync::Arc::new(current)),
+        }
+    }
+
+    fn compute(explicit: &Option<Vec<Acl>>, credentials: &Option<Credentials>) -> Vec<Acl> {
+        match (explicit, credentials) {
+            (Some(acl), _) => acl.clone(),
+            (None, Some(c)) => c.default_acl(),
+            (None, None) => open_acl(),
         }
     }
 
     /// The ACL for a node created now.
-    pub fn current(&self) -> Vec<Acl> {
-        if let Some(acl) = &self.explicit {
-            return acl.clone();
-        }
-        match &*self.credentials.lock() {
-            Some(c) => c.default_acl(),
-            None => open_acl(),
-        }
+    pub fn current(&self) -> std::sync::Arc<Vec<Acl>> {
+        self.current.read().clone()
+    }
+
+    /// Runs `f` with the ACL for a node created now.
+    pub fn with_current<T>(&self, f: impl FnOnce(&[Acl]) -> T) -> T {
+        f(&self.current.read())
     }
 
     /// The credentials in use.
@@ -88,7 +99,9 @@ impl AclSource {
 
     /// New credentials: nodes created from now on get their ACL.
     pub fn set_credentials(&self, credentials: Credentials) {
-        *self.credentials.lock() = Some(credentials);
+        let mut held = self.credentials.lock();
+        *held = Some(credentials);
+        *self.current.write() = std::sync::Arc::new(Self::compute(&self.explicit, &held));
     }
 }
 

@@ -149,7 +149,7 @@ impl Core {
     }
 
     /// Checks a path that will be read, and returns it as the server sees it.
-    fn read_check(&self, p: &str) -> Result<String> {
+    fn read_check<'a>(&self, p: &'a str) -> Result<std::borrow::Cow<'a, str>> {
         self.shared.check_open()?;
         path::validate(p)?;
         let full = self.ensemble.server_path(p);
@@ -158,12 +158,12 @@ impl Core {
     }
 
     /// Checks a path that will be written, and returns it as the server sees it.
-    fn write_check(&self, p: &str) -> Result<String> {
+    fn write_check<'a>(&self, p: &'a str) -> Result<std::borrow::Cow<'a, str>> {
         self.shared.check_open()?;
         self.check_auth()?;
         path::validate_for_write(p)?;
         let full = self.ensemble.server_path(p);
-        if full != p && path::validate_for_write(&full).is_err() {
+        if *full != *p && path::validate_for_write(&full).is_err() {
             return Err(Error::invalid(format!(
                 "invalid path {p:?}: under the chroot {} it is {full:?}, and /zookeeper is reserved",
                 self.ensemble.chroot
@@ -211,7 +211,8 @@ impl Core {
         let full = self.write_check(p)?;
         let user = codec::parse_user_data(json)?;
         let encoded = codec::encode(&user, self.pid, &codec::now_created())?;
-        limits::check_create(&full, encoded.len(), &self.acl.current())?;
+        self.acl
+            .with_current(|acls| limits::check_create(&full, encoded.len(), acls))?;
         let desired = Desired {
             kind,
             present: true,
@@ -316,7 +317,8 @@ impl Core {
         let full = self.write_check(p)?;
         // The longest request of the recipe: a contender's node with the holder's name.
         let contender = format!("{full}-__lock__/{}__lock__0000000000", "0".repeat(32));
-        limits::check_create(&contender, name.len(), &self.acl.current())
+        self.acl
+            .with_current(|acls| limits::check_create(&contender, name.len(), acls))
     }
 
     /// Releases a lease taken with [`Core::lock`].

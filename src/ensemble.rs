@@ -62,11 +62,11 @@ impl Ensemble {
     }
 
     /// `p` as the server sees it: under the chroot.
-    pub fn server_path(&self, p: &str) -> String {
+    pub fn server_path<'a>(&self, p: &'a str) -> std::borrow::Cow<'a, str> {
         match (self.chroot.as_str(), p) {
-            ("", _) => p.to_string(),
-            (root, "/") => root.to_string(),
-            (root, _) => format!("{root}{p}"),
+            ("", _) => p.into(),
+            (root, "/") => root.to_string().into(),
+            (root, _) => format!("{root}{p}").into(),
         }
     }
 

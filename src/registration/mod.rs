@@ -306,7 +306,9 @@ impl Registrations {
         same: impl Fn(&Desired, &Desired) -> bool + Send + Sync,
     ) -> Result<Applied> {
         let shared = &self.ctx.shared;
-        let started: parking_lot::Mutex<Vec<Arc<Registration>>> = Default::default();
+        // The registration this call made, if it made one (one made and retired while the call
+        // waited has no task to start).
+        let started: parking_lot::Mutex<Option<Arc<Registration>>> = Default::default();
         let unchanged = AtomicBool::new(false);
         // Whatever happens below, the desired state is recorded first, so a write that cannot be
         // carried now is applied by the registration's task once a session can carry it.
@@ -315,7 +317,7 @@ impl Registrations {
                 loop {
                     let (reg, new) = self.registration(p, &desired);
                     if new {
-                        started.lock().push(reg.clone());
+                        *started.lock() = Some(reg.clone());
                     }
                     let mut st = reg.state.lock().await;
                     // Forgotten while we waited: the path needs a registration of its own.
@@ -331,7 +333,7 @@ impl Registrations {
         // The task arms the watch on the node (or applies what could not be applied here). A
         // new registration's task starts only after the call, when the handle's writes pause
         // (see Armer): it has nothing to do before, and would only compete with the calls.
-        for reg in started.into_inner() {
+        if let Some(reg) = started.into_inner().filter(|r| !r.is_retired()) {
             self.ctx
                 .armer
                 .start(enforce::enforce(reg, self.ctx.clone()));
