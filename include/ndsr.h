@@ -11,7 +11,8 @@
  * - Every function checks its arguments: NULL gives NDSR_E_INVALID_ARGUMENT, never a crash.
  * - Handles are of two kinds. An ndsr_t * is a number looked up in a table, never memory:
  *   using it after ndsr_close (or racing the close) gets NDSR_E_CLOSED, never a crash, and
- *   its functions may be called from any thread at once and from its callbacks. An
+ *   its functions may be called from any thread at once and from its callbacks. So is an
+ *   ndsr_snapshot_t *: releasing one twice gets NDSR_E_INVALID_ARGUMENT, not a crash. An
  *   ndsr_options_t * and an ndsr_lock_t * are plain pointers: valid from their _new/_acquire
  *   to their _free, which must come once; an options object is used from one thread at a
  *   time, a lock from any thread.
@@ -174,6 +175,13 @@ typedef struct ndsr_lock_t ndsr_lock_t;
 typedef struct ndsr_options_t ndsr_options_t;
 
 /**
+ * A snapshot: the document of a watched path at one moment, immutable. Made by
+ * `ndsr_snapshot_get`, released by `ndsr_snapshot_release`; in between it and every string it
+ * gives are valid, from any thread, whatever happens to the handle (closing it included).
+ */
+typedef struct ndsr_snapshot_t ndsr_snapshot_t;
+
+/**
  * A registry handle: one ZooKeeper session (renewed after expiry) with its registrations,
  * watch cache and callback thread. Opened by `ndsr_open`, closed by `ndsr_close`. Thread-safe:
  * any function may be called on one handle from many threads at once, and from its callbacks.
@@ -190,6 +198,15 @@ typedef void (*ndsr_change_fn)(void *userdata, const char *path, const char *jso
  * Releases a callback's userdata; called exactly once, after the callback's last call.
  */
 typedef void (*ndsr_free_fn)(void *userdata);
+
+/**
+ * Called with what changed in a watched path: `path` and `diff_json` (NUL-terminated,
+ * `diff_len` bytes without the NUL) are valid for the call only. See `ndsr_on_diff`.
+ */
+typedef void (*ndsr_diff_fn)(void *userdata,
+                             const char *path,
+                             const char *diff_json,
+                             size_t diff_len);
 
 /**
  * Called with a connection state (an NDSR_STATE_* value).
@@ -245,6 +262,28 @@ int ndsr_on_change(ndsr_t *h,
                    uint64_t *subscription);
 
 /**
+ * Calls `func(userdata, path, diff_json, diff_len)` with what changed in `path`, as JSON:
+ * `{"path":…,"stat":{…}|null,"added":{name:data,…},"removed":{name:data,…},
+ * "changed":{name:{"old":data,"new":data},…},"data":null|{"old":…,"new":…}}`, where `stat`
+ * is the node's stat now and `data` is set only when the node's own data changed (a
+ * node that does not exist has `stat` null, no children and data null). The first call has
+ * every current child in `added`, so that a consumer can build its state from diffs alone:
+ * applying the diffs in order gives every document `ndsr_get_json` gives. A callback that falls
+ * behind gets one diff covering everything it missed. No call for a change that leaves the
+ * document as it was. Otherwise the rules of `ndsr_on_change`: the callback thread, the order,
+ * `userdata_free`, `ndsr_off`, the return values and how long it may block.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
+int ndsr_on_diff(ndsr_t *h,
+                 const char *path,
+                 ndsr_diff_fn func,
+                 void *userdata,
+                 ndsr_free_fn userdata_free,
+                 uint64_t *subscription);
+
+/**
  * Calls `func(userdata, state)` with the connection state (NDSR_STATE_*): first with the state
  * now, then after every change, on the handle's callback thread, with the same rules as
  * `ndsr_on_change` (`userdata_free` included; a callback that falls behind gets the last few
@@ -262,9 +301,9 @@ int ndsr_on_state(ndsr_t *h,
                   uint64_t *subscription);
 
 /**
- * Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
- * of the callback starts (a call already running on the callback thread finishes); its
- * `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
+ * Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff` or `ndsr_on_state`. Once it
+ * returns, no new call of the callback starts (a call already running on the callback thread
+ * finishes); its `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
  * NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
  * NDSR_E_CLOSED.
  */
@@ -605,6 +644,83 @@ int ndsr_options_set(ndsr_options_t *opts, const char *key, const char *value);
  * Each pointer argument is NULL or points to what the description above says.
  */
 void ndsr_options_free(ndsr_options_t *opts);
+
+/**
+ * Stores in `*out` a snapshot of the document of `path` (the one `ndsr_get_json` gives, without
+ * copying it): read and watched on first use, like `ndsr_get_json`, and from the cache after
+ * that. The snapshot never changes; take a new one for a newer document. Release it with
+ * `ndsr_snapshot_release`. Blocks at most `timeout_ms` on the first read of a path, never
+ * after. Returns NDSR_OK, or an error as `ndsr_get_json`; NDSR_E_TOO_LARGE when millions of
+ * snapshots are held at once. `*out` is written only on success.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string, `out` NULL or a valid `ndsr_snapshot_t *`.
+ */
+int ndsr_snapshot_get(ndsr_t *h, const char *path, ndsr_snapshot_t **out);
+
+/**
+ * Releases a snapshot: the strings it gave are invalid from now on. Releasing NULL does
+ * nothing and returns NDSR_OK; releasing a snapshot twice (or a pointer that is not a snapshot)
+ * does nothing and returns NDSR_E_INVALID_ARGUMENT. May be called from any thread, after the
+ * handle is closed too. Never blocks.
+ */
+int ndsr_snapshot_release(ndsr_snapshot_t *s);
+
+/**
+ * The whole document, as `ndsr_get_json` gives it: NUL-terminated, `*len` bytes without the
+ * NUL (`len` may be NULL), borrowed from the snapshot until its release. NULL when `s` is not
+ * a held snapshot.
+ *
+ * # Safety
+ * `len` is NULL or a valid `size_t *`.
+ */
+const char *ndsr_snapshot_json(const ndsr_snapshot_t *s, size_t *len);
+
+/**
+ * How many children the document has (0 when `s` is not a held snapshot).
+ */
+size_t ndsr_snapshot_count(const ndsr_snapshot_t *s);
+
+/**
+ * The name of child `i` (children are in name order, 0 to count - 1), NUL-terminated,
+ * borrowed until the snapshot's release. NULL when `i` is out of range or `s` is not a held
+ * snapshot.
+ */
+const char *ndsr_snapshot_name(const ndsr_snapshot_t *s, size_t i);
+
+/**
+ * The data of child `i` as JSON (what the document has under its name), `*len` bytes,
+ * borrowed until the snapshot's release. NOT NUL-terminated (it is a slice of the document):
+ * use `*len`, which must not be NULL. NULL when `i` is out of range, `len` is NULL or `s` is
+ * not a held snapshot.
+ *
+ * # Safety
+ * `len` is NULL or a valid `size_t *`.
+ */
+const char *ndsr_snapshot_child_json(const ndsr_snapshot_t *s, size_t i, size_t *len);
+
+/**
+ * The string value of the top-level key `key` of child `i`'s data (a JSON object), decoded
+ * and NUL-terminated, borrowed until the snapshot's release: for a child whose data is
+ * `{"host":"10.0.0.1","port":80}`, key "host" gives "10.0.0.1". NULL when the child or the key
+ * is missing, the value is not a string (or holds a NUL), `key` is NULL, or `s` is not a held
+ * snapshot. A child's keys are parsed at the first typed read of that child, once.
+ *
+ * # Safety
+ * `key` is NULL or a NUL-terminated string.
+ */
+const char *ndsr_snapshot_child_str(const ndsr_snapshot_t *s, size_t i, const char *key);
+
+/**
+ * Stores in `*out` the integer value of the top-level key `key` of child `i`'s data (a JSON
+ * object): for `{"port":80}`, key "port" gives 80. Returns NDSR_OK; NDSR_E_NOT_FOUND when the
+ * child or the key is missing; NDSR_E_INVALID_ARGUMENT when the value is not an integer that
+ * fits in 64 bits, an argument is NULL, or `s` is not a held snapshot. Never blocks.
+ *
+ * # Safety
+ * `key` is NULL or a NUL-terminated string, `out` NULL or a valid `int64_t *`.
+ */
+int ndsr_snapshot_child_int(const ndsr_snapshot_t *s, size_t i, const char *key, int64_t *out);
 
 #ifdef __cplusplus
 }

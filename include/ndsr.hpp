@@ -7,6 +7,13 @@
  *   auto sub = reg.on_change("/services/web", [](const std::string& path, const std::string& json) {
  *       std::cout << json << "\n";                    // runs on the handle's callback thread
  *   });                                               // ends when `sub` is destroyed
+ *   auto diffs = reg.on_diff("/services/web", [](const std::string& path, const std::string& diff) {
+ *       std::cout << diff << "\n";                    // {"added":{…},"removed":{…},"changed":{…},…}
+ *   });
+ *
+ *   ndsr::Snapshot snap = reg.snapshot("/services/web");   // no copy; released at scope end
+ *   for (size_t i = 0; i < snap.count(); i++)
+ *       std::cout << snap.name(i) << " port " << snap.child_int(i, "port").value_or(0) << "\n";
  *
  *   {
  *       ndsr::Lock lock = reg.lock("/locks/nightly-job", "host1", 1, 10000);   // waits up to 10 s
@@ -15,7 +22,7 @@
  *
  * Errors are ndsr::Error exceptions carrying the status code; every operation also has a
  * non-throwing try_ form returning ndsr::Status. Registry, Subscription and Lock are move-only
- * RAII types: destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
+ * RAII types (Snapshot too): destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
  * twice is harmless. Exceptions thrown by a callback are caught and dropped at the library
  * boundary (they must never unwind into the library).
  */
@@ -25,8 +32,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "ndsr.h"
@@ -56,6 +65,8 @@ struct Status {
 using Settings = std::map<std::string, std::string>;
 /** A change callback: the watched path and its JSON document. */
 using ChangeFn = std::function<void(const std::string &path, const std::string &json)>;
+/** A diff callback: the watched path and what changed, as JSON (see ndsr_on_diff). */
+using DiffFn = std::function<void(const std::string &path, const std::string &diff)>;
 /** A state callback: an NDSR_STATE_* value. */
 using StateFn = std::function<void(int state)>;
 
@@ -74,9 +85,10 @@ inline int check(int rc) {
 
 template <typename F> void free_fn(void *userdata) { delete static_cast<F *>(userdata); }
 
-inline void change_trampoline(void *userdata, const char *path, const char *json, size_t len) {
+template <typename F = ChangeFn>
+void change_trampoline(void *userdata, const char *path, const char *json, size_t len) {
     try {
-        (*static_cast<ChangeFn *>(userdata))(std::string(path), std::string(json, len));
+        (*static_cast<F *>(userdata))(std::string(path), std::string(json, len));
     } catch (...) {
         /* never unwind into the library */
     }
@@ -157,6 +169,69 @@ private:
     ndsr_lock_t *l_ = nullptr;
 };
 
+/** An immutable view of a watched path's document (ndsr_snapshot_t), without a copy: every
+ *  string_view it gives is valid until the Snapshot is destroyed or reset, from any thread.
+ *  Children are in name order. Move-only. */
+class Snapshot {
+public:
+    Snapshot() = default;
+    explicit Snapshot(ndsr_snapshot_t *s) : s_(s) {}
+    Snapshot(const Snapshot &) = delete;
+    Snapshot &operator=(const Snapshot &) = delete;
+    Snapshot(Snapshot &&o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    Snapshot &operator=(Snapshot &&o) noexcept {
+        if (this != &o) {
+            reset();
+            s_ = std::exchange(o.s_, nullptr);
+        }
+        return *this;
+    }
+    ~Snapshot() { reset(); }
+
+    /** Releases the snapshot now (ndsr_snapshot_release); the views it gave become invalid. */
+    void reset() noexcept {
+        if (s_) ndsr_snapshot_release(std::exchange(s_, nullptr));
+    }
+    /** Whether it holds a snapshot. */
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+    /** The whole document as JSON (as get_json gives it). Empty for an empty Snapshot. */
+    std::string_view json() const noexcept {
+        size_t len = 0;
+        const char *p = ndsr_snapshot_json(s_, &len);
+        return p ? std::string_view(p, len) : std::string_view();
+    }
+    /** How many children. */
+    size_t count() const noexcept { return ndsr_snapshot_count(s_); }
+    /** The name of child `i` (empty when out of range). */
+    std::string_view name(size_t i) const noexcept {
+        const char *p = ndsr_snapshot_name(s_, i);
+        return p ? std::string_view(p) : std::string_view();
+    }
+    /** The data of child `i` as JSON (empty when out of range). */
+    std::string_view child_json(size_t i) const noexcept {
+        size_t len = 0;
+        const char *p = ndsr_snapshot_child_json(s_, i, &len);
+        return p ? std::string_view(p, len) : std::string_view();
+    }
+    /** The string value of the top-level key `key` of child `i`'s data, if it is a string. */
+    std::optional<std::string_view> child_str(size_t i, const char *key) const noexcept {
+        const char *p = ndsr_snapshot_child_str(s_, i, key);
+        if (!p) return std::nullopt;
+        return std::string_view(p);
+    }
+    /** The integer value of the top-level key `key` of child `i`'s data, if it is an integer. */
+    std::optional<int64_t> child_int(size_t i, const char *key) const noexcept {
+        int64_t v = 0;
+        if (ndsr_snapshot_child_int(s_, i, key, &v) != NDSR_OK) return std::nullopt;
+        return v;
+    }
+    /** The C snapshot, for calls the wrapper does not cover. */
+    ndsr_snapshot_t *get() const noexcept { return s_; }
+
+private:
+    ndsr_snapshot_t *s_ = nullptr;
+};
+
 /** A registry handle (ndsr_t). Thread-safe; move-only; closed by its destructor. */
 class Registry {
 public:
@@ -229,9 +304,32 @@ public:
     [[nodiscard]] Subscription on_change(const std::string &path, ChangeFn fn) {
         uint64_t id = 0;
         auto *heap = new ChangeFn(std::move(fn)); /* owned by the library from here on */
-        detail::check(ndsr_on_change(h_, path.c_str(), detail::change_trampoline, heap,
+        detail::check(ndsr_on_change(h_, path.c_str(), detail::change_trampoline<ChangeFn>, heap,
                                      detail::free_fn<ChangeFn>, &id));
         return Subscription(h_, id);
+    }
+
+    /** Calls `fn` with what changed in `path`: first every child as added, then each change
+     *  (ndsr_on_diff). */
+    [[nodiscard]] Subscription on_diff(const std::string &path, DiffFn fn) {
+        uint64_t id = 0;
+        auto *heap = new DiffFn(std::move(fn)); /* owned by the library from here on */
+        detail::check(ndsr_on_diff(h_, path.c_str(), detail::change_trampoline<DiffFn>, heap,
+                                   detail::free_fn<DiffFn>, &id));
+        return Subscription(h_, id);
+    }
+
+    /** A snapshot of the document of `path` (ndsr_snapshot_get): no copy. Throws Error. */
+    [[nodiscard]] Snapshot snapshot(const std::string &path) {
+        ndsr_snapshot_t *s = nullptr;
+        detail::check(ndsr_snapshot_get(h_, path.c_str(), &s));
+        return Snapshot(s);
+    }
+    Status try_snapshot(const std::string &path, Snapshot &out) noexcept {
+        ndsr_snapshot_t *s = nullptr;
+        Status st = detail::status(ndsr_snapshot_get(h_, path.c_str(), &s));
+        if (st) out = Snapshot(s);
+        return st;
     }
 
     /** Calls `fn` with the connection state now and after every change (ndsr_on_state). */

@@ -13,8 +13,9 @@ use crate::cache::file::CacheFile;
 use crate::cache::{CarriedEntry, WatchCache};
 use crate::codec;
 use crate::dispatcher::Dispatcher;
+use crate::document::Document;
 use crate::ensemble::Ensemble;
-use crate::events::subscription::{Callback, Delivered, Subscription};
+use crate::events::subscription::{Callback, Delivered, Form, Subscription};
 use crate::events::Events;
 use crate::limits;
 use crate::lock::{Lease, Locks};
@@ -244,11 +245,29 @@ impl Core {
         self.registrations.status(p)
     }
 
-    /// The document of `p` as JSON (see [`WatchCache::get_json`]).
+    /// The document of `p` as JSON (see [`WatchCache::document`]).
     pub fn get_json(&self, p: &str) -> Result<String> {
+        self.snapshot(p).map(|doc| doc.json().to_string())
+    }
+
+    /// The document of `p` if the cache has it now and the handle may give it (open, not
+    /// refused by ZooKeeper's authentication). Never waits.
+    pub fn cached(&self, p: &str) -> Option<Arc<Document>> {
+        if self.shared.is_closed() || self.shared.session.state() == State::AuthFailed {
+            return None;
+        }
+        // A path with an entry passed the checks when the entry was made.
+        self.cache.cached(p)
+    }
+
+    /// The document of `p`, shared (see [`WatchCache::document`]).
+    pub fn snapshot(&self, p: &str) -> Result<Arc<Document>> {
+        if let Some(doc) = self.cached(p) {
+            return Ok(doc);
+        }
         self.read_check(p)?;
         self.check_auth()?;
-        self.cache.get_json(p)
+        self.cache.document(p)
     }
 
     /// Whether the document of `p` is live, and since when (see [`WatchCache::freshness`]).
@@ -262,8 +281,17 @@ impl Core {
     /// subscription id, and whether the first call is on its way (`Done`) or comes with the
     /// first read, no session having provided it in time (`Queued`).
     pub fn on_change(&self, p: &str, callback: Callback) -> Result<(u64, Applied)> {
+        self.subscribe(p, Form::Document, callback)
+    }
+
+    /// As [`Core::on_change`], with diffs: the first call has every child in `added`.
+    pub fn on_diff(&self, p: &str, callback: Callback) -> Result<(u64, Applied)> {
+        self.subscribe(p, Form::Diff, callback)
+    }
+
+    fn subscribe(&self, p: &str, form: Form, callback: Callback) -> Result<(u64, Applied)> {
         self.read_check(p)?;
-        let sub = self.events.subscription(callback);
+        let sub = self.events.subscription(form, callback);
         let id = sub.id;
         Ok((id, self.cache.subscribe(p, sub)?))
     }

@@ -36,6 +36,7 @@ mod events;
 mod ffi;
 mod files;
 mod fork;
+mod held;
 mod limits;
 mod lock;
 mod logging;
@@ -50,6 +51,7 @@ pub mod testing;
 mod zk;
 
 pub use crate::acl::Credentials;
+pub use crate::document::Document;
 pub use crate::events::subscription::{callback, Callback, Event, Handler};
 pub use crate::fork::Registry;
 pub use crate::lock::Lease;

@@ -4,6 +4,7 @@
 //! on a runtime thread.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct Shared {
     pub timeout: Duration,
     /// True once the handle is closed (or closing).
     closed: watch::Sender<bool>,
+    /// The same, for readers on a hot path (set first).
+    closed_now: AtomicBool,
 }
 
 impl Shared {
@@ -46,12 +49,13 @@ impl Shared {
             tasks: Arc::new(Tasks::default()),
             timeout,
             closed: watch::channel(false).0,
+            closed_now: AtomicBool::new(false),
         }
     }
 
     /// True once the handle is closed (or closing).
     pub fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.closed_now.load(Ordering::SeqCst)
     }
 
     /// `NDSR_E_CLOSED` once the handle is closed.
@@ -65,6 +69,7 @@ impl Shared {
 
     /// Marks the handle closed; true the first time.
     pub fn close(&self) -> bool {
+        self.closed_now.store(true, Ordering::SeqCst);
         !self.closed.send_replace(true)
     }
 

@@ -17,6 +17,7 @@ import (
 // after its last call.
 
 type changeFn func(doc *Document)
+type diffFn func(diff *Diff)
 type stateFn func(state State)
 
 //export ndsrGoChange
@@ -29,6 +30,18 @@ func ndsrGoChange(handle C.uintptr_t, path *C.char, text *C.char, n C.size_t) {
 		return
 	}
 	fn(doc)
+}
+
+//export ndsrGoDiff
+func ndsrGoDiff(handle C.uintptr_t, path *C.char, text *C.char, n C.size_t) {
+	defer recoverCallback("OnDiff")
+	fn := cgo.Handle(handle).Value().(diffFn)
+	diff, err := decodeDiff(C.GoStringN(text, C.int(n)))
+	if err != nil {
+		log.Printf("ndsr: %v", err)
+		return
+	}
+	fn(diff)
 }
 
 //export ndsrGoState
@@ -80,17 +93,33 @@ func (s *Subscription) Close() error {
 // OnChange calls fn with the document of path now and after every change, on the registry's
 // callback goroutine-thread, one call at a time, in order.
 func (r *Registry) OnChange(path string, fn func(doc *Document)) (*Subscription, error) {
+	return r.subscribe(path, cgo.NewHandle(changeFn(fn)), false)
+}
+
+// OnDiff calls fn with what changed in path: first with every current child in Added, then after
+// every change (see Diff), with the rules of OnChange. Applying the diffs in order gives every
+// document.
+func (r *Registry) OnDiff(path string, fn func(diff *Diff)) (*Subscription, error) {
+	return r.subscribe(path, cgo.NewHandle(diffFn(fn)), true)
+}
+
+func (r *Registry) subscribe(path string, h cgo.Handle, diffs bool) (*Subscription, error) {
 	ch, err := r.handle()
 	if err != nil {
+		h.Delete()
 		return nil, err
 	}
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
-	h := cgo.NewHandle(changeFn(fn))
 	var sub C.uint64_t
 	var msg *C.char
 	// From here the library owns h: it is deleted by ndsrGoFree even if the call fails.
-	rc := C.ndsr_go_on_change(ch, cp, C.uintptr_t(h), &sub, &msg)
+	var rc C.int
+	if diffs {
+		rc = C.ndsr_go_on_diff(ch, cp, C.uintptr_t(h), &sub, &msg)
+	} else {
+		rc = C.ndsr_go_on_change(ch, cp, C.uintptr_t(h), &sub, &msg)
+	}
 	runtime.KeepAlive(r)
 	if err := toError(rc, msg); err != nil {
 		return nil, err

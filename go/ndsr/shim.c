@@ -3,11 +3,15 @@
 
 // Exported from Go (callbacks.go).
 extern void ndsrGoChange(uintptr_t handle, char *path, char *json, size_t len);
+extern void ndsrGoDiff(uintptr_t handle, char *path, char *json, size_t len);
 extern void ndsrGoState(uintptr_t handle, int state);
 extern void ndsrGoFree(uintptr_t handle);
 
 static void change_tramp(void *ud, const char *path, const char *json, size_t len) {
     ndsrGoChange((uintptr_t)ud, (char *)path, (char *)json, len);
+}
+static void diff_tramp(void *ud, const char *path, const char *json, size_t len) {
+    ndsrGoDiff((uintptr_t)ud, (char *)path, (char *)json, len);
 }
 static void state_tramp(void *ud, int state) { ndsrGoState((uintptr_t)ud, state); }
 static void free_tramp(void *ud) { ndsrGoFree((uintptr_t)ud); }
@@ -34,6 +38,16 @@ int ndsr_go_get_json(ndsr_t *h, const char *p, char **out, size_t *len, char **e
 }
 int ndsr_go_on_change(ndsr_t *h, const char *p, uintptr_t handle, uint64_t *sub, char **err) {
     return done(ndsr_on_change(h, p, change_tramp, (void *)handle, free_tramp, sub), err);
+}
+int ndsr_go_on_diff(ndsr_t *h, const char *p, uintptr_t handle, uint64_t *sub, char **err) {
+    return done(ndsr_on_diff(h, p, diff_tramp, (void *)handle, free_tramp, sub), err);
+}
+int ndsr_go_snapshot_get(ndsr_t *h, const char *p, ndsr_snapshot_t **out, char **err) {
+    return done(ndsr_snapshot_get(h, p, out), err);
+}
+int ndsr_go_snapshot_release(ndsr_snapshot_t *s, char **err) { return done(ndsr_snapshot_release(s), err); }
+int ndsr_go_snapshot_child_int(const ndsr_snapshot_t *s, size_t i, const char *key, int64_t *out, char **err) {
+    return done(ndsr_snapshot_child_int(s, i, key, out), err);
 }
 int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err) {
     return done(ndsr_on_state(h, state_tramp, (void *)handle, free_tramp, sub), err);

@@ -13,6 +13,10 @@ int ndsr_go_set_data(ndsr_t *h, const char *path, const char *json, char **err);
 int ndsr_go_unset(ndsr_t *h, const char *path, char **err);
 int ndsr_go_get_json(ndsr_t *h, const char *path, char **out, size_t *len, char **err);
 int ndsr_go_on_change(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);
+int ndsr_go_on_diff(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);
+int ndsr_go_snapshot_get(ndsr_t *h, const char *path, ndsr_snapshot_t **out, char **err);
+int ndsr_go_snapshot_release(ndsr_snapshot_t *s, char **err);
+int ndsr_go_snapshot_child_int(const ndsr_snapshot_t *s, size_t i, const char *key, int64_t *out, char **err);
 int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err);
 int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err);
 int ndsr_go_lock_acquire(ndsr_t *h, const char *path, const char *name, int simultaneous, int64_t wait_ms,

@@ -57,7 +57,7 @@ impl Entry {
         *self.cached_since.lock() = Some(saved_ms);
         let mut shared = self.state.lock();
         if shared.doc.is_none() {
-            shared.doc = Some(Arc::new(Document { json: doc_json }));
+            shared.doc = Document::from_json(&doc_json).map(Arc::new);
             drop(shared);
             self.ready.send_replace(true);
         }
@@ -124,7 +124,7 @@ impl Entry {
     /// Replaces the document and queues it for every subscriber, unless it is unchanged.
     pub(super) fn publish(&self, doc: Arc<Document>, dispatcher: &Dispatcher) {
         let mut shared = self.state.lock();
-        if matches!(&shared.doc, Some(old) if old.json == doc.json) {
+        if matches!(&shared.doc, Some(old) if old.json() == doc.json()) {
             return;
         }
         shared.doc = Some(doc.clone());

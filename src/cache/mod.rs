@@ -10,10 +10,10 @@ mod entry;
 pub(crate) mod file;
 mod watcher;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 
 pub(crate) use self::entry::Entry;
 use self::file::CacheFile;
@@ -29,7 +29,8 @@ pub struct WatchCache {
     shared: Arc<Shared>,
     /// The cache file, if the `cachefile` option is set.
     file: Option<Arc<CacheFile>>,
-    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    /// By path; a fast hash, since the keys come from the caller, not the network.
+    entries: Mutex<FxHashMap<String, Arc<Entry>>>,
 }
 
 /// A watched path as a forked child takes it over: its last document and since when it was
@@ -47,7 +48,7 @@ impl WatchCache {
         WatchCache {
             shared,
             file,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::default(),
         }
     }
 
@@ -103,13 +104,19 @@ impl WatchCache {
         }
     }
 
-    /// The document of `p` as JSON: from the cache at once when it is known, else after its
-    /// first read (within the timeout). Nothing known and the path unreadable, or no session
-    /// to come (rejected authentication): the error at once.
-    pub fn get_json(&self, p: &str) -> Result<String> {
+    /// The document of `p` if the cache has it now (for readers on a hot path: no entry made,
+    /// nothing waited for).
+    pub fn cached(&self, p: &str) -> Option<Arc<Document>> {
+        self.entries.lock().get(p)?.current()
+    }
+
+    /// The document of `p`: from the cache at once when it is known, else after its first read
+    /// (within the timeout). Nothing known and the path unreadable, or no session to come
+    /// (rejected authentication): the error at once.
+    pub fn document(&self, p: &str) -> Result<Arc<Document>> {
         let entry = self.entry(p);
         if let Some(doc) = entry.current() {
-            return Ok(doc.json.clone());
+            return Ok(doc);
         }
         if let Some(e) = entry.failure() {
             return Err(e);
@@ -117,10 +124,8 @@ impl WatchCache {
         if self.shared.session.state() == State::AuthFailed {
             return Err(self.no_document());
         }
-        self.shared.bounded(
-            async { entry.wait_ready().await.map(|doc| doc.json.clone()) },
-            || Err(self.no_document()),
-        )
+        self.shared
+            .bounded(entry.wait_ready(), || Err(self.no_document()))
     }
 
     /// Whether the cached document of `p` is live (the session is connected and the path is

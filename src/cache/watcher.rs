@@ -19,7 +19,7 @@ use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
 
 use super::entry::Entry;
 use crate::codec;
-use crate::document::{self, Document};
+use crate::document::{self, Document, Span};
 use crate::path;
 use crate::session::Session;
 use crate::shared::Shared;
@@ -56,10 +56,7 @@ type Pending = FuturesUnordered<Armed>;
 /// A child's value (its data as JSON): where it sits in the last document, or, when read since,
 /// its own text until the next document is made. The document is the only full copy.
 enum ChildJson {
-    InDoc {
-        start: u32,
-        len: u32,
-    },
+    InDoc(Span),
     Own(Box<str>),
     /// Listed but not readable by this handle (its ACL): left out of the document, and read
     /// again when its exists watch fires.
@@ -99,10 +96,10 @@ impl Local {
     /// into it.
     fn render(&mut self, path: &str) -> Arc<Document> {
         let prev = self.doc.take();
-        let prev_json = prev.as_ref().map_or("", |d| d.json.as_str());
+        let prev_json = prev.as_ref().map_or("", |d| d.json());
         let text = |c: &ChildJson| -> usize {
             match c {
-                ChildJson::InDoc { len, .. } => *len as usize,
+                ChildJson::InDoc(span) => span.len(),
                 ChildJson::Own(s) => s.len(),
                 ChildJson::Unreadable => 0,
             }
@@ -117,34 +114,21 @@ impl Local {
         } else {
             self.data.as_str()
         };
-        let children = &mut self.children;
-        let doc = document::render_with(path, self.stat.as_ref(), data, size, |json| {
-            let readable = children
-                .iter_mut()
-                .filter(|(_, c)| !matches!(c.json, ChildJson::Unreadable));
-            for (i, (name, c)) in readable.enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                json.push_str(&document::json_string(name));
-                json.push(':');
-                let start = json.len();
-                match &c.json {
-                    ChildJson::InDoc { start, len } => {
-                        json.push_str(&prev_json[*start as usize..(*start + *len) as usize])
-                    }
-                    ChildJson::Own(s) => json.push_str(s),
-                    ChildJson::Unreadable => {}
-                }
-                // Documents stay far below 4 GiB (ZooKeeper caps a node's data at 1 MiB and a
-                // list at what one reply carries); a larger one keeps its own copies.
-                let len = json.len() - start;
-                if let (Ok(start), Ok(len)) = (u32::try_from(start), u32::try_from(len)) {
-                    c.json = ChildJson::InDoc { start, len };
-                }
-            }
-        });
-        let doc = Arc::new(doc);
+        let count = self.children.len();
+        let mut b = document::Builder::new(path, self.stat.as_ref(), data, size, count);
+        let readable = self
+            .children
+            .iter_mut()
+            .filter(|(_, c)| !matches!(c.json, ChildJson::Unreadable));
+        for (name, c) in readable {
+            let value = match &c.json {
+                ChildJson::InDoc(span) => span.get(prev_json),
+                ChildJson::Own(s) => s,
+                ChildJson::Unreadable => continue,
+            };
+            c.json = ChildJson::InDoc(b.child(name, value));
+        }
+        let doc = Arc::new(b.finish());
         self.doc = Some(doc.clone());
         doc
     }
@@ -485,7 +469,7 @@ pub async fn run(
     // Every live document goes to the subscribers and, if there is one, to the cache file.
     let publish = |doc: Arc<Document>| {
         if let Some(c) = &cache {
-            c.save(&entry.path, &doc.json);
+            c.save(&entry.path, doc.json());
         }
         entry.publish(doc, &shared.dispatcher);
     };

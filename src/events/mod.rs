@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use self::subscription::{Callback, Delivered, Subscription};
+use self::subscription::{Callback, Delivered, Form, Subscription};
 use crate::session::State;
 use crate::shared::Shared;
 use crate::status::{Error, Result};
@@ -43,9 +43,9 @@ impl Events {
         (events, forward)
     }
 
-    /// A new subscription with a fresh id.
-    pub fn subscription(&self, callback: Callback) -> Arc<Subscription> {
-        Subscription::new(self.next_id.fetch_add(1, Ordering::SeqCst), callback)
+    /// A new subscription with a fresh id, given documents in `form`.
+    pub fn subscription(&self, form: Form, callback: Callback) -> Arc<Subscription> {
+        Subscription::new(self.next_id.fetch_add(1, Ordering::SeqCst), form, callback)
     }
 
     /// The next subscription id (a forked child goes on from it).
@@ -55,7 +55,7 @@ impl Events {
 
     /// Calls `callback` with the connection state now and after every change.
     pub fn on_state(&self, callback: Callback) -> Result<u64> {
-        let sub = self.subscription(callback);
+        let sub = self.subscription(Form::Document, callback);
         let id = sub.id;
         let mut subs = self.states.lock();
         if self.shared.is_closed() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::dispatcher::Dispatcher;
-use crate::document::Document;
+use crate::document::{self, Document};
 use crate::session::State;
 
 /// The most connection states kept for a subscriber that falls behind (the oldest go first).
@@ -31,8 +31,24 @@ pub enum Event<'a> {
         /// The document as JSON.
         json: &'a str,
     },
+    /// What changed in a watched path since the last call (see `document::diff`).
+    Diff {
+        /// The watched path.
+        path: &'a str,
+        /// The diff as JSON.
+        json: &'a str,
+    },
     /// The connection state.
     State(State),
+}
+
+/// What a document subscription is given: the whole document, or what changed in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// The document.
+    Document,
+    /// The diff from the document given last.
+    Diff,
 }
 
 /// A user callback, with what a forked child needs to take it over.
@@ -86,6 +102,7 @@ enum Last {
 pub struct Subscription {
     /// The id handed to the caller.
     pub id: u64,
+    form: Form,
     cancelled: AtomicBool,
     last: Mutex<Last>,
     pending: Mutex<Pending>,
@@ -109,14 +126,15 @@ fn guarded<T>(f: impl FnOnce() -> Option<T>) -> Option<T> {
 }
 
 impl Subscription {
-    /// A new, active subscription.
-    pub fn new(id: u64, callback: Callback) -> Arc<Subscription> {
-        Subscription::with_last(id, callback, Last::Nothing)
+    /// A new, active subscription, given documents in `form` (or states).
+    pub fn new(id: u64, form: Form, callback: Callback) -> Arc<Subscription> {
+        Subscription::with_last(id, form, callback, Last::Nothing)
     }
 
-    fn with_last(id: u64, callback: Callback, last: Last) -> Arc<Subscription> {
+    fn with_last(id: u64, form: Form, callback: Callback, last: Last) -> Arc<Subscription> {
         Arc::new(Subscription {
             id,
+            form,
             cancelled: AtomicBool::new(false),
             last: Mutex::new(last),
             pending: Mutex::new(Pending::default()),
@@ -133,7 +151,7 @@ impl Subscription {
     /// child is not called again with what the parent was given already). Only in the child:
     /// it touches no lock of the parent's.
     pub fn for_child(&self, last: Delivered) -> Arc<Subscription> {
-        Subscription::with_last(self.id, self.callback.for_child(), last.0)
+        Subscription::with_last(self.id, self.form, self.callback.for_child(), last.0)
     }
 
     /// Stops further calls; those already queued are skipped.
@@ -196,13 +214,44 @@ impl Subscription {
             }
         }
         if let Some((path, doc)) = doc {
-            if self.take_if_new(Last::Document(doc.clone())) {
-                self.callback.call(Event::Document {
+            let Some(before) = self.take_document(&doc) else {
+                return;
+            };
+            match self.form {
+                Form::Document => self.callback.call(Event::Document {
                     path: &path,
-                    json: &doc.json,
-                });
+                    json: doc.json(),
+                }),
+                Form::Diff => {
+                    let Some(diff) = guarded(|| Some(document::diff(before.as_deref(), &doc)))
+                    else {
+                        return;
+                    };
+                    self.callback.call(Event::Diff {
+                        path: &path,
+                        json: &diff,
+                    })
+                }
             }
         }
+    }
+
+    /// Records `doc` as delivered and returns the document delivered before it (None: none),
+    /// unless the subscription is cancelled or `doc` equals the last one (then None at all).
+    fn take_document(&self, doc: &Arc<Document>) -> Option<Option<Arc<Document>>> {
+        guarded(|| {
+            if self.cancelled.load(Ordering::SeqCst) {
+                return None;
+            }
+            let mut last = self.last.lock();
+            let before = match &*last {
+                Last::Document(d) if Arc::ptr_eq(d, doc) || d.json() == doc.json() => return None,
+                Last::Document(d) => Some(d.clone()),
+                _ => None,
+            };
+            *last = Last::Document(doc.clone());
+            Some(before)
+        })
     }
 
     /// Records `event` as delivered, unless the subscription is cancelled or `event` equals
@@ -214,7 +263,7 @@ impl Subscription {
             }
             let mut last = self.last.lock();
             let same = match (&*last, &event) {
-                (Last::Document(a), Last::Document(b)) => Arc::ptr_eq(a, b) || a.json == b.json,
+                (Last::Document(a), Last::Document(b)) => Arc::ptr_eq(a, b) || a.json() == b.json(),
                 (Last::State(a), Last::State(b)) => a == b,
                 _ => false,
             };

@@ -36,6 +36,19 @@ pub(crate) unsafe fn arg_opt_str<'a>(
         .map_err(|_| Error::invalid(format!("argument {name} is not valid UTF-8")))
 }
 
+/// A required string argument as bytes, not checked to be UTF-8 (for keys compared as bytes on a
+/// hot path).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+pub(crate) unsafe fn arg_bytes<'a>(p: *const c_char, name: &str) -> Result<&'a [u8], Error> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    // SAFETY: not NULL, and NUL-terminated per the contract.
+    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
 /// A required pointer argument (an input object or an output), checked not NULL.
 pub(crate) fn arg_ptr<P: Pointer>(p: P, name: &str) -> Result<P, Error> {
     if p.is_null() {

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 use super::args::{arg_fn, arg_str};
 use super::handle::{ndsr_t, registry};
 use super::status;
-use crate::events::subscription::{Callback, Event, Handler};
+use crate::events::subscription::{Callback, Event, Form, Handler};
 use crate::status::Status;
 
 // Callbacks may unwind: a callback that ends the callback thread (`pthread_exit`, a
@@ -20,6 +20,16 @@ pub type ndsr_change_fn = Option<
         path: *const c_char,
         json: *const c_char,
         json_len: usize,
+    ),
+>;
+/// Called with what changed in a watched path: `path` and `diff_json` (NUL-terminated,
+/// `diff_len` bytes without the NUL) are valid for the call only. See `ndsr_on_diff`.
+pub type ndsr_diff_fn = Option<
+    unsafe extern "C-unwind" fn(
+        userdata: *mut c_void,
+        path: *const c_char,
+        diff_json: *const c_char,
+        diff_len: usize,
     ),
 >;
 /// Called with a connection state (an NDSR_STATE_* value).
@@ -64,7 +74,8 @@ struct ChangeCallback(ChangeFn, Userdata);
 
 impl Handler for ChangeCallback {
     fn call(&self, event: Event<'_>) {
-        if let Event::Document { path, json } = event {
+        // A subscription is given one form (see its `Form`): documents or diffs.
+        if let Event::Document { path, json } | Event::Diff { path, json } = event {
             let (p, j) = (
                 CString::new(path).unwrap_or_default(),
                 CString::new(json).unwrap_or_default(),
@@ -124,6 +135,66 @@ pub unsafe extern "C" fn ndsr_on_change(
     userdata_free: ndsr_free_fn,
     subscription: *mut u64,
 ) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        subscribe(
+            h,
+            path,
+            func,
+            (userdata, userdata_free),
+            subscription,
+            Form::Document,
+        )
+    }
+}
+
+/// Calls `func(userdata, path, diff_json, diff_len)` with what changed in `path`, as JSON:
+/// `{"path":…,"stat":{…}|null,"added":{name:data,…},"removed":{name:data,…},
+/// "changed":{name:{"old":data,"new":data},…},"data":null|{"old":…,"new":…}}`, where `stat`
+/// is the node's stat now and `data` is set only when the node's own data changed (a
+/// node that does not exist has `stat` null, no children and data null). The first call has
+/// every current child in `added`, so that a consumer can build its state from diffs alone:
+/// applying the diffs in order gives every document `ndsr_get_json` gives. A callback that falls
+/// behind gets one diff covering everything it missed. No call for a change that leaves the
+/// document as it was. Otherwise the rules of `ndsr_on_change`: the callback thread, the order,
+/// `userdata_free`, `ndsr_off`, the return values and how long it may block.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_on_diff(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    func: ndsr_diff_fn,
+    userdata: *mut c_void,
+    userdata_free: ndsr_free_fn,
+    subscription: *mut u64,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        subscribe(
+            h,
+            path,
+            func,
+            (userdata, userdata_free),
+            subscription,
+            Form::Diff,
+        )
+    }
+}
+
+/// `ndsr_on_change` and `ndsr_on_diff`.
+///
+/// # Safety
+/// As theirs.
+unsafe fn subscribe(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    func: ndsr_change_fn,
+    (userdata, userdata_free): (*mut c_void, ndsr_free_fn),
+    subscription: *mut u64,
+    form: Form,
+) -> c_int {
     // Taken first, so that userdata_free runs exactly once on every path, failures included.
     let ud = Userdata {
         ptr: userdata,
@@ -134,7 +205,11 @@ pub unsafe extern "C" fn ndsr_on_change(
         // SAFETY: per the contract.
         let path = unsafe { arg_str(path, "path")? };
         let f = arg_fn(func, "func")?;
-        let (id, applied) = r.on_change(path, Box::new(ChangeCallback(f, ud)))?;
+        let callback = Box::new(ChangeCallback(f, ud));
+        let (id, applied) = match form {
+            Form::Document => r.on_change(path, callback)?,
+            Form::Diff => r.on_diff(path, callback)?,
+        };
         // SAFETY: NULL or a valid uint64_t per the contract.
         if let Some(out) = unsafe { subscription.as_mut() } {
             *out = id;
@@ -176,9 +251,9 @@ pub unsafe extern "C" fn ndsr_on_state(
     })
 }
 
-/// Ends a subscription made by `ndsr_on_change` or `ndsr_on_state`. Once it returns, no new call
-/// of the callback starts (a call already running on the callback thread finishes); its
-/// `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
+/// Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff` or `ndsr_on_state`. Once it
+/// returns, no new call of the callback starts (a call already running on the callback thread
+/// finishes); its `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
 /// NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
 /// NDSR_E_CLOSED.
 #[no_mangle]

@@ -19,6 +19,7 @@ pub mod handle;
 pub mod lock;
 pub mod misc;
 pub mod options;
+pub mod snapshot;
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CString};
@@ -50,6 +51,12 @@ pub(crate) trait OnPanic {
 impl OnPanic for c_int {
     fn on_panic() -> c_int {
         Status::Internal.code()
+    }
+}
+
+impl OnPanic for usize {
+    fn on_panic() -> usize {
+        0
     }
 }
 

@@ -10,6 +10,7 @@ use once_cell::sync::Lazy;
 
 use super::table::{self, HeldTable, Table};
 use crate::core::{Carried, Core};
+use crate::document::Document;
 use crate::events::subscription::Callback;
 use crate::lock::Lease;
 use crate::options::Options;
@@ -177,6 +178,18 @@ impl Registry {
         self.core()?.on_change(path, callback)
     }
 
+    /// Calls `callback` with what changed in `path` ([`Event::Diff`](crate::Event::Diff)): first
+    /// with every current child added, then after every change. Same rules as
+    /// [`Registry::on_change`]; applying the diffs in order gives every document.
+    pub fn on_diff(&self, path: &str, callback: Callback) -> Result<(u64, Applied)> {
+        self.core()?.on_diff(path, callback)
+    }
+
+    /// The document of `path`, shared and immutable: no copy, valid for as long as it is held.
+    pub fn snapshot(&self, path: &str) -> Result<Arc<Document>> {
+        self.core()?.snapshot(path)
+    }
+
     /// Calls `callback` with the connection state now and after every change.
     pub fn on_state(&self, callback: Callback) -> Result<u64> {
         self.core()?.on_state(callback)
@@ -250,6 +263,20 @@ impl Registry {
     /// The handle a C caller holds under `id`.
     pub(crate) fn for_c(id: usize) -> Option<Arc<Registry>> {
         HANDLES.get(id)
+    }
+
+    /// The document of `path` on the C handle `id` if it is cached now: no waiting, no handle
+    /// reference taken (the hot path of `ndsr_snapshot_get`). None: ask [`Registry::snapshot`].
+    pub(crate) fn cached_for_c(id: usize, path: &str) -> Option<Arc<Document>> {
+        HANDLES
+            .with(id, |r| {
+                let core = r.current();
+                // In a forked child before its rebuild: the slow path rebuilds.
+                (core.fork_generation == runtime::fork_generation())
+                    .then(|| core.cached(path))
+                    .flatten()
+            })
+            .flatten()
     }
 
     /// Takes back the handle a C caller held under `id`.

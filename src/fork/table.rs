@@ -2,7 +2,7 @@
 //! closed handle (or racing its close) finds nothing and gets `NDSR_E_CLOSED`, never freed
 //! memory. The fork hooks walk the same table to reach every handle, C or Rust.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -29,7 +29,7 @@ impl<T: 'static> Table<T> {
     /// An empty table.
     pub(crate) fn new() -> Table<T> {
         Table {
-            map: RwLock::new(HashMap::new()),
+            map: RwLock::new(HashMap::default()),
             next: AtomicUsize::new(1),
         }
     }
@@ -69,6 +69,13 @@ impl<T: 'static> Table<T> {
     /// The handle a C caller holds under `id`, if it is open.
     pub(crate) fn get(&'static self, id: usize) -> Option<Arc<T>> {
         self.read().get(&id).and_then(|s| s.owned.clone())
+    }
+
+    /// Runs `f` on the handle a C caller holds under `id`, if it is open, with the table locked
+    /// for reading meanwhile (for short lookups: `f` must not block, nor open or close a
+    /// handle).
+    pub(crate) fn with<R>(&'static self, id: usize, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.read().get(&id)?.owned.as_deref().map(f)
     }
 
     /// Takes back the handle a C caller held under `id`.

@@ -4,7 +4,7 @@
 //! Reconnection within a session (server restart, leader change) is done by the client crate,
 //! which re-sends one-shot watches; this module only steps in when a session ends.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +112,8 @@ pub struct Session {
     auth: parking_lot::RwLock<AuthBytes>,
     current: watch::Sender<Option<Generation>>,
     state: watch::Sender<State>,
+    /// The state's index in `State::ALL`, for readers on a hot path (set with `state`).
+    state_now: AtomicU8,
     /// Every transition with its sequence number, in order (the watch above keeps only the
     /// latest).
     transitions: tokio::sync::broadcast::Sender<(u64, State)>,
@@ -151,6 +153,7 @@ impl Session {
             auth: parking_lot::RwLock::new(auth),
             current: watch::channel(None).0,
             state: watch::channel(State::Disconnected).0,
+            state_now: AtomicU8::new(0),
             transitions: tokio::sync::broadcast::channel(256).0,
             transition_seq: parking_lot::Mutex::new(0),
             closed: watch::channel(false).0,
@@ -352,6 +355,8 @@ impl Session {
                 false
             } else {
                 *cur = s;
+                let index = State::ALL.iter().position(|x| *x == s).unwrap_or(0);
+                self.state_now.store(index as u8, Ordering::SeqCst);
                 true
             }
         });
@@ -452,7 +457,7 @@ impl Session {
 
     /// The connection state now.
     pub fn state(&self) -> State {
-        *self.state.borrow()
+        State::ALL[usize::from(self.state_now.load(Ordering::SeqCst)) % State::ALL.len()]
     }
 
     /// Subscribes to every state transition (with its sequence number), in order.
