@@ -312,3 +312,98 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDiffsAndSnapshots(t *testing.T) {
+	r := open(t)
+	if _, err := r.SetNode("/go/diff/a:1", map[string]interface{}{"port": 1, "host": "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *Diff, 100)
+	sub, err := r.OnDiff("/go/diff", func(d *Diff) { ch <- d })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	wait := func(pred func(*Diff) bool) *Diff {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case d := <-ch:
+				if pred(d) {
+					return d
+				}
+			case <-deadline:
+				t.Fatal("no matching diff within 10 s")
+			}
+		}
+	}
+	first := wait(func(d *Diff) bool { return true })
+	if first.Added["a:1"]["host"] != "h1" || len(first.Removed) != 0 || first.Stat == nil {
+		t.Fatal(first.Raw)
+	}
+	if _, err := r.SetNode("/go/diff/b:2", map[string]interface{}{"port": 2}); err != nil {
+		t.Fatal(err)
+	}
+	d := wait(func(d *Diff) bool { return len(d.Added) > 0 })
+	if d.Added["b:2"]["port"] != float64(2) || d.Data != nil {
+		t.Fatal(d.Raw)
+	}
+	if _, err := r.Unset("/go/diff/a:1"); err != nil {
+		t.Fatal(err)
+	}
+	d = wait(func(d *Diff) bool { return len(d.Removed) > 0 })
+	if d.Removed["a:1"]["host"] != "h1" {
+		t.Fatal(d.Raw)
+	}
+
+	s, err := r.Snapshot("/go/diff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Count() != 1 || s.Name(0) != "b:2" || s.Name(1) != "" || s.Name(-1) != "" {
+		t.Fatal(s.JSON())
+	}
+	if v, err := s.ChildInt(0, "port"); err != nil || v != 2 {
+		t.Fatal(v, err)
+	}
+	if _, err := s.ChildInt(0, "nope"); code(err) != ENotFound {
+		t.Fatal(err)
+	}
+	if _, ok := s.ChildString(0, "port"); ok {
+		t.Fatal("port is not a string")
+	}
+	if !strings.HasPrefix(string(s.ChildJSON(0)), "{") {
+		t.Fatal(string(s.ChildJSON(0)))
+	}
+	doc, _ := r.Get("/go/diff")
+	if s.JSON() != doc.Raw {
+		t.Fatal(s.JSON(), doc.Raw)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 500; k++ {
+				if s.Count() != 1 || s.Name(0) != "b:2" {
+					t.Error("a snapshot changed")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(); code(err) != EInvalidArgument {
+		t.Fatal(err)
+	}
+	if s.Count() != 0 || s.JSON() != "" {
+		t.Fatal("a released snapshot reads nothing")
+	}
+	if _, err := r.Snapshot("bad"); code(err) != EInvalidArgument {
+		t.Fatal(err)
+	}
+}

@@ -496,6 +496,164 @@ static void test_fork(const char *server) {
     ndsr_close(w);
 }
 
+/* Diffs: the first has every child added; later ones say what changed. */
+static void test_diffs(const char *server) {
+    ndsr_t *h = open_handle(server);
+    struct box b;
+    box_init(&b);
+    CHECK_RC(ndsr_on_diff(h, NULL, on_change, &b, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_diff(h, "/cdiff", NULL, &b, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK(b.frees == 2 && b.calls == 0);
+    CHECK_RC(ndsr_set_data(h, "/cdiff", "{\"v\":1}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/cdiff/a", "{\"port\":1}"), NDSR_OK);
+    uint64_t sub = 0;
+    CHECK_RC(ndsr_on_diff(h, "/cdiff", on_change, &b, on_free, &sub), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 1) == 1);
+    pthread_mutex_lock(&b.mu);
+    CHECK(strstr(b.last_json, "\"added\":{\"a\":{") != NULL);
+    CHECK(strstr(b.last_json, "\"removed\":{}") != NULL);
+    CHECK(strstr(b.last_json, "\"data\":{\"old\":null,\"new\":{") != NULL);
+    pthread_mutex_unlock(&b.mu);
+    CHECK_RC(ndsr_set_node(h, "/cdiff/b", "{\"port\":2}"), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 2) == 2);
+    pthread_mutex_lock(&b.mu);
+    CHECK(strstr(b.last_json, "\"added\":{\"b\":{") != NULL);
+    CHECK(strstr(b.last_json, "\"data\":null") != NULL);
+    pthread_mutex_unlock(&b.mu);
+    CHECK_RC(ndsr_unset(h, "/cdiff/b"), NDSR_OK);
+    CHECK(box_wait(&b, &b.calls, 3) == 3);
+    pthread_mutex_lock(&b.mu);
+    CHECK(strstr(b.last_json, "\"removed\":{\"b\":{") != NULL);
+    CHECK(strstr(b.last_json, "\"added\":{}") != NULL);
+    pthread_mutex_unlock(&b.mu);
+    CHECK_RC(ndsr_off(h, sub), NDSR_OK);
+    CHECK(box_wait(&b, &b.frees, 3) == 3);
+    ndsr_close(h);
+}
+
+/* Readers of snapshots on many threads while the path churns. */
+struct reader {
+    ndsr_t *h;
+    int rounds, bad;
+};
+
+static void *read_snapshots(void *arg) {
+    struct reader *r = (struct reader *)arg;
+    for (int i = 0; i < r->rounds; i++) {
+        ndsr_snapshot_t *s = NULL;
+        if (ndsr_snapshot_get(r->h, "/csnap", &s) != NDSR_OK) {
+            r->bad++;
+            continue;
+        }
+        size_t n = ndsr_snapshot_count(s), len = 0;
+        const char *json = ndsr_snapshot_json(s, &len);
+        if (json == NULL || strlen(json) != len || n > 13) r->bad++;
+        for (size_t k = 0; k < n; k++) {
+            int64_t port = 0;
+            const char *name = ndsr_snapshot_name(s, k);
+            if (name == NULL || ndsr_snapshot_child_int(s, k, "port", &port) != NDSR_OK) r->bad++;
+            if (k > 0 && strcmp(ndsr_snapshot_name(s, k - 1), name) >= 0) r->bad++; /* name order */
+        }
+        if (ndsr_snapshot_release(s) != NDSR_OK) r->bad++;
+    }
+    return NULL;
+}
+
+static void test_snapshots(const char *server) {
+    ndsr_t *h = open_handle(server);
+    ndsr_snapshot_t *s = NULL;
+    CHECK_RC(ndsr_snapshot_get(h, NULL, &s), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_get(h, "/csnap", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_get(NULL, "/csnap", &s), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_get(h, "bad", &s), NDSR_E_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK_RC(ndsr_set_data(h, "/csnap", "{\"role\":\"x\"}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/csnap/b", "{\"host\":\"h2\",\"port\":81}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/csnap/a", "{\"host\":\"h1\",\"port\":80,\"w\":1.5}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/csnap/c", "{\"host\":\"h3\",\"port\":82}"), NDSR_OK);
+    struct box b;
+    box_init(&b);
+    CHECK_RC(ndsr_on_change(h, "/csnap", on_change, &b, on_free, NULL), NDSR_OK);
+    /* Writes by this handle are in the cache once its watch reports them: wait for all three. */
+    for (int calls = 1; calls < 10; calls++) {
+        box_wait(&b, &b.calls, calls);
+        pthread_mutex_lock(&b.mu);
+        int done = strstr(b.last_json, "\"c\":{") && strstr(b.last_json, "\"a\":{") && strstr(b.last_json, "\"b\":{");
+        pthread_mutex_unlock(&b.mu);
+        if (done) break;
+    }
+    CHECK_RC(ndsr_snapshot_get(h, "/csnap", &s), NDSR_OK);
+    char *doc = NULL;
+    size_t len = 0, doc_len = 0;
+    CHECK_RC(ndsr_get_json(h, "/csnap", &doc, &doc_len), NDSR_OK);
+    const char *json = ndsr_snapshot_json(s, &len);
+    CHECK(json != NULL && len == doc_len && strcmp(json, doc) == 0);
+    CHECK(ndsr_snapshot_json(s, NULL) == json);
+    ndsr_string_free(doc);
+    CHECK(ndsr_snapshot_count(s) == 3);
+    CHECK(strcmp(ndsr_snapshot_name(s, 0), "a") == 0 && strcmp(ndsr_snapshot_name(s, 2), "c") == 0);
+    CHECK(ndsr_snapshot_name(s, 3) == NULL);
+    const char *child = ndsr_snapshot_child_json(s, 1, &len);
+    /* A slice of the document, not NUL-terminated: its value up to the next child's name. */
+    char value[256] = {0};
+    CHECK(child != NULL && len > 0 && len < sizeof value && child[0] == '{' && child[len - 1] == '}');
+    if (child != NULL && len < sizeof value) memcpy(value, child, len);
+    CHECK(strstr(value, "\"host\":\"h2\"") != NULL && strstr(value, "\"c\"") == NULL);
+    CHECK(child != NULL && strncmp(child + len, ",\"c\":", 5) == 0);
+    CHECK(ndsr_snapshot_child_json(s, 1, NULL) == NULL);
+    CHECK(ndsr_snapshot_child_json(s, 3, &len) == NULL);
+    CHECK(strcmp(ndsr_snapshot_child_str(s, 0, "host"), "h1") == 0);
+    CHECK(ndsr_snapshot_child_str(s, 0, "port") == NULL);
+    CHECK(ndsr_snapshot_child_str(s, 0, NULL) == NULL);
+    CHECK(ndsr_snapshot_child_str(s, 7, "host") == NULL);
+    int64_t v = 0;
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "port", &v), NDSR_OK);
+    CHECK(v == 80);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "host", &v), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "w", &v), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "nope", &v), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_snapshot_child_int(s, 5, "port", &v), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "port", NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, NULL, &v), NDSR_E_INVALID_ARGUMENT);
+
+    /* Four readers while a writer adds and removes children. */
+    struct reader readers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        readers[i].h = h;
+        readers[i].rounds = 3000;
+        readers[i].bad = 0;
+        pthread_create(&threads[i], NULL, read_snapshots, &readers[i]);
+    }
+    char path[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(path, sizeof path, "/csnap/d%d", i % 10);
+        if (i < 10)
+            CHECK_RC(ndsr_set_node(h, path, "{\"port\":1}"), NDSR_OK);
+        else if (i < 20)
+            CHECK_RC(ndsr_unset(h, path), NDSR_OK);
+        else
+            CHECK_RC(ndsr_set_node(h, path, "{\"port\":2}"), NDSR_OK);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(readers[i].bad == 0);
+    }
+    CHECK(ndsr_snapshot_count(s) == 3); /* a snapshot never changes */
+
+    /* A snapshot outlives its handle; a second release is refused, not a crash. */
+    ndsr_close(h);
+    CHECK_RC(ndsr_snapshot_get(h, "/csnap", &s), NDSR_E_CLOSED);
+    CHECK(strcmp(ndsr_snapshot_name(s, 1), "b") == 0);
+    CHECK_RC(ndsr_snapshot_release(s), NDSR_OK);
+    CHECK_RC(ndsr_snapshot_release(s), NDSR_E_INVALID_ARGUMENT);
+    CHECK(ndsr_snapshot_json(s, &len) == NULL && ndsr_snapshot_count(s) == 0);
+    CHECK(ndsr_snapshot_name(s, 0) == NULL);
+    CHECK_RC(ndsr_snapshot_release(NULL), NDSR_OK);
+    CHECK_RC(ndsr_snapshot_release((ndsr_snapshot_t *)(uintptr_t)0x1230), NDSR_E_INVALID_ARGUMENT);
+    CHECK(box_wait(&b, &b.frees, 1) == 1);
+}
+
 int main(void) {
     const char *server = getenv("NDSR_TEST_SERVER");
     if (!server) {
@@ -510,6 +668,8 @@ int main(void) {
     test_close_from_callback(server);
     test_callback_thread_ends(server);
     test_fork(server);
+    test_diffs(server);
+    test_snapshots(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

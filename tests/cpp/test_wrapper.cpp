@@ -102,6 +102,30 @@ int main() {
     CHECK(other.wait_for("\"a:1\""));
     CHECK(inbox.size() == seen);
 
+    // Diffs and snapshots.
+    Inbox diffs;
+    auto dsub = reg.on_diff("/cpp/svc", [&](const std::string &, const std::string &d) { diffs.push(d); });
+    CHECK(diffs.wait_for("\"added\":{\"a:1\":{"));
+    reg.set_node("/cpp/svc/c:3", R"({"port":3,"host":"h3"})");
+    CHECK(diffs.wait_for("\"added\":{\"c:3\":{"));
+    CHECK(other.wait_for("\"c:3\""));
+    {
+        ndsr::Snapshot snap = reg.snapshot("/cpp/svc");
+        CHECK(snap && snap.count() == 2);
+        CHECK(snap.name(0) == "a:1" && snap.name(1) == "c:3" && snap.name(2).empty());
+        CHECK(snap.child_int(1, "port") == std::optional<int64_t>(3));
+        CHECK(!snap.child_int(0, "port").has_value());
+        CHECK(snap.child_str(1, "host").value_or("") == "h3");
+        CHECK(snap.child_json(1).front() == '{' && snap.child_json(1).back() == '}');
+        CHECK(snap.json() == reg.get_json("/cpp/svc"));
+        ndsr::Snapshot moved_snap = std::move(snap);
+        CHECK(!snap && snap.count() == 0 && snap.json().empty());
+        CHECK(moved_snap.count() == 2);
+        ndsr::Snapshot none_snap;
+        CHECK(reg.try_snapshot("bad", none_snap).code == NDSR_E_INVALID_ARGUMENT && !none_snap);
+    } // released here
+    dsub.reset();
+
     int last_state = -1;
     std::mutex smu;
     auto ssub = reg.on_state([&](int s) {
