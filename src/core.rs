@@ -120,12 +120,13 @@ impl Core {
         let acl = Arc::new(AclSource::new(options.acl.clone(), credentials));
         let (registrations, arming) = Registrations::new(shared.clone(), acl.clone());
         let (events, forwarding) = Events::new(shared.clone(), next_id);
+        let cache = WatchCache::new(shared.clone(), file, options.persistent_watches);
         let core = Box::new(Core {
             options,
             ensemble,
             fork_generation: runtime::fork_generation(),
             pid: std::process::id(),
-            cache: WatchCache::new(shared.clone(), file),
+            cache,
             locks: Locks::new(shared.clone(), acl.clone()),
             shared: shared.clone(),
             acl,

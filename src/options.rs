@@ -34,6 +34,9 @@ pub struct Options {
     pub rate_limit_burst: u32,
     /// Sustained requests per second once the burst is spent (0 = off).
     pub rate_limit_per_sec: f64,
+    /// Follow watched paths with persistent recursive watches (ZooKeeper 3.6+; one-shot
+    /// watches where the server has none).
+    pub persistent_watches: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for Options {
                 "rate_limit",
                 &(self.rate_limit_burst, self.rate_limit_per_sec),
             )
+            .field("persistent_watches", &self.persistent_watches)
             .finish()
     }
 }
@@ -69,6 +73,7 @@ impl Default for Options {
             rate_limit_burst: 0,
             rate_limit_per_sec: 0.0,
             cachefile: None,
+            persistent_watches: true,
         }
     }
 }
@@ -134,7 +139,8 @@ impl Options {
         }
     }
 
-    /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy` (`true`/`false`),
+    /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy`,
+    /// `persistent_watches` (`true`/`false`),
     /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
     /// `tls_cert`, `tls_key` (paths of PEM files, read at once), `rate_limit_burst`,
     /// `rate_limit_per_sec`, `cachefile` (a path). A refused value changes nothing.
@@ -146,6 +152,7 @@ impl Options {
             }
             "readonly" => self.readonly = parse_bool(key, value)?,
             "lazy" => self.lazy = parse_bool(key, value)?,
+            "persistent_watches" => self.persistent_watches = parse_bool(key, value)?,
             "username" => self.username = Some(parse_credential(key, value)?),
             "password" => self.password = Some(parse_credential(key, value)?),
             "acl" => self.acl = Some(acl::parse(value)?),

@@ -63,6 +63,11 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
+/// The last segment of a valid path that is not the root (`/a/b` -> `b`).
+pub fn name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or_default()
+}
+
 /// `parent/child`, without doubling the slash at the root.
 pub fn join(parent: &str, child: &str) -> String {
     if parent == "/" {

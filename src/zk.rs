@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zookeeper_client::{Client, CreateOptions, OneshotWatcher, Stat};
+use zookeeper_client::{
+    AddWatchMode, Client, CreateOptions, OneshotWatcher, PersistentWatcher, Stat,
+};
 
 /// The answer of an exists-with-watch already sent, to be awaited later, possibly by another
 /// task.
@@ -65,6 +67,8 @@ pub struct Counters {
     create: AtomicU64,
     set_data: AtomicU64,
     delete: AtomicU64,
+    add_watch: AtomicU64,
+    set_watches: AtomicU64,
     /// When the last write was admitted: microseconds since `EPOCH`.
     last_write_us: AtomicU64,
 }
@@ -91,12 +95,16 @@ pub struct RequestCounts {
     pub set_data: u64,
     /// delete requests.
     pub delete: u64,
+    /// addWatch requests (a persistent recursive watch per watched path and session).
+    pub add_watch: u64,
+    /// SetWatches probes (what changed while disconnected, see `cache::persistent`).
+    pub set_watches: u64,
 }
 
 impl RequestCounts {
-    /// All reads.
+    /// All reads (watch requests included: the server answers them from its tree too).
     pub fn reads(&self) -> u64 {
-        self.get_data + self.get_children + self.exists
+        self.get_data + self.get_children + self.exists + self.add_watch + self.set_watches
     }
 
     /// All writes.
@@ -113,6 +121,8 @@ impl RequestCounts {
             create: self.create - earlier.create,
             set_data: self.set_data - earlier.set_data,
             delete: self.delete - earlier.delete,
+            add_watch: self.add_watch - earlier.add_watch,
+            set_watches: self.set_watches - earlier.set_watches,
         }
     }
 }
@@ -163,6 +173,8 @@ impl Counters {
             create: self.create.load(Ordering::Relaxed),
             set_data: self.set_data.load(Ordering::Relaxed),
             delete: self.delete.load(Ordering::Relaxed),
+            add_watch: self.add_watch.load(Ordering::Relaxed),
+            set_watches: self.set_watches.load(Ordering::Relaxed),
         }
     }
 }
@@ -214,6 +226,33 @@ impl<'a> Zk<'a> {
     pub async fn get_children(&self, path: &str) -> ZkResult<Vec<String>> {
         self.counters.admit(&self.counters.get_children).await;
         self.client.list_children(path).await
+    }
+
+    /// getChildren2 without a watch: the names and the node's stat.
+    pub async fn get_children_and_stat(&self, path: &str) -> ZkResult<(Vec<String>, Stat)> {
+        self.counters.admit(&self.counters.get_children).await;
+        self.client.get_children(path).await
+    }
+
+    /// exists without a watch.
+    pub async fn check_stat(&self, path: &str) -> ZkResult<Option<Stat>> {
+        self.counters.admit(&self.counters.exists).await;
+        self.client.check_stat(path).await
+    }
+
+    /// addWatch in persistent recursive mode.
+    pub async fn watch_recursively(&self, path: &str) -> ZkResult<PersistentWatcher> {
+        self.counters.admit(&self.counters.add_watch).await;
+        self.client
+            .watch(path, AddWatchMode::PersistentRecursive)
+            .await
+    }
+
+    /// SetWatches probe: events for those of `paths` changed after `zxid` (see
+    /// `Client::probe_watches` in the vendored crate).
+    pub async fn probe_watches(&self, zxid: i64, paths: &[&str]) -> ZkResult<()> {
+        self.counters.admit(&self.counters.set_watches).await;
+        self.client.probe_watches(zxid, paths).await
     }
 
     /// exists with a watch.

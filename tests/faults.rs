@@ -26,26 +26,6 @@ fn open(connect: &str, timeout_ms: u64) -> Arc<Registry> {
     Registry::open(Some(connect), o).expect("open")
 }
 
-/// The node (1..3) our session is connected to, from the servers' `cons` output.
-fn connected_node(zk: &Zk, session: i64) -> String {
-    let needle = format!("sid=0x{:x}", session);
-    for n in ["1", "2", "3"] {
-        let out = std::process::Command::new("bash")
-            .arg(format!(
-                "{}/tests/harness/zk.sh",
-                env!("CARGO_MANIFEST_DIR")
-            ))
-            .arg(&zk.base)
-            .args(["4lw", n, "cons"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains(&needle) {
-            return n.to_string();
-        }
-    }
-    panic!("session {needle} not found on any server");
-}
-
 /// One scenario: a registration and a watch, a fault, a change made during or after it by
 /// someone else; then the session, the registration and the watch must all be intact.
 fn survives(zk: &Zk, fault: impl FnOnce(&Zk, &Registry), heal: impl FnOnce(&Zk)) {

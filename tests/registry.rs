@@ -179,16 +179,43 @@ fn cached_get_makes_no_request() {
 }
 
 /// Each change is seen once, in order, get_json agrees, and the reads are the incremental ones.
+/// The reads a change costs: (getData, getChildren, exists).
+type Cost = (u64, u64, u64);
+
 #[test]
 fn watch_sees_each_change_once_with_incremental_reads() {
+    // A persistent recursive watch: a read per new or changed child, an exists of the node per
+    // removal (3.8 events carry no zxid), nothing to re-arm.
+    let persistent: [Cost; 5] = [(1, 0, 0), (1, 0, 0), (1, 0, 0), (0, 0, 1), (1, 0, 0)];
+    each_change_once(true, persistent);
+}
+
+#[test]
+fn one_shot_watches_see_each_change_once_with_incremental_reads() {
+    // One-shot watches: the list again on an addition or a removal.
+    let one_shot: [Cost; 5] = [(1, 1, 0), (1, 1, 0), (1, 0, 0), (0, 1, 0), (1, 0, 0)];
+    each_change_once(false, one_shot);
+}
+
+fn each_change_once(persistent: bool, costs: [Cost; 5]) {
     let zk = Zk::standalone();
-    let a = open(&zk);
+    let mut opts = Options::default();
+    opts.set("persistent_watches", &persistent.to_string())
+        .unwrap();
+    let a = Registry::open(Some(&zk.connect), opts).unwrap();
     let b = open(&zk);
+    let raw = Raw::connect(&zk.connect);
     b.set_data("/svc", r#"{"v":1}"#).unwrap();
     let (_, events) = watch(&a, "/svc");
     let d = json(&events.next());
     assert_eq!(d["data"]["v"], 1);
     assert_eq!(d["children"], json!({}));
+    let cost = |i: usize| RequestCounts {
+        get_data: costs[i].0,
+        get_children: costs[i].1,
+        exists: costs[i].2,
+        ..Default::default()
+    };
 
     // Each step: the change, what the document must show, the reads it may cost.
     type Change<'a> = Box<dyn Fn() + 'a>;
@@ -200,11 +227,7 @@ fn watch_sees_each_change_once_with_incremental_reads() {
                 b.set_node("/svc/n1", r#"{"port":1}"#).unwrap();
             }),
             Box::new(|d| assert_eq!(d["children"]["n1"]["port"], 1)),
-            RequestCounts {
-                get_children: 1,
-                get_data: 1,
-                ..Default::default()
-            },
+            cost(0),
         ),
         (
             "second child added",
@@ -216,11 +239,7 @@ fn watch_sees_each_change_once_with_incremental_reads() {
                 assert_eq!(d["children"]["n1"]["port"], 1);
                 assert_eq!(d["stat"]["numChildren"], 2);
             }),
-            RequestCounts {
-                get_children: 1,
-                get_data: 1,
-                ..Default::default()
-            },
+            cost(1),
         ),
         (
             "child data changed",
@@ -228,10 +247,7 @@ fn watch_sees_each_change_once_with_incremental_reads() {
                 b.set_node("/svc/n1", r#"{"port":11}"#).unwrap();
             }),
             Box::new(|d| assert_eq!(d["children"]["n1"]["port"], 11)),
-            RequestCounts {
-                get_data: 1,
-                ..Default::default()
-            },
+            cost(2),
         ),
         (
             "child removed",
@@ -242,10 +258,7 @@ fn watch_sees_each_change_once_with_incremental_reads() {
                 assert!(d["children"].get("n2").is_none());
                 assert_eq!(d["stat"]["numChildren"], 1);
             }),
-            RequestCounts {
-                get_children: 1,
-                ..Default::default()
-            },
+            cost(3),
         ),
         (
             "node data changed",
@@ -253,10 +266,7 @@ fn watch_sees_each_change_once_with_incremental_reads() {
                 b.set_data("/svc", r#"{"v":2}"#).unwrap();
             }),
             Box::new(|d| assert_eq!(d["data"]["v"], 2)),
-            RequestCounts {
-                get_data: 1,
-                ..Default::default()
-            },
+            cost(4),
         ),
     ];
     for (name, change, check, cost) in steps {
@@ -266,6 +276,19 @@ fn watch_sees_each_change_once_with_incremental_reads() {
         let d = json(&got);
         check(&d);
         assert_eq!(a.request_counts().since(&before), cost, "reads for {name}");
+        // The document's stat is the server's (the persistent engine keeps it without reading
+        // it on every change).
+        let (_, stat) = raw.get("/svc").unwrap();
+        assert_eq!(d["stat"]["pzxid"], stat.pzxid, "pzxid after {name}");
+        assert_eq!(
+            d["stat"]["cversion"], stat.cversion,
+            "cversion after {name}"
+        );
+        assert_eq!(
+            d["stat"]["numChildren"], stat.num_children,
+            "numChildren after {name}"
+        );
+        assert_eq!(d["stat"]["mzxid"], stat.mzxid, "mzxid after {name}");
         assert_eq!(
             a.get_json("/svc").unwrap(),
             got,

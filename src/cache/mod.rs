@@ -6,8 +6,10 @@
 //! the current pre-serialised document. The first read of a path waits (within the timeout)
 //! for the path's first full read.
 
+mod children;
 mod entry;
 pub(crate) mod file;
+mod persistent;
 mod watcher;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use self::entry::Entry;
 use self::file::CacheFile;
+use self::persistent::Persistence;
 pub(crate) use crate::document::Document;
 use crate::events::subscription::Subscription;
 use crate::session::{now_ms, State};
@@ -31,6 +34,8 @@ pub struct WatchCache {
     file: Option<Arc<CacheFile>>,
     /// By path; a fast hash, since the keys come from the caller, not the network.
     entries: Mutex<FxHashMap<String, Arc<Entry>>>,
+    /// Whether paths are followed with persistent watches.
+    persistence: Arc<Persistence>,
 }
 
 /// A watched path as a forked child takes it over: its last document and since when it was
@@ -43,12 +48,14 @@ pub(crate) struct CarriedEntry {
 }
 
 impl WatchCache {
-    /// An empty cache, with a cache file if there is one.
-    pub fn new(shared: Arc<Shared>, file: Option<Arc<CacheFile>>) -> WatchCache {
+    /// An empty cache, with a cache file if there is one, following paths with persistent
+    /// watches if `persistent` (and the server has them).
+    pub fn new(shared: Arc<Shared>, file: Option<Arc<CacheFile>>, persistent: bool) -> WatchCache {
         WatchCache {
             shared,
             file,
             entries: Mutex::default(),
+            persistence: Arc::new(Persistence::new(persistent)),
         }
     }
 
@@ -78,7 +85,12 @@ impl WatchCache {
 
     /// Starts the task that keeps `entry` current.
     fn start(&self, entry: &Arc<Entry>) {
-        let task = watcher::run(entry.clone(), self.shared.clone(), self.file.clone());
+        let task = watcher::run(
+            entry.clone(),
+            self.shared.clone(),
+            self.file.clone(),
+            self.persistence.clone(),
+        );
         self.shared.tasks.spawn(task);
     }
 

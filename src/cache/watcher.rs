@@ -17,9 +17,10 @@ use std::task::{Context, Poll};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
 
+use super::children::{decoded_json, render, ChildJson};
 use super::entry::Entry;
-use crate::codec;
-use crate::document::{self, Document, Span};
+use super::persistent::{self, Persistence};
+use crate::document::Document;
 use crate::path;
 use crate::session::Session;
 use crate::shared::Shared;
@@ -52,16 +53,6 @@ impl Future for Armed {
 }
 
 type Pending = FuturesUnordered<Armed>;
-
-/// A child's value (its data as JSON): where it sits in the last document, or, when read since,
-/// its own text until the next document is made. The document is the only full copy.
-enum ChildJson {
-    InDoc(Span),
-    Own(Box<str>),
-    /// Listed but not readable by this handle (its ACL): left out of the document, and read
-    /// again when its exists watch fires.
-    Unreadable,
-}
 
 struct Child {
     json: ChildJson,
@@ -96,39 +87,14 @@ impl Local {
     /// into it.
     fn render(&mut self, path: &str) -> Arc<Document> {
         let prev = self.doc.take();
-        let prev_json = prev.as_ref().map_or("", |d| d.json());
-        let text = |c: &ChildJson| -> usize {
-            match c {
-                ChildJson::InDoc(span) => span.len(),
-                ChildJson::Own(s) => s.len(),
-                ChildJson::Unreadable => 0,
-            }
-        };
-        let size: usize = self
-            .children
-            .iter()
-            .map(|(k, c)| k.len() + text(&c.json) + 4)
-            .sum();
-        let data = if self.data.is_empty() {
-            "null"
-        } else {
-            self.data.as_str()
-        };
-        let count = self.children.len();
-        let mut b = document::Builder::new(path, self.stat.as_ref(), data, size, count);
-        let readable = self
-            .children
-            .iter_mut()
-            .filter(|(_, c)| !matches!(c.json, ChildJson::Unreadable));
-        for (name, c) in readable {
-            let value = match &c.json {
-                ChildJson::InDoc(span) => span.get(prev_json),
-                ChildJson::Own(s) => s,
-                ChildJson::Unreadable => continue,
-            };
-            c.json = ChildJson::InDoc(b.child(name, value));
-        }
-        let doc = Arc::new(b.finish());
+        let children = self.children.iter_mut().map(|(k, c)| (k, &mut c.json));
+        let doc = render(
+            path,
+            prev.as_deref(),
+            self.stat.as_ref(),
+            &self.data,
+            children.collect(),
+        );
         self.doc = Some(doc.clone());
         doc
     }
@@ -157,10 +123,6 @@ impl Local {
 
 fn arm(pending: &Pending, source: Source, watcher: OneshotWatcher) {
     pending.push(Armed { source, watcher });
-}
-
-fn decoded_json(raw: &[u8]) -> String {
-    codec::decode(raw).to_string()
 }
 
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
@@ -464,6 +426,7 @@ pub async fn run(
     entry: Arc<Entry>,
     shared: Arc<Shared>,
     cache: Option<Arc<super::file::CacheFile>>,
+    persistence: Arc<Persistence>,
 ) {
     let session = &shared.session;
     // Every live document goes to the subscribers and, if there is one, to the cache file.
@@ -485,7 +448,7 @@ pub async fn run(
             },
             pending: Pending::new(),
         };
-        let result = follow(&mut w, &entry, &generation, &publish).await;
+        let result = follow_either(&mut w, &entry, &generation, &publish, &persistence).await;
         next_id = w.local.next_id;
         if let Err(e) = result {
             handle_failure(&w, &entry, session, e).await;
@@ -497,6 +460,25 @@ pub async fn run(
         // Same session, lost a read: wait a moment for the state to settle before re-reading.
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// Follows the path with a persistent recursive watch if the handle uses them and the server
+/// takes it, else with one-shot watches.
+async fn follow_either(
+    w: &mut Watcher<'_>,
+    entry: &Entry,
+    generation: &crate::session::Generation,
+    publish: &impl Fn(Arc<Document>),
+    persistence: &Persistence,
+) -> ZkResult<()> {
+    if persistence.is_on() {
+        match persistent::Follower::watch(w.zk, w.path).await {
+            Ok(f) => return persistent::follow(f, entry, generation, publish).await,
+            Err(e) if persistence.refused(&e, &w.tag) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    follow(w, entry, generation, publish).await
 }
 
 /// Reads the path in full and follows its changes until the session ends (`Ok`) or a read

@@ -386,6 +386,18 @@ impl Drop for Proxy {
     }
 }
 
+/// The member (1..3) a session is connected to, from the servers' `cons` output.
+#[allow(dead_code)]
+pub fn connected_node(zk: &Zk, session: i64) -> String {
+    let needle = format!("sid=0x{:x}", session);
+    for n in ["1", "2", "3"] {
+        if zk.cmd(&["4lw", n, "cons"]).contains(&needle) {
+            return n.to_string();
+        }
+    }
+    panic!("session {needle} not found on any server");
+}
+
 /// Subscribes to the documents of `path` on `r`, into a channel.
 pub fn docs(r: &ndsr::Registry, path: &str) -> Events<String> {
     let (tx, rx) = mpsc::channel();

@@ -43,6 +43,7 @@ use crate::proto::{
     RequestHeader,
     SetAclRequest,
     SetDataRequest,
+    SetWatchesRequest,
     SyncRequest,
 };
 pub use crate::proto::{EnsembleUpdate, Stat};
@@ -666,6 +667,38 @@ impl Client {
         let chroot = self.chroot.clone();
         let result = self.check_stat_internally(path, true);
         Self::map_wait(result, move |(stat, watcher)| (stat, watcher.into_oneshot(&chroot)))
+    }
+
+    /// libndsr patch: asks the server which of `paths` changed since `relative_zxid`, as a
+    /// reconnecting client's `SetWatches` does: the server sends a `NodeDataChanged` event for
+    /// each node modified after that zxid and a `NodeDeleted` event for each node gone, before
+    /// this call's answer, and leaves a one-shot data watch on each of the others. The events
+    /// go to this client's watchers of those paths (a persistent recursive watch on a parent
+    /// receives them): a cache that holds a recursive watch learns exactly what changed while
+    /// it was disconnected, since ZooKeeper re-adds persistent watches without replaying
+    /// (ZOOKEEPER-4698). The watches left behind are not tracked by this client; they fire at
+    /// most once, with an event the recursive watch reports too (the server notifies a
+    /// connection once per event), and end with the connection.
+    pub fn probe_watches(&self, relative_zxid: i64, paths: &[&str]) -> impl Future<Output = Result<()>> + Send + '_ {
+        let result = paths
+            .iter()
+            .map(|path| self.validate_path(path).map(|p| p.to_string()))
+            .collect::<Result<Vec<String>>>()
+            .map(|full| {
+                let data: Vec<&str> = full.iter().map(String::as_str).collect();
+                let lists = [data, vec![], vec![]];
+                let request = SetWatchesRequest { relative_zxid, paths: &lists };
+                // An ordinary xid (SetWatches' own is for the session's restore on connect):
+                // the answer comes back to this call.
+                let header = RequestHeader { xid: 0, code: OpCode::SetWatches };
+                let receiver =
+                    self.send_marshalled_request(MarshalledRequest(proto::build_session_request(&header, &request)));
+                async move {
+                    receiver.await?;
+                    Ok(())
+                }
+            });
+        Self::wait(result)
     }
 
     /// Sets data for node with given path and returns updated stat.

@@ -164,6 +164,7 @@ impl Builder {
             configured_connection_timeout: self.connection_timeout,
 
             last_zxid: session.last_zxid,
+            resumed_zxid: session.last_zxid,
             last_recv: now,
             last_send: now,
             last_ping: None,
@@ -202,6 +203,9 @@ pub struct Session {
     configured_connection_timeout: Duration,
 
     last_zxid: i64,
+    /// libndsr patch: the zxid the current connection resumed the session from (its watches
+    /// were restored relative to it).
+    resumed_zxid: i64,
     last_recv: Instant,
     last_send: Instant,
     last_ping: Option<Instant>,
@@ -314,7 +318,7 @@ impl Session {
             return;
         }
         self.session_state = state;
-        self.watch_manager.dispatch_session_state(state);
+        self.watch_manager.dispatch_session_state(state, self.resumed_zxid);
         self.state_sender.send(state).ignore();
     }
 
@@ -768,6 +772,7 @@ impl Session {
         #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]
         self.send_sasl(depot, endpoint.host)?;
         self.send_authes(depot);
+        self.resumed_zxid = self.last_zxid; // libndsr patch
         self.watch_manager.resend_watches(self.last_zxid, depot);
         self.last_send = Instant::now();
         self.last_recv = self.last_send;

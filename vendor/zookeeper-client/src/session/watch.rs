@@ -372,8 +372,12 @@ impl WatchManager {
         }
     }
 
-    pub fn dispatch_session_state(&mut self, state: SessionState) {
-        let _event = WatchedEvent::new_session(state);
+    pub fn dispatch_session_state(&mut self, state: SessionState, resumed_zxid: i64) {
+        let mut _event = WatchedEvent::new_session(state);
+        // libndsr patch: a connected state carries the zxid the connection resumed from.
+        if matches!(state, SessionState::SyncConnected | SessionState::ConnectedReadOnly) {
+            _event.zxid = resumed_zxid;
+        }
         let event = _event.to_ref();
         self.watches.values_mut().for_each(|watch| {
             watch.send(&event, &mut self.watching_paths);
@@ -464,7 +468,7 @@ impl WatchManager {
                 if !contains[i] {
                     contains[i] = true;
                     paths[i].push(path.as_str());
-                    index = index.max(index);
+                    index = index.max(i); // libndsr patch: was `index.max(index)`
                     bytes += path.len();
                     if bytes > SET_WATCHES_MAX_BYTES {
                         self.send_and_clear_watches(last_zxid, &mut paths, index, depot);

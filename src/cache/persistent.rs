@@ -1,0 +1,494 @@
+//! The persistent engine: one persistent recursive watch per watched path (ZooKeeper 3.6+), no
+//! watch per child.
+//!
+//! Cost of a change: a child added or its data changed -> one getData of the child; a child
+//! removed -> nothing on 3.9+ (the event's zxid gives the parent's new pzxid), one exists of the
+//! parent on 3.8 (its events carry no zxid), shared by the removals of one burst; the node's
+//! own data changed -> one getData. Nothing to re-arm.
+//!
+//! After a reconnect of the same session ZooKeeper re-adds the recursive watch without telling
+//! what changed meanwhile (ZOOKEEPER-4698). The resync asks it exactly: one SetWatches probe of
+//! every known child relative to the zxid the connection resumed from (the server sends an
+//! event for each child changed or deleted since), and one getData of the node (its pzxid says
+//! whether children were added: then one getChildren); then one read per child that changed.
+//! After a session expiry everything is read again, in pipelined batches, and published once.
+//!
+//! On 3.6-3.8 a connection keeps one watch mode per path (ZOOKEEPER-4466): no one-shot watch is
+//! ever set on the watched path itself here (reads are plain), or the recursive watch would be
+//! downgraded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use futures_util::FutureExt;
+use zookeeper_client::{EventType, PersistentWatcher, SessionState, Stat, WatchedEvent};
+
+use super::children::{decoded_json, render, ChildJson};
+use super::entry::Entry;
+use crate::document::Document;
+use crate::path;
+use crate::session::Generation;
+use crate::status::is_connection_error;
+use crate::zk::Zk;
+
+type ZkResult<T> = Result<T, zookeeper_client::Error>;
+type Error = zookeeper_client::Error;
+
+/// How many child reads are in flight at once.
+const CHILD_READ_BATCH: usize = 1000;
+/// The most bursts of events handled in a row before a document is published anyway.
+const BURSTS_PER_PUBLISH: usize = 8;
+
+/// Whether a handle follows paths with persistent watches: unless the `persistent_watches`
+/// option turns them off, until a server refuses one (3.5, or a server whose watch manager has
+/// none, such as `WatchManagerOptimized`); one-shot watches from then on.
+pub(crate) struct Persistence {
+    on: AtomicBool,
+}
+
+impl Persistence {
+    pub fn new(on: bool) -> Persistence {
+        Persistence {
+            on: AtomicBool::new(on),
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Whether `e`, the answer to an addWatch, is a refusal: then one-shot watches from now on
+    /// (said once).
+    pub fn refused(&self, e: &Error, tag: &str) -> bool {
+        let refusal = matches!(
+            e,
+            Error::MarshallingError | Error::Unimplemented | Error::UnexpectedErrorCode(_)
+        );
+        if refusal && self.on.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "{tag} the server refuses persistent watches (addWatch: {e}); watching with one-shot watches"
+            );
+        }
+        refusal
+    }
+}
+
+/// What is known of the path.
+#[derive(Default)]
+struct Tree {
+    /// The last document made, which children's values point into.
+    doc: Option<Arc<Document>>,
+    /// None: the node does not exist.
+    stat: Option<Stat>,
+    data: String,
+    children: BTreeMap<CompactString, ChildJson>,
+    /// A child was removed without the zxid of its removal (3.8): the node's stat is behind.
+    stat_behind: bool,
+}
+
+impl Tree {
+    fn render(&mut self, path: &str) -> Arc<Document> {
+        let prev = self.doc.take();
+        let children = self.children.iter_mut().collect();
+        let doc = render(
+            path,
+            prev.as_deref(),
+            self.stat.as_ref(),
+            &self.data,
+            children,
+        );
+        self.doc = Some(doc.clone());
+        doc
+    }
+
+    fn set_missing(&mut self) {
+        self.stat = None;
+        self.data = "null".into();
+        self.children.clear();
+        self.stat_behind = false;
+    }
+
+    /// A child read anew; `created` is its czxid, for the node's stat when the child is new.
+    fn child_read(&mut self, name: CompactString, json: ChildJson, created: Option<i64>) {
+        let new = self.children.insert(name, json).is_none();
+        let Some(stat) = self.stat.as_mut() else {
+            return;
+        };
+        // A creation newer than the node's stat: the stat as the server now has it.
+        if let Some(czxid) = created.filter(|z| new && *z > stat.pzxid) {
+            stat.pzxid = czxid;
+            stat.cversion += 1;
+        }
+        stat.num_children = self.children.len() as i32;
+    }
+
+    /// A child removed, at `zxid` if the server said (3.9+).
+    fn child_removed(&mut self, name: &str, zxid: i64) {
+        if self.children.remove(name).is_none() {
+            return;
+        }
+        let Some(stat) = self.stat.as_mut() else {
+            return;
+        };
+        if zxid > stat.pzxid {
+            stat.pzxid = zxid;
+            stat.cversion += 1;
+            stat.num_children = self.children.len() as i32;
+        } else {
+            self.stat_behind = true;
+        }
+    }
+}
+
+/// What a burst of events asks for.
+#[derive(Default)]
+struct Work {
+    /// The node was created: read it all.
+    full: bool,
+    /// The node's data changed.
+    node: bool,
+    /// Children to read (new, or their data changed).
+    reads: BTreeSet<CompactString>,
+}
+
+impl Work {
+    fn is_empty(&self) -> bool {
+        !self.full && !self.node && self.reads.is_empty()
+    }
+}
+
+/// A path followed with a recursive watch on one session.
+pub(super) struct Follower<'a> {
+    zk: Zk<'a>,
+    path: &'a str,
+    tree: Tree,
+    watcher: PersistentWatcher,
+    /// Set after a reconnect until the resync is done: the zxid to ask changes since.
+    resync_since: Option<i64>,
+    disconnected: bool,
+    work: Work,
+}
+
+impl<'a> Follower<'a> {
+    /// Sets the recursive watch on `path` (before any read, so that no change falls between).
+    pub async fn watch(zk: Zk<'a>, path: &'a str) -> ZkResult<Follower<'a>> {
+        let watcher = zk.watch_recursively(path).await?;
+        Ok(Follower {
+            zk,
+            path,
+            tree: Tree::default(),
+            watcher,
+            resync_since: None,
+            disconnected: false,
+            work: Work::default(),
+        })
+    }
+
+    /// Reads the node, its children list and every child's data (no watch: the recursive one
+    /// covers them).
+    async fn full_read(&mut self) -> ZkResult<()> {
+        self.tree = Tree {
+            doc: self.tree.doc.take(),
+            ..Tree::default()
+        };
+        let node = self.zk.get_data(self.path);
+        let list = self.zk.get_children_and_stat(self.path);
+        match tokio::join!(node, list) {
+            (Ok((raw, _)), Ok((names, stat))) => {
+                // The list's answer came second: its stat is the newer one.
+                self.tree.stat = Some(stat);
+                self.tree.data = decoded_json(&raw);
+                let read = self
+                    .read_children(names.into_iter().map(Into::into))
+                    .await?;
+                // Built in one go (sorted, nodes filled), not inserted one by one: a tree grown
+                // by inserts keeps its nodes about two thirds full (M1 in bench/).
+                self.tree.children = read.into_iter().map(|(n, j, _)| (n, j)).collect();
+                if let Some(stat) = self.tree.stat.as_mut() {
+                    stat.num_children = self.tree.children.len() as i32;
+                }
+                Ok(())
+            }
+            // Missing: its creation comes as an event of the recursive watch.
+            (Err(Error::NoNode), _) | (_, Err(Error::NoNode)) => {
+                self.tree.set_missing();
+                Ok(())
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Reads `names` in pipelined batches: each child's value and czxid (0 when unreadable); a
+    /// child gone since is left out.
+    async fn read_children(
+        &self,
+        names: impl Iterator<Item = CompactString>,
+    ) -> ZkResult<Vec<(CompactString, ChildJson, i64)>> {
+        let names: Vec<CompactString> = names.collect();
+        let mut read = Vec::with_capacity(names.len());
+        for batch in names.chunks(CHILD_READ_BATCH) {
+            let paths: Vec<String> = batch.iter().map(|n| path::join(self.path, n)).collect();
+            let results =
+                futures_util::future::join_all(paths.iter().map(|p| self.zk.get_data(p))).await;
+            for (name, result) in batch.iter().zip(results) {
+                match result {
+                    Ok((raw, stat)) => read.push((name.clone(), ChildJson::read(&raw), stat.czxid)),
+                    // Deleted since it was listed: its event comes.
+                    Err(Error::NoNode) => {}
+                    Err(Error::NoAuth) => read.push((name.clone(), ChildJson::Unreadable, 0)),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Notes what an event asks for; a removal is applied at once (it needs no read).
+    fn note(&mut self, event: &WatchedEvent) {
+        let own = event.path == self.path;
+        let child = !own && event.path != "/" && path::parent(&event.path) == self.path;
+        match (event.event_type, own, child) {
+            (EventType::NodeCreated, true, _) => self.work.full = true,
+            (EventType::NodeDataChanged, true, _) => self.work.node = true,
+            (EventType::NodeDeleted, true, _) => {
+                self.tree.set_missing();
+                self.work = Work::default();
+            }
+            (EventType::NodeCreated | EventType::NodeDataChanged, _, true) => {
+                self.work.reads.insert(path::name(&event.path).into());
+            }
+            (EventType::NodeDeleted, _, true) => {
+                let name = path::name(&event.path);
+                self.work.reads.remove(name);
+                self.tree.child_removed(name, event.zxid);
+            }
+            // Deeper paths, and NodeChildrenChanged (never sent to recursive watches).
+            _ => {}
+        }
+    }
+
+    /// Notes a session event: a reconnect (same session) calls for a resync from the zxid the
+    /// connection resumed from (the oldest, if reconnects follow one another before it is
+    /// done). False when the session is over.
+    fn note_session(&mut self, event: &WatchedEvent) -> bool {
+        match event.session_state {
+            SessionState::Disconnected => self.disconnected = true,
+            SessionState::SyncConnected | SessionState::ConnectedReadOnly if self.disconnected => {
+                self.disconnected = false;
+                let since = self.resync_since.map_or(event.zxid, |s| s.min(event.zxid));
+                self.resync_since = Some(since);
+            }
+            s if s.is_terminated() => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Takes every event that has arrived. False when the session is over.
+    fn drain(&mut self, first: Option<WatchedEvent>) -> bool {
+        let mut next = first;
+        while let Some(event) = next.take() {
+            if event.event_type == EventType::Session {
+                if !self.note_session(&event) {
+                    return false;
+                }
+            } else {
+                self.note(&event);
+            }
+            next = self.watcher.changed().now_or_never();
+        }
+        true
+    }
+}
+
+impl Follower<'_> {
+    fn has_work(&self) -> bool {
+        !self.work.is_empty() || self.tree.stat_behind || self.resync_since.is_some()
+    }
+
+    /// The next step: a resync after a reconnect, else what the events asked for.
+    async fn step(&mut self) -> ZkResult<()> {
+        if let Some(since) = self.resync_since {
+            self.resync(since).await?;
+            self.resync_since = None;
+            return Ok(());
+        }
+        let work = std::mem::take(&mut self.work);
+        let result = self.do_work(&work).await;
+        if result.is_err() {
+            // Kept for after the reconnect.
+            self.work.full |= work.full;
+            self.work.node |= work.node;
+            self.work.reads.extend(work.reads);
+        }
+        result
+    }
+
+    /// Reads what `work` asks for: the children, then the node last, so that its stat is the
+    /// newest (its data if it changed, else its stat if a removal left it behind).
+    async fn do_work(&mut self, work: &Work) -> ZkResult<()> {
+        if work.full {
+            return self.full_read().await;
+        }
+        let children = self.read_children(work.reads.iter().cloned());
+        let (zk, path) = (self.zk, self.path);
+        let node = async {
+            if work.node {
+                Some(
+                    zk.get_data(path)
+                        .await
+                        .map(|(raw, stat)| (Some(raw), Some(stat))),
+                )
+            } else if self.tree.stat_behind {
+                Some(zk.check_stat(path).await.map(|stat| (None, stat)))
+            } else {
+                None
+            }
+        };
+        let (children, node) = tokio::join!(children, node);
+        let read = children?;
+        let gone = work
+            .reads
+            .iter()
+            .filter(|n| !read.iter().any(|(r, _, _)| r == *n));
+        for name in gone.cloned().collect::<Vec<_>>() {
+            // Deleted since its event: its removal event comes (or came).
+            self.tree.children.remove(&name);
+        }
+        for (name, json, czxid) in read {
+            self.tree.child_read(name, json, Some(czxid));
+        }
+        match node {
+            None => {}
+            Some(Ok((raw, Some(stat)))) => {
+                if let Some(raw) = raw {
+                    self.tree.data = decoded_json(&raw);
+                }
+                self.tree.stat = Some(stat);
+                self.tree.stat_behind = false;
+            }
+            // Deleted: its event comes (or came).
+            Some(Ok((_, None))) | Some(Err(Error::NoNode)) => self.tree.set_missing(),
+            Some(Err(e)) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// After a reconnect of the same session: a probe of every known child relative to `since`
+    /// (the server sends an event for each one changed or deleted since: the next steps read
+    /// them) and a read of the node (its pzxid tells whether children were added or removed;
+    /// then the list is read for the new names).
+    async fn resync(&mut self, since: i64) -> ZkResult<()> {
+        let paths: Vec<String> = self
+            .tree
+            .children
+            .keys()
+            .map(|n| path::join(self.path, n))
+            .collect();
+        let batches = probe_batches(&paths);
+        let probes = futures_util::future::try_join_all(
+            batches.iter().map(|b| self.zk.probe_watches(since, b)),
+        );
+        let node = self.zk.get_data(self.path);
+        let (probed, node) = tokio::join!(probes, node);
+        probed?;
+        let (raw, stat) = match node {
+            Ok(read) => read,
+            Err(Error::NoNode) => {
+                self.tree.set_missing();
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(known) = self.tree.stat else {
+            // Created meanwhile.
+            self.work.full = true;
+            return Ok(());
+        };
+        self.tree.data = decoded_json(&raw);
+        self.tree.stat = Some(stat);
+        self.tree.stat_behind = false;
+        if stat.pzxid != known.pzxid || stat.czxid != known.czxid {
+            let (names, stat) = self.zk.get_children_and_stat(self.path).await?;
+            self.tree.stat = Some(stat);
+            let listed: BTreeSet<CompactString> = names.into_iter().map(Into::into).collect();
+            self.tree.children.retain(|name, _| listed.contains(name));
+            let new = listed
+                .into_iter()
+                .filter(|n| !self.tree.children.contains_key(n));
+            self.work.reads.extend(new);
+        }
+        Ok(())
+    }
+}
+
+/// Groups paths into probes of at most 128 KiB each (the size ZooKeeper's own clients use for
+/// SetWatches).
+fn probe_batches(paths: &[String]) -> Vec<Vec<&str>> {
+    const MAX_BYTES: usize = 128 * 1024;
+    let mut batches: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for p in paths {
+        if bytes + p.len() > MAX_BYTES && bytes > 0 {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += p.len() + 4;
+        if let Some(b) = batches.last_mut() {
+            b.push(p);
+        }
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
+}
+
+/// Reads the path in full and follows its changes with `f`'s recursive watch until the session
+/// ends (`Ok`) or a read fails for another reason than the connection. A lost connection is
+/// waited out and followed by a resync, not by a full read.
+pub(super) async fn follow(
+    mut f: Follower<'_>,
+    entry: &Entry,
+    generation: &Generation,
+    publish: &impl Fn(Arc<Document>),
+) -> ZkResult<()> {
+    f.full_read().await?;
+    // Marked before publishing: whoever sees the document sees it as live.
+    entry.mark_synced(generation.id);
+    publish(f.tree.render(&entry.path));
+    // Bursts handled since the last document; whether an event came since the first one.
+    let (mut bursts, mut changed) = (0, false);
+    loop {
+        if !f.has_work() || f.disconnected {
+            // One document per burst of changes, made once what it asked for is read.
+            if changed && !f.disconnected {
+                publish(f.tree.render(&entry.path));
+                bursts = 0;
+            }
+            let event = f.watcher.changed().await;
+            if !f.drain(Some(event)) {
+                return Ok(());
+            }
+            changed = true;
+            continue;
+        }
+        match f.step().await {
+            Ok(()) => bursts += 1,
+            Err(e) if is_connection_error(&e) => {
+                // Resumed (resync included) at the reconnect.
+                f.disconnected = true;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        let next = f.watcher.changed().now_or_never();
+        if !f.drain(next) {
+            return Ok(());
+        }
+        if bursts >= BURSTS_PER_PUBLISH {
+            publish(f.tree.render(&entry.path));
+            bursts = 0;
+        }
+    }
+}
