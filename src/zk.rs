@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use zookeeper_client::{
-    AddWatchMode, Client, CreateOptions, OneshotWatcher, PersistentWatcher, Stat,
+    AddWatchMode, Client, CreateOptions, MultiReadResult, OneshotWatcher, PersistentWatcher, Stat,
 };
 
 /// The answer of an exists-with-watch already sent, to be awaited later, possibly by another
@@ -69,6 +69,7 @@ pub struct Counters {
     delete: AtomicU64,
     add_watch: AtomicU64,
     set_watches: AtomicU64,
+    multi_read: AtomicU64,
     /// When the last write was admitted: microseconds since `EPOCH`.
     last_write_us: AtomicU64,
 }
@@ -99,12 +100,19 @@ pub struct RequestCounts {
     pub add_watch: u64,
     /// SetWatches probes (what changed while disconnected, see `cache::persistent`).
     pub set_watches: u64,
+    /// multiRead requests (many reads in one request).
+    pub multi_read: u64,
 }
 
 impl RequestCounts {
     /// All reads (watch requests included: the server answers them from its tree too).
     pub fn reads(&self) -> u64 {
-        self.get_data + self.get_children + self.exists + self.add_watch + self.set_watches
+        self.get_data
+            + self.get_children
+            + self.exists
+            + self.add_watch
+            + self.set_watches
+            + self.multi_read
     }
 
     /// All writes.
@@ -123,6 +131,7 @@ impl RequestCounts {
             delete: self.delete - earlier.delete,
             add_watch: self.add_watch - earlier.add_watch,
             set_watches: self.set_watches - earlier.set_watches,
+            multi_read: self.multi_read - earlier.multi_read,
         }
     }
 }
@@ -175,6 +184,7 @@ impl Counters {
             delete: self.delete.load(Ordering::Relaxed),
             add_watch: self.add_watch.load(Ordering::Relaxed),
             set_watches: self.set_watches.load(Ordering::Relaxed),
+            multi_read: self.multi_read.load(Ordering::Relaxed),
         }
     }
 }
@@ -253,6 +263,16 @@ impl<'a> Zk<'a> {
     pub async fn probe_watches(&self, zxid: i64, paths: &[&str]) -> ZkResult<()> {
         self.counters.admit(&self.counters.set_watches).await;
         self.client.probe_watches(zxid, paths).await
+    }
+
+    /// getData of every path of `paths` in one multiRead request: a result per path.
+    pub async fn multi_get_data(&self, paths: &[&str]) -> ZkResult<Vec<MultiReadResult>> {
+        self.counters.admit(&self.counters.multi_read).await;
+        let mut reader = self.client.new_multi_reader();
+        for p in paths {
+            reader.add_get_data(p)?;
+        }
+        reader.commit().await
     }
 
     /// exists with a watch.

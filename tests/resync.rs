@@ -143,7 +143,11 @@ fn resync_after(
         cost.reads(),
         changed.len()
     );
-    assert_eq!(cost.set_watches, 1, "one probe");
+    assert_eq!(
+        (cost.set_watches, cost.multi_read),
+        (1, 1),
+        "one probe, one multiRead"
+    );
 }
 
 #[test]
@@ -182,6 +186,80 @@ fn resync_after_the_connected_member_is_killed() {
     let back = |_: &Registry| proxies.iter().for_each(Proxy::restore);
     resync_after(&zk, &connect.join(","), kill, back);
     zk.cmd(&["start", &victim.borrow()]);
+}
+
+#[test]
+fn one_resync_for_every_path_of_a_handle() {
+    // Fifty watched paths: after a partition, their resync is one probe and one multiRead for
+    // all of them, plus a read per change, not two requests per path.
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/many", b"");
+    for i in 0..50 {
+        raw.create(&format!("/many/p{i:02}"), b"{}");
+        raw.create(&format!("/many/p{i:02}/a"), br#"{"v":0}"#);
+    }
+    let r = open(&proxy.addr, true);
+    let watches: Vec<Events<String>> = (0..50)
+        .map(|i| docs(&r, &format!("/many/p{i:02}")))
+        .collect();
+    for w in &watches {
+        until(w, |d| d["children"].get("a").is_some());
+    }
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    raw.set("/many/p07/a", br#"{"v":7}"#);
+    raw.create("/many/p42/b", b"{}");
+    let before = r.request_counts();
+    proxy.restore();
+    until(&watches[7], |d| d["children"]["a"]["v"] == 7);
+    until(&watches[42], |d| d["children"].get("b").is_some());
+    let cost = r.request_counts().since(&before);
+    eprintln!("resync of 50 paths: {cost:?}");
+    assert_eq!((cost.set_watches, cost.multi_read), (1, 1), "{cost:?}");
+    // p07/a read again; p42's list and its new child.
+    assert!(cost.reads() <= 1 + 2 + 4, "{cost:?}");
+}
+
+#[test]
+fn after_an_expiry_the_path_is_read_again_and_published_once() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let raw = Raw::connect(&zk.connect);
+    populate(&raw);
+    let mut o = Options::default();
+    o.set("timeout_ms", "2000").unwrap();
+    let r = Registry::open(Some(&proxy.addr), o).unwrap();
+    let events = docs(&r, "/rs/svc");
+    until(&events, |d| {
+        d["children"].as_object().unwrap().len() == CHILDREN
+    });
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    proxy.cut();
+    until_state(&st, State::Expired);
+    let changed = change_while_away(&raw);
+    let before = r.request_counts();
+    proxy.restore();
+    until_state(&st, State::Connected);
+    // One document, complete: never a partial list on the way.
+    let d = json(&events.next());
+    assert_eq!(
+        d["children"].as_object().unwrap().len(),
+        CHILDREN,
+        "{changed:?}"
+    );
+    assert_eq!(d["children"]["c005"]["i"], -5);
+    assert_eq!(d["data"]["v"], 1);
+    events.assert_quiet(Duration::from_millis(500));
+    let cost = r.request_counts().since(&before);
+    // The watch, the node, its list and each child once.
+    assert_eq!(cost.add_watch, 1, "{cost:?}");
+    assert_eq!(cost.get_data, 1 + CHILDREN as u64, "{cost:?}");
+    assert_eq!(cost.get_children, 1, "{cost:?}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod children;
 mod entry;
 pub(crate) mod file;
 mod persistent;
+mod resync;
 mod watcher;
 
 use std::sync::Arc;

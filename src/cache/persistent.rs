@@ -27,6 +27,7 @@ use zookeeper_client::{EventType, PersistentWatcher, SessionState, Stat, Watched
 
 use super::children::{decoded_json, render, ChildJson};
 use super::entry::Entry;
+use super::resync::{Enrolled, Resyncs};
 use crate::document::Document;
 use crate::path;
 use crate::session::Generation;
@@ -46,12 +47,15 @@ const BURSTS_PER_PUBLISH: usize = 8;
 /// none, such as `WatchManagerOptimized`); one-shot watches from then on.
 pub(crate) struct Persistence {
     on: AtomicBool,
+    /// The resyncs after a reconnect, made together.
+    resyncs: Resyncs,
 }
 
 impl Persistence {
     pub fn new(on: bool) -> Persistence {
         Persistence {
             on: AtomicBool::new(on),
+            resyncs: Resyncs::default(),
         }
     }
 
@@ -163,6 +167,10 @@ impl Work {
 pub(super) struct Follower<'a> {
     zk: Zk<'a>,
     path: &'a str,
+    /// The session's generation, and the handle's resyncs (counting this follower).
+    generation: u64,
+    resyncs: &'a Resyncs,
+    _enrolled: Enrolled<'a>,
     tree: Tree,
     watcher: PersistentWatcher,
     /// Set after a reconnect until the resync is done: the zxid to ask changes since.
@@ -173,11 +181,20 @@ pub(super) struct Follower<'a> {
 
 impl<'a> Follower<'a> {
     /// Sets the recursive watch on `path` (before any read, so that no change falls between).
-    pub async fn watch(zk: Zk<'a>, path: &'a str) -> ZkResult<Follower<'a>> {
+    pub async fn watch(
+        zk: Zk<'a>,
+        path: &'a str,
+        generation: u64,
+        persistence: &'a Persistence,
+    ) -> ZkResult<Follower<'a>> {
         let watcher = zk.watch_recursively(path).await?;
+        let resyncs = &persistence.resyncs;
         Ok(Follower {
             zk,
             path,
+            generation,
+            resyncs,
+            _enrolled: resyncs.enroll(),
             tree: Tree::default(),
             watcher,
             resync_since: None,
@@ -379,28 +396,22 @@ impl Follower<'_> {
     /// After a reconnect of the same session: a probe of every known child relative to `since`
     /// (the server sends an event for each one changed or deleted since: the next steps read
     /// them) and a read of the node (its pzxid tells whether children were added or removed;
-    /// then the list is read for the new names).
+    /// then the list is read for the new names), both made with every other path's (see
+    /// `resync`).
     async fn resync(&mut self, since: i64) -> ZkResult<()> {
-        let paths: Vec<String> = self
+        let children: Vec<String> = self
             .tree
             .children
             .keys()
             .map(|n| path::join(self.path, n))
             .collect();
-        let batches = probe_batches(&paths);
-        let probes = futures_util::future::try_join_all(
-            batches.iter().map(|b| self.zk.probe_watches(since, b)),
-        );
-        let node = self.zk.get_data(self.path);
-        let (probed, node) = tokio::join!(probes, node);
-        probed?;
-        let (raw, stat) = match node {
-            Ok(read) => read,
-            Err(Error::NoNode) => {
-                self.tree.set_missing();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
+        let node = self
+            .resyncs
+            .resync(self.zk, self.generation, since, self.path, children)
+            .await?;
+        let Some((raw, stat)) = node else {
+            self.tree.set_missing();
+            return Ok(());
         };
         let Some(known) = self.tree.stat else {
             // Created meanwhile.
@@ -422,26 +433,6 @@ impl Follower<'_> {
         }
         Ok(())
     }
-}
-
-/// Groups paths into probes of at most 128 KiB each (the size ZooKeeper's own clients use for
-/// SetWatches).
-fn probe_batches(paths: &[String]) -> Vec<Vec<&str>> {
-    const MAX_BYTES: usize = 128 * 1024;
-    let mut batches: Vec<Vec<&str>> = vec![Vec::new()];
-    let mut bytes = 0;
-    for p in paths {
-        if bytes + p.len() > MAX_BYTES && bytes > 0 {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += p.len() + 4;
-        if let Some(b) = batches.last_mut() {
-            b.push(p);
-        }
-    }
-    batches.retain(|b| !b.is_empty());
-    batches
 }
 
 /// Reads the path in full and follows its changes with `f`'s recursive watch until the session

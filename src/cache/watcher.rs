@@ -472,7 +472,7 @@ async fn follow_either(
     persistence: &Persistence,
 ) -> ZkResult<()> {
     if persistence.is_on() {
-        match persistent::Follower::watch(w.zk, w.path).await {
+        match persistent::Follower::watch(w.zk, w.path, generation.id, persistence).await {
             Ok(f) => return persistent::follow(f, entry, generation, publish).await,
             Err(e) if persistence.refused(&e, &w.tag) => {}
             Err(e) => return Err(e),
