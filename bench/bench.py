@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """libndsr benchmark: workloads W1-W6 and M1 for libndsr (through its C API) and for the
-ZooKeeper C client (libzookeeper-mt), on one throw-away ZooKeeper, repetitions interleaved.
+ZooKeeper C client (libzookeeper-mt), on one throw-away ZooKeeper, repetitions interleaved; and
+W7, libndsr's diffs and snapshots (W5 and W3 through them), against the C client's W5 and W3.
 
     bench/run.sh [--quick] [--out FILE]
 
@@ -117,8 +118,8 @@ def summarise(samples):
 def run_workloads(run, quick):
     # W1 and W2 are short (about a second a repetition) and their ratios the noisiest (one
     # repetition of W2 can take twice the next, for either client): more repetitions.
-    reps = (dict(w1=5, w1_blocks=2, w2=5, w4=3, w5=3, w6=2, m1=3) if quick else
-            dict(w1=9, w1_blocks=3, w2=9, w4=3, w5=3, w6=5, m1=3))
+    reps = (dict(w1=5, w1_blocks=2, w2=5, w4=3, w5=3, w6=2, m1=3, w7=2) if quick else
+            dict(w1=9, w1_blocks=3, w2=9, w4=3, w5=3, w6=5, m1=3, w7=3))
     results = {}
 
     def timed(name, fn):
@@ -206,6 +207,21 @@ def run_workloads(run, quick):
         run.rmr(p)
         return summarise(s)
 
+    def w7():
+        # libndsr only: W5's churn through ndsr_on_diff, W3's reads through snapshots, and the
+        # typed getters on ten children whose data has a string and an integer key.
+        p = run.prefix("ndsr", "w7")
+        run.setup(p + "/list", 0, 1000)
+        run.setup(p + "/small", 0, 10)
+        diffs = [run.driver("w7diff", p + "/list", f"r{r}", 100) for r in range(reps["w7"])]
+        snap = run.driver("w7snap", p + "/list", p + "/small", p + "/typed", 3)
+        run.rmr(p)
+        rec = summarise({"ndsr": diffs})["ndsr"]
+        for key, vals in snap.items():
+            rec[key] = vals
+            rec[key[len("reps_"):]] = statistics.median(vals)
+        return {"ndsr": rec}
+
     timed("W1 register", w1)
     timed("W1 in blocks", w1_blocks)
     timed("W2 cold get", w2)
@@ -214,6 +230,7 @@ def run_workloads(run, quick):
     timed("W5 churn on a 1000-child list", lambda: churn("w5", 1000, 100))
     timed("W6 resync after a server restart", w6)
     timed("M1 memory", m1)
+    timed("W7 diffs and snapshots", w7)
     run.rmr(run.root)
     return results
 
@@ -258,23 +275,42 @@ def targets(res):
     row("W3 warm get, 1000 children (ns)", "W3 warm get", "ns_per_op", "<= 20000 ns",
         w3["ndsr"]["ns_per_op"] <= 20000, w3["ndsr"]["ns_per_op"] / w3["zkc"]["ns_per_op"])
     w4r = fig("W4 change -> callback", "ndsr", "p50_us") / fig("W4 change -> callback", "zkc", "p50_us")
-    row("W4 change->callback p50 (us)", "W4 change -> callback", "p50_us", "<= 1.2x C", w4r <= 1.2, w4r)
+    row("W4 change->callback p50 (us)", "W4 change -> callback", "p50_us", "<= 0.45x C", w4r <= 0.45, w4r)
     row("W4 change->callback p99 (us)", "W4 change -> callback", "p99_us", "-", True,
         fig("W4 change -> callback", "ndsr", "p99_us") / fig("W4 change -> callback", "zkc", "p99_us"))
     w5 = "W5 churn on a 1000-child list"
-    row("W5 requests per change", w5, "server_requests_per_change", "<= 1.5",
-        fig(w5, "ndsr", "server_requests_per_change") <= 1.5)
-    row("W5 change->callback p50 (us)", w5, "p50_us", "-", True,
-        fig(w5, "ndsr", "p50_us") / fig(w5, "zkc", "p50_us"))
+    row("W5 requests per change", w5, "server_requests_per_change", "<= 1.0",
+        fig(w5, "ndsr", "server_requests_per_change") <= 1.0)
+    w5r = fig(w5, "ndsr", "p50_us") / fig(w5, "zkc", "p50_us")
+    row("W5 change->callback p50 (us)", w5, "p50_us", "<= 0.45x C", w5r <= 0.45, w5r)
     w6 = "W6 resync after a server restart"
     w6r = fig(w6, "ndsr", "change_seen_ms") / fig(w6, "zkc", "change_seen_ms")
     row("W6 change seen after restart (ms)", w6, "change_seen_ms", "<= 1.5x C", w6r <= 1.5, w6r)
     row("W6 reconnected after ready (ms)", w6, "reconnect_ms", "-", True)
-    row("W6 requests for the resync", w6, "server_requests_resync", "<= 10",
-        fig(w6, "ndsr", "server_requests_resync") <= 10 and res[w6]["ndsr"]["all_rearmed"])
-    row("M1 bytes per cached node", "M1 memory", "bytes_per_node", "<= 700",
-        fig("M1 memory", "ndsr", "bytes_per_node") <= 700,
+    # One change made while the client reconnects (p000/new): 1 + 1 + 4.
+    row("W6 requests for the resync", w6, "server_requests_resync", "<= 6",
+        fig(w6, "ndsr", "server_requests_resync") <= 6 and res[w6]["ndsr"]["all_rearmed"])
+    row("M1 bytes per cached node", "M1 memory", "bytes_per_node", "<= 450",
+        fig("M1 memory", "ndsr", "bytes_per_node") <= 450,
         fig("M1 memory", "ndsr", "bytes_per_node") / fig("M1 memory", "zkc", "bytes_per_node"))
+    w7, w3c = res["W7 diffs and snapshots"]["ndsr"], res["W3 warm get"]["zkc"]
+
+    def row7(label, key, target, ok, ratio=None, c_client=None):
+        rows.append({"workload": "W7 diffs and snapshots", "metric": label, "key": key, "unit": "",
+                     "libndsr": w7[key], "c_client": c_client, "ratio": ratio, "target": target,
+                     "met": bool(ok)})
+
+    row7("W7 snapshot get+release, 10 children (ns)", "snapshot_ns_per_op_10_children", "<= 50 ns",
+         w7["snapshot_ns_per_op_10_children"] <= 50,
+         w7["snapshot_ns_per_op_10_children"] / w3c["ns_per_op_10_children"], w3c["ns_per_op_10_children"])
+    row7("W7 snapshot get+release, 1000 children (ns)", "snapshot_ns_per_op", "<= 50 ns",
+         w7["snapshot_ns_per_op"] <= 50, w7["snapshot_ns_per_op"] / w3c["ns_per_op"], w3c["ns_per_op"])
+    row7("W7 typed getter, integer (ns)", "child_int_ns", "<= 20 ns", w7["child_int_ns"] <= 20)
+    row7("W7 typed getter, string (ns)", "child_str_ns", "<= 20 ns", w7["child_str_ns"] <= 20)
+    w5c = res[w5]["zkc"]["p50_us"]
+    row7("W7 W5 through diffs: change->diff p50 (us)", "p50_us", "-", True, w7["p50_us"] / w5c, w5c)
+    row7("W7 W5 through diffs: requests per change", "server_requests_per_change", "<= 1.0",
+         w7["server_requests_per_change"] <= 1.0)
     return rows
 
 

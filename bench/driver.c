@@ -8,6 +8,8 @@
  *   driver rmr PATH                    delete a tree with pipelined deletes
  *   driver w1|w2|w3|w4|w5|w6|m1 zkc|ndsr ARGS...
  *   driver w1mixed PREFIX [BLOCK]      W1 for both clients in one process (see w1_mixed)
+ *   driver w7diff LIST TAG CYCLES      W5 through ndsr_on_diff (libndsr only)
+ *   driver w7snap BIG SMALL TYPED REPS W3 through snapshots, and the typed getters (libndsr only)
  *
  * Environment: BENCH_CONNECT (connect string), BENCH_PORT (the server's client port, for the
  * four-letter words), and for W6 BENCH_ZKSH + BENCH_BASE (the harness script and its directory,
@@ -262,6 +264,7 @@ struct view {
     int64_t t_update; /* entry time of the callback that made the latest state */
     int loaded;
     int keep_json;   /* ndsr: keep a copy of the document to look into */
+    int diffs;       /* ndsr: `json` is the latest diff (ndsr_on_diff), not the document */
     char *json;      /* ndsr: the latest document */
     zhandle_t *zh;   /* zkc */
     char path[256];
@@ -525,6 +528,33 @@ static view_t *cl_watch(client_t *c, const char *path, int keep_json) {
     return v;
 }
 
+/* Watches `path` through diffs (ndsr_on_diff): the view keeps the latest diff. */
+static view_t *cl_watch_diffs(client_t *c, const char *path) {
+    view_t *v = view_new(path);
+    v->keep_json = 1;
+    v->diffs = 1;
+    ndsr_check(ndsr_on_diff(c->h, path, on_change, v, NULL, NULL), "on_diff");
+    struct timespec dl;
+    deadline_ts(&dl, WAIT_NS);
+    pthread_mutex_lock(&v->mu);
+    while (!v->loaded)
+        if (pthread_cond_timedwait(&v->cv, &v->mu, &dl) == ETIMEDOUT) die("%s not loaded", path);
+    pthread_mutex_unlock(&v->mu);
+    return v;
+}
+
+/* 1 when the latest diff has `name` among its "added" (present=1) or "removed" (present=0)
+ * children. Called with v->mu held. */
+static int diff_says(view_t *v, const char *name, int present) {
+    if (!v->json) return 0;
+    const char *from = strstr(v->json, present ? "\"added\":{" : "\"removed\":{");
+    const char *to = from ? strstr(from, present ? "\"removed\":{" : "\"changed\":{") : NULL;
+    char pat[300];
+    snprintf(pat, sizeof pat, "\"%s\":", name);
+    const char *hit = from ? strstr(from, pat) : NULL;
+    return hit && to && hit < to;
+}
+
 /* 1 when the view holds `name` with its data. Called with v->mu held. */
 static int view_has(view_t *v, const char *name) {
     if (!v->zh) {
@@ -547,8 +577,9 @@ static int64_t view_wait(view_t *v, const char *name, int present, int64_t timeo
     int64_t t = 0;
     pthread_mutex_lock(&v->mu);
     for (;;) {
-        int has = view_has(v, name);
-        if (present ? has : (!has && (v->zh ? view_find(v, name) == NULL : 1))) {
+        int has = v->diffs ? diff_says(v, name, 1) : view_has(v, name);
+        int gone = v->diffs ? diff_says(v, name, 0) : (!has && (v->zh ? view_find(v, name) == NULL : 1));
+        if (present ? has : gone) {
             t = v->t_update;
             break;
         }
@@ -934,11 +965,11 @@ static int64_t pct(const int64_t *s, int n, double p) {
 }
 
 /* W4 and W5: `cycles` add+remove cycles under `list` by a second session; latency from the
- * write's return to the watcher's callback. */
-static void churn(const char *kind, const char *list, const char *tag, int cycles) {
+ * write's return to the watcher's callback (W7: libndsr's diff callback). */
+static void churn(const char *kind, const char *list, const char *tag, int cycles, int diffs) {
     client_t *c = cl_open(kind);
     zhandle_t *writer = zk_open(NULL);
-    view_t *v = cl_watch(c, list, 1);
+    view_t *v = diffs ? cl_watch_diffs(c, list) : cl_watch(c, list, 1);
     int64_t sid = cl_session(c);
     long r0 = cons_settled(sid);
     int n = 0;
@@ -1033,6 +1064,83 @@ static void w6(const char *kind, const char *prefix) {
     cl_close(c);
 }
 
+/* ns per snapshot taken, counted and released, over 0.7 s. */
+static double snapshot_read(ndsr_t *h, const char *path) {
+    long reads = 0;
+    int64_t t0 = now_ns(), t;
+    volatile size_t sink = 0;
+    do {
+        for (int i = 0; i < 256; i++) {
+            ndsr_snapshot_t *s;
+            if (ndsr_snapshot_get(h, path, &s) != NDSR_OK) die("snapshot_get");
+            sink += ndsr_snapshot_count(s);
+            ndsr_snapshot_release(s);
+        }
+        reads += 256;
+        t = now_ns();
+    } while (t - t0 < 700000000LL);
+    (void)sink;
+    return (double)(t - t0) / (double)reads;
+}
+
+/* ns per typed read of a child's key (an integer, or a string), over 0.7 s. */
+static double typed_read(ndsr_snapshot_t *s, int string) {
+    long reads = 0;
+    size_t n = ndsr_snapshot_count(s);
+    int64_t t0 = now_ns(), t;
+    volatile int64_t sink = 0;
+    do {
+        for (size_t i = 0; i < 256; i++) {
+            int64_t v = 0;
+            if (string) sink += (int64_t)(uintptr_t)ndsr_snapshot_child_str(s, i % n, "host");
+            else if (ndsr_snapshot_child_int(s, i % n, "port", &v) == NDSR_OK) sink += v;
+        }
+        reads += 256;
+        t = now_ns();
+    } while (t - t0 < 700000000LL);
+    (void)sink;
+    return (double)(t - t0) / (double)reads;
+}
+
+/* W7 (snapshots): W3's reads through ndsr_snapshot_get/release, and the typed getters on a list
+ * of 10 children whose data is JSON with a string and an integer key. */
+static void w7_snapshots(const char *big, const char *small, const char *typed, int reps) {
+    client_t *c = cl_open("ndsr");
+    char *json, p[600];
+    ndsr_check(ndsr_get_json(c->h, big, &json, NULL), "get_json");
+    ndsr_string_free(json);
+    ndsr_check(ndsr_get_json(c->h, small, &json, NULL), "get_json");
+    ndsr_string_free(json);
+    for (int i = 0; i < 10; i++) {
+        snprintf(p, sizeof p, "%s/s%02d", typed, i);
+        ndsr_check(ndsr_set_node(c->h, p, "{\"host\":\"10.1.2.3\",\"port\":8080}"), "set_node");
+    }
+    ndsr_snapshot_t *s = NULL;
+    for (int64_t t0 = now_ns(); s == NULL || ndsr_snapshot_count(s) < 10; sleep_ms(1)) {
+        ndsr_snapshot_release(s);
+        ndsr_check(ndsr_snapshot_get(c->h, typed, &s), "snapshot_get");
+        if (now_ns() - t0 > WAIT_NS) die("%s: the ten children never arrived", typed);
+    }
+    int64_t port = 0;
+    ndsr_check(ndsr_snapshot_child_int(s, 3, "port", &port), "child_int");
+    if (port != 8080 || strcmp(ndsr_snapshot_child_str(s, 3, "host"), "10.1.2.3") != 0) die("typed reads");
+    const char *names[] = {"reps_snapshot_ns_per_op", "reps_snapshot_ns_per_op_10_children",
+                           "reps_child_int_ns", "reps_child_str_ns"};
+    printf("{");
+    for (int k = 0; k < 4; k++) {
+        printf("%s\"%s\":[", k ? "," : "", names[k]);
+        for (int r = 0; r < reps; r++) {
+            double ns = k == 0 ? snapshot_read(c->h, big) : k == 1 ? snapshot_read(c->h, small)
+                                                                   : typed_read(s, k == 3);
+            printf("%s%.1f", r ? "," : "", ns);
+        }
+        printf("]");
+    }
+    printf("}\n");
+    ndsr_snapshot_release(s);
+    cl_close(c);
+}
+
 static void m1(const char *kind, const char *prefix) {
     client_t *c = cl_open(kind);
     /* One request before the baseline, so that what a client's first request costs once per
@@ -1086,7 +1194,9 @@ int main(int argc, char **argv) {
     else if (strcmp(cmd, "w2") == 0 && argc == 4) w2(argv[2], argv[3]);
     else if (strcmp(cmd, "w3") == 0 && argc == 6) w3(argv[2], argv[3], argv[4], atoi(argv[5]));
     else if ((strcmp(cmd, "w4") == 0 || strcmp(cmd, "w5") == 0) && argc == 6)
-        churn(argv[2], argv[3], argv[4], atoi(argv[5]));
+        churn(argv[2], argv[3], argv[4], atoi(argv[5]), 0);
+    else if (strcmp(cmd, "w7diff") == 0 && argc == 5) churn("ndsr", argv[2], argv[3], atoi(argv[4]), 1);
+    else if (strcmp(cmd, "w7snap") == 0 && argc == 6) w7_snapshots(argv[2], argv[3], argv[4], atoi(argv[5]));
     else if (strcmp(cmd, "w6") == 0 && argc == 4) w6(argv[2], argv[3]);
     else if (strcmp(cmd, "m1") == 0 && argc == 4) m1(argv[2], argv[3]);
     else die("bad arguments for %s", cmd);

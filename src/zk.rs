@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use zookeeper_client::{
-    AddWatchMode, Client, CreateOptions, MultiReadResult, OneshotWatcher, PersistentWatcher, Stat,
+    AddWatchMode, Client, CreateOptions, OneshotWatcher, PersistentWatcher, Stat,
 };
 
 /// The answer of an exists-with-watch already sent, to be awaited later, possibly by another
@@ -69,7 +69,6 @@ pub struct Counters {
     delete: AtomicU64,
     add_watch: AtomicU64,
     set_watches: AtomicU64,
-    multi_read: AtomicU64,
     /// When the last write was admitted: microseconds since `EPOCH`.
     last_write_us: AtomicU64,
 }
@@ -98,21 +97,14 @@ pub struct RequestCounts {
     pub delete: u64,
     /// addWatch requests (a persistent recursive watch per watched path and session).
     pub add_watch: u64,
-    /// SetWatches probes (what changed while disconnected, see `cache::persistent`).
+    /// SetWatches probes (what changed while disconnected, see `cache::resync`).
     pub set_watches: u64,
-    /// multiRead requests (many reads in one request).
-    pub multi_read: u64,
 }
 
 impl RequestCounts {
     /// All reads (watch requests included: the server answers them from its tree too).
     pub fn reads(&self) -> u64 {
-        self.get_data
-            + self.get_children
-            + self.exists
-            + self.add_watch
-            + self.set_watches
-            + self.multi_read
+        self.get_data + self.get_children + self.exists + self.add_watch + self.set_watches
     }
 
     /// All writes.
@@ -131,7 +123,6 @@ impl RequestCounts {
             delete: self.delete - earlier.delete,
             add_watch: self.add_watch - earlier.add_watch,
             set_watches: self.set_watches - earlier.set_watches,
-            multi_read: self.multi_read - earlier.multi_read,
         }
     }
 }
@@ -184,12 +175,35 @@ impl Counters {
             delete: self.delete.load(Ordering::Relaxed),
             add_watch: self.add_watch.load(Ordering::Relaxed),
             set_watches: self.set_watches.load(Ordering::Relaxed),
-            multi_read: self.multi_read.load(Ordering::Relaxed),
         }
     }
 }
 
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
+
+/// The lists of a SetWatches2 probe (see [`Zk::probe_watches`]).
+#[derive(Default)]
+pub struct Probe<'a> {
+    /// Nodes whose data or deletion since the zxid is asked for.
+    pub data: Vec<&'a str>,
+    /// Nodes whose creation is asked for.
+    pub exist: Vec<&'a str>,
+    /// Nodes whose children's creation or deletion since the zxid is asked for.
+    pub child: Vec<&'a str>,
+    /// Nodes whose persistent recursive watch is (re-)added, after the others.
+    pub recursive: Vec<&'a str>,
+}
+
+impl Probe<'_> {
+    /// The request's size, near enough.
+    pub fn bytes(&self) -> usize {
+        [&self.data, &self.exist, &self.child, &self.recursive]
+            .iter()
+            .flat_map(|l| l.iter())
+            .map(|p| p.len() + 4)
+            .sum()
+    }
+}
 
 /// A client plus the counters (and rate limit) of the handle that uses it. A request is sent when
 /// its future is first polled; `join!`/`join_all` poll in order, so requests made together are
@@ -244,12 +258,6 @@ impl<'a> Zk<'a> {
         self.client.get_children(path).await
     }
 
-    /// exists without a watch.
-    pub async fn check_stat(&self, path: &str) -> ZkResult<Option<Stat>> {
-        self.counters.admit(&self.counters.exists).await;
-        self.client.check_stat(path).await
-    }
-
     /// addWatch in persistent recursive mode.
     pub async fn watch_recursively(&self, path: &str) -> ZkResult<PersistentWatcher> {
         self.counters.admit(&self.counters.add_watch).await;
@@ -258,21 +266,19 @@ impl<'a> Zk<'a> {
             .await
     }
 
-    /// SetWatches probe: events for those of `paths` changed after `zxid` (see
-    /// `Client::probe_watches` in the vendored crate).
-    pub async fn probe_watches(&self, zxid: i64, paths: &[&str]) -> ZkResult<()> {
+    /// SetWatches2 probe: events for what changed after `zxid` (see `Client::probe_watches` in
+    /// the vendored crate).
+    pub async fn probe_watches(&self, zxid: i64, probe: &Probe<'_>) -> ZkResult<()> {
         self.counters.admit(&self.counters.set_watches).await;
-        self.client.probe_watches(zxid, paths).await
-    }
-
-    /// getData of every path of `paths` in one multiRead request: a result per path.
-    pub async fn multi_get_data(&self, paths: &[&str]) -> ZkResult<Vec<MultiReadResult>> {
-        self.counters.admit(&self.counters.multi_read).await;
-        let mut reader = self.client.new_multi_reader();
-        for p in paths {
-            reader.add_get_data(p)?;
-        }
-        reader.commit().await
+        self.client
+            .probe_watches(
+                zxid,
+                &probe.data,
+                &probe.exist,
+                &probe.child,
+                &probe.recursive,
+            )
+            .await
     }
 
     /// exists with a watch.

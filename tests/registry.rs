@@ -184,9 +184,9 @@ type Cost = (u64, u64, u64);
 
 #[test]
 fn watch_sees_each_change_once_with_incremental_reads() {
-    // A persistent recursive watch: a read per new or changed child, an exists of the node per
-    // removal (3.8 events carry no zxid), nothing to re-arm.
-    let persistent: [Cost; 5] = [(1, 0, 0), (1, 0, 0), (1, 0, 0), (0, 0, 1), (1, 0, 0)];
+    // A persistent recursive watch: a read per new or changed child, none for a removal,
+    // nothing to re-arm.
+    let persistent: [Cost; 5] = [(1, 0, 0), (1, 0, 0), (1, 0, 0), (0, 0, 0), (1, 0, 0)];
     each_change_once(true, persistent);
 }
 
@@ -277,9 +277,14 @@ fn each_change_once(persistent: bool, costs: [Cost; 5]) {
         check(&d);
         assert_eq!(a.request_counts().since(&before), cost, "reads for {name}");
         // The document's stat is the server's (the persistent engine keeps it without reading
-        // it on every change).
+        // it on every change; before ZooKeeper 3.9 a removal's zxid is not known, so pzxid
+        // may be behind until the list is read again).
         let (_, stat) = raw.get("/svc").unwrap();
-        assert_eq!(d["stat"]["pzxid"], stat.pzxid, "pzxid after {name}");
+        let pzxid = d["stat"]["pzxid"].as_i64().unwrap();
+        match persistent {
+            true => assert!(pzxid <= stat.pzxid, "pzxid after {name}"),
+            false => assert_eq!(pzxid, stat.pzxid, "pzxid after {name}"),
+        }
         assert_eq!(
             d["stat"]["cversion"], stat.cversion,
             "cversion after {name}"

@@ -2,15 +2,16 @@
 //! watch per child.
 //!
 //! Cost of a change: a child added or its data changed -> one getData of the child; a child
-//! removed -> nothing on 3.9+ (the event's zxid gives the parent's new pzxid), one exists of the
-//! parent on 3.8 (its events carry no zxid), shared by the removals of one burst; the node's
-//! own data changed -> one getData. Nothing to re-arm.
+//! removed -> nothing; the node's own data changed -> one getData. Nothing to re-arm. The node's
+//! stat follows its children without a read: numChildren and cversion exactly, pzxid from the
+//! created child's czxid or the removal event's zxid (ZooKeeper 3.9+; before 3.9 a removal
+//! event has no zxid, and pzxid stays as last read until the list is read again).
 //!
 //! After a reconnect of the same session ZooKeeper re-adds the recursive watch without telling
-//! what changed meanwhile (ZOOKEEPER-4698). The resync asks it exactly: one SetWatches probe of
-//! every known child relative to the zxid the connection resumed from (the server sends an
-//! event for each child changed or deleted since), and one getData of the node (its pzxid says
-//! whether children were added: then one getChildren); then one read per child that changed.
+//! what changed meanwhile (ZOOKEEPER-4698). The resync asks it exactly, in one SetWatches2 probe
+//! per handle (see `resync`) relative to the zxid the connection resumed from: an event for each
+//! known child changed or deleted since, for the node's data, for its list (then one
+//! getChildren); then one read per child that changed.
 //! After a session expiry everything is read again, in pipelined batches, and published once.
 //!
 //! On 3.6-3.8 a connection keeps one watch mode per path (ZOOKEEPER-4466): no one-shot watch is
@@ -27,7 +28,7 @@ use zookeeper_client::{EventType, PersistentWatcher, SessionState, Stat, Watched
 
 use super::children::{decoded_json, render, ChildJson};
 use super::entry::Entry;
-use super::resync::{Enrolled, Resyncs};
+use super::resync::{Ask, Enrolled, Resyncs};
 use crate::document::Document;
 use crate::path;
 use crate::session::Generation;
@@ -88,8 +89,9 @@ struct Tree {
     stat: Option<Stat>,
     data: String,
     children: BTreeMap<CompactString, ChildJson>,
-    /// A child was removed without the zxid of its removal (3.8): the node's stat is behind.
-    stat_behind: bool,
+    /// False once a child was removed without the zxid of its removal (ZooKeeper before 3.9):
+    /// the stat's pzxid is then older than the server's until the list is read again.
+    pzxid_exact: bool,
 }
 
 impl Tree {
@@ -111,7 +113,25 @@ impl Tree {
         self.stat = None;
         self.data = "null".into();
         self.children.clear();
-        self.stat_behind = false;
+        self.pzxid_exact = true;
+    }
+
+    /// The node's stat as a getChildren2 answer gives it, with the list it goes with: exact.
+    fn listed(&mut self, stat: Stat) {
+        self.stat = Some(stat);
+        self.pzxid_exact = true;
+    }
+
+    /// The node's stat as a getData answer gives it: its data's fields are taken; those of its
+    /// children stay as the events made them (the answer may count children whose events are
+    /// still to be handled).
+    fn node_read(&mut self, mut stat: Stat) {
+        if let Some(known) = &self.stat {
+            stat.cversion = known.cversion;
+            stat.pzxid = known.pzxid;
+            stat.num_children = known.num_children;
+        }
+        self.stat = Some(stat);
     }
 
     /// A child read anew; `created` is its czxid, for the node's stat when the child is new.
@@ -128,7 +148,7 @@ impl Tree {
         stat.num_children = self.children.len() as i32;
     }
 
-    /// A child removed, at `zxid` if the server said (3.9+).
+    /// A child removed, at `zxid` if the server said (3.9+); no read: the stat follows.
     fn child_removed(&mut self, name: &str, zxid: i64) {
         if self.children.remove(name).is_none() {
             return;
@@ -136,12 +156,12 @@ impl Tree {
         let Some(stat) = self.stat.as_mut() else {
             return;
         };
+        stat.cversion += 1;
+        stat.num_children = self.children.len() as i32;
         if zxid > stat.pzxid {
             stat.pzxid = zxid;
-            stat.cversion += 1;
-            stat.num_children = self.children.len() as i32;
         } else {
-            self.stat_behind = true;
+            self.pzxid_exact = false;
         }
     }
 }
@@ -153,13 +173,15 @@ struct Work {
     full: bool,
     /// The node's data changed.
     node: bool,
+    /// The node's children changed while the client was away: read the list.
+    list: bool,
     /// Children to read (new, or their data changed).
     reads: BTreeSet<CompactString>,
 }
 
 impl Work {
     fn is_empty(&self) -> bool {
-        !self.full && !self.node && self.reads.is_empty()
+        !self.full && !self.node && !self.list && self.reads.is_empty()
     }
 }
 
@@ -175,6 +197,10 @@ pub(super) struct Follower<'a> {
     watcher: PersistentWatcher,
     /// Set after a reconnect until the resync is done: the zxid to ask changes since.
     resync_since: Option<i64>,
+    /// Set from a resync's probe until the events it brought are taken: a `NodeChildrenChanged`
+    /// of the path is then the probe's answer (at other times it is a leftover one-shot watch
+    /// of a probe, fired by a change the recursive watch reports too).
+    probed: bool,
     disconnected: bool,
     work: Work,
 }
@@ -198,6 +224,7 @@ impl<'a> Follower<'a> {
             tree: Tree::default(),
             watcher,
             resync_since: None,
+            probed: false,
             disconnected: false,
             work: Work::default(),
         })
@@ -215,7 +242,7 @@ impl<'a> Follower<'a> {
         match tokio::join!(node, list) {
             (Ok((raw, _)), Ok((names, stat))) => {
                 // The list's answer came second: its stat is the newer one.
-                self.tree.stat = Some(stat);
+                self.tree.listed(stat);
                 self.tree.data = decoded_json(&raw);
                 let read = self
                     .read_children(names.into_iter().map(Into::into))
@@ -269,6 +296,7 @@ impl<'a> Follower<'a> {
         match (event.event_type, own, child) {
             (EventType::NodeCreated, true, _) => self.work.full = true,
             (EventType::NodeDataChanged, true, _) => self.work.node = true,
+            (EventType::NodeChildrenChanged, true, _) if self.probed => self.work.list = true,
             (EventType::NodeDeleted, true, _) => {
                 self.tree.set_missing();
                 self.work = Work::default();
@@ -281,7 +309,7 @@ impl<'a> Follower<'a> {
                 self.work.reads.remove(name);
                 self.tree.child_removed(name, event.zxid);
             }
-            // Deeper paths, and NodeChildrenChanged (never sent to recursive watches).
+            // Deeper paths, and a leftover child watch.
             _ => {}
         }
     }
@@ -316,13 +344,14 @@ impl<'a> Follower<'a> {
             }
             next = self.watcher.changed().now_or_never();
         }
+        self.probed = false;
         true
     }
 }
 
 impl Follower<'_> {
     fn has_work(&self) -> bool {
-        !self.work.is_empty() || self.tree.stat_behind || self.resync_since.is_some()
+        !self.work.is_empty() || self.resync_since.is_some()
     }
 
     /// The next step: a resync after a reconnect, else what the events asked for.
@@ -338,36 +367,38 @@ impl Follower<'_> {
             // Kept for after the reconnect.
             self.work.full |= work.full;
             self.work.node |= work.node;
+            self.work.list |= work.list;
             self.work.reads.extend(work.reads);
         }
         result
     }
 
-    /// Reads what `work` asks for: the children, then the node last, so that its stat is the
-    /// newest (its data if it changed, else its stat if a removal left it behind).
+    /// Reads what `work` asks for: the list if it changed while away, then the children new or
+    /// changed, and the node's data if it changed.
     async fn do_work(&mut self, work: &Work) -> ZkResult<()> {
         if work.full {
             return self.full_read().await;
         }
-        let children = self.read_children(work.reads.iter().cloned());
+        let mut reads = work.reads.clone();
+        if work.list {
+            match self.zk.get_children_and_stat(self.path).await {
+                Ok((names, stat)) => reads.extend(self.relist(names, stat)),
+                // Deleted: its event comes (or came).
+                Err(Error::NoNode) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        let children = self.read_children(reads.iter().cloned());
         let (zk, path) = (self.zk, self.path);
         let node = async {
-            if work.node {
-                Some(
-                    zk.get_data(path)
-                        .await
-                        .map(|(raw, stat)| (Some(raw), Some(stat))),
-                )
-            } else if self.tree.stat_behind {
-                Some(zk.check_stat(path).await.map(|stat| (None, stat)))
-            } else {
-                None
+            match work.node {
+                true => Some(zk.get_data(path).await),
+                false => None,
             }
         };
         let (children, node) = tokio::join!(children, node);
         let read = children?;
-        let gone = work
-            .reads
+        let gone = reads
             .iter()
             .filter(|n| !read.iter().any(|(r, _, _)| r == *n));
         for name in gone.cloned().collect::<Vec<_>>() {
@@ -379,58 +410,50 @@ impl Follower<'_> {
         }
         match node {
             None => {}
-            Some(Ok((raw, Some(stat)))) => {
-                if let Some(raw) = raw {
-                    self.tree.data = decoded_json(&raw);
-                }
-                self.tree.stat = Some(stat);
-                self.tree.stat_behind = false;
+            // Deleted and created again while away: read it all.
+            Some(Ok((_, stat))) if self.tree.stat.is_some_and(|s| s.czxid != stat.czxid) => {
+                self.work.full = true;
+            }
+            Some(Ok((raw, stat))) => {
+                self.tree.data = decoded_json(&raw);
+                self.tree.node_read(stat);
             }
             // Deleted: its event comes (or came).
-            Some(Ok((_, None))) | Some(Err(Error::NoNode)) => self.tree.set_missing(),
+            Some(Err(Error::NoNode)) => self.tree.set_missing(),
             Some(Err(e)) => return Err(e),
         }
         Ok(())
     }
 
-    /// After a reconnect of the same session: a probe of every known child relative to `since`
-    /// (the server sends an event for each one changed or deleted since: the next steps read
-    /// them) and a read of the node (its pzxid tells whether children were added or removed;
-    /// then the list is read for the new names), both made with every other path's (see
-    /// `resync`).
+    /// The list as the server has it: children no longer listed are dropped; the new names are
+    /// returned, to be read.
+    fn relist(&mut self, names: Vec<String>, stat: Stat) -> Vec<CompactString> {
+        self.tree.listed(stat);
+        let listed: BTreeSet<CompactString> = names.into_iter().map(Into::into).collect();
+        self.tree.children.retain(|name, _| listed.contains(name));
+        let new = listed
+            .into_iter()
+            .filter(|n| !self.tree.children.contains_key(n));
+        new.collect()
+    }
+
+    /// After a reconnect of the same session: the probe, made with every other path's (see
+    /// `resync`). The events it brings are taken next, and ask for the reads.
     async fn resync(&mut self, since: i64) -> ZkResult<()> {
-        let children: Vec<String> = self
-            .tree
-            .children
-            .keys()
-            .map(|n| path::join(self.path, n))
-            .collect();
-        let node = self
-            .resyncs
-            .resync(self.zk, self.generation, since, self.path, children)
+        let ask = Ask {
+            root: self.path.to_string(),
+            exists: self.tree.stat.is_some(),
+            children: self
+                .tree
+                .children
+                .keys()
+                .map(|n| path::join(self.path, n))
+                .collect(),
+        };
+        self.resyncs
+            .resync(self.zk, self.generation, since, ask)
             .await?;
-        let Some((raw, stat)) = node else {
-            self.tree.set_missing();
-            return Ok(());
-        };
-        let Some(known) = self.tree.stat else {
-            // Created meanwhile.
-            self.work.full = true;
-            return Ok(());
-        };
-        self.tree.data = decoded_json(&raw);
-        self.tree.stat = Some(stat);
-        self.tree.stat_behind = false;
-        if stat.pzxid != known.pzxid || stat.czxid != known.czxid {
-            let (names, stat) = self.zk.get_children_and_stat(self.path).await?;
-            self.tree.stat = Some(stat);
-            let listed: BTreeSet<CompactString> = names.into_iter().map(Into::into).collect();
-            self.tree.children.retain(|name, _| listed.contains(name));
-            let new = listed
-                .into_iter()
-                .filter(|n| !self.tree.children.contains_key(n));
-            self.work.reads.extend(new);
-        }
+        self.probed = true;
         Ok(())
     }
 }

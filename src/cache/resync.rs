@@ -1,29 +1,36 @@
 //! Resyncs after a reconnect, made together for every path a handle follows with a persistent
-//! watch: one probe of all their known children (SetWatches, by 128 KiB of paths) and one
-//! multiRead of all the paths' own nodes (by 256), whatever the number of paths. Each path then
-//! reads only what changed. A fleet of handles that each watch a hundred services thus costs
-//! ZooKeeper a few requests per handle on a blip, not two hundred.
+//! watch: one SetWatches2 probe (by 128 KiB of paths) relative to the zxid the connection
+//! resumed from, whatever the number of paths. For each path it lists its known children as
+//! data watches (the server answers with an event for each one changed or deleted since), the
+//! path itself as a data and a child watch (an event if its data or its list changed) and as a
+//! recursive watch last (so that it keeps its recursive mode). Each path then reads only what
+//! the events name. A fleet of handles that each watch a hundred services thus costs ZooKeeper
+//! one request per handle on a blip, plus one per change, not a full re-read.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
-use zookeeper_client::{MultiReadResult, Stat};
 
-use crate::zk::Zk;
+use crate::zk::{Probe, Zk};
 
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
 
-/// A path's own node as the resync read it: None when it does not exist.
-pub(super) type NodeRead = Option<(Vec<u8>, Stat)>;
-
 /// The longest a resync waits for the other paths to ask too.
 const WINDOW: Duration = Duration::from_millis(20);
-/// Paths per multiRead.
-const ROOTS_PER_READ: usize = 256;
 /// Bytes of paths per probe (the size ZooKeeper's own clients use for SetWatches).
 const PROBE_BYTES: usize = 128 * 1024;
+
+/// What one path asks the probe for.
+pub(super) struct Ask {
+    /// The watched path.
+    pub root: String,
+    /// Whether it exists (else its creation is asked for).
+    pub exists: bool,
+    /// Its known children's paths.
+    pub children: Vec<String>,
+}
 
 /// The resyncs of one handle.
 #[derive(Default)]
@@ -41,9 +48,8 @@ struct Batch {
     generation: u64,
     /// The oldest zxid any of them resumed from.
     since: i64,
-    roots: Vec<String>,
-    children: Vec<String>,
-    answers: Vec<oneshot::Sender<ZkResult<NodeRead>>>,
+    asks: Vec<Ask>,
+    answers: Vec<oneshot::Sender<ZkResult<()>>>,
 }
 
 /// A follower counted for as long as it lives.
@@ -62,25 +68,17 @@ impl Resyncs {
         Enrolled(self)
     }
 
-    /// The resync of `root` on session `generation`, relative to `since`: its `children` probed
-    /// (their events come to the path's recursive watch before this returns) and its node read,
-    /// together with every other path that asks within the window.
-    pub async fn resync(
-        &self,
-        zk: Zk<'_>,
-        generation: u64,
-        since: i64,
-        root: &str,
-        children: Vec<String>,
-    ) -> ZkResult<NodeRead> {
+    /// The resync of one path on session `generation`, relative to `since`, made with every
+    /// other path that asks within the window: when it returns, the events of what changed are
+    /// with the path's recursive watcher.
+    pub async fn resync(&self, zk: Zk<'_>, generation: u64, since: i64, ask: Ask) -> ZkResult<()> {
         let (answer, rx) = oneshot::channel();
         let leader = {
             let mut slot = self.batch.lock();
             match slot.as_mut() {
                 Some(b) if b.generation == generation => {
                     b.since = b.since.min(since);
-                    b.roots.push(root.to_string());
-                    b.children.extend(children);
+                    b.asks.push(ask);
                     b.answers.push(answer);
                     if b.answers.len() >= self.followers.load(Ordering::SeqCst) {
                         self.full.notify_one();
@@ -92,8 +90,7 @@ impl Resyncs {
                     *slot = Some(Batch {
                         generation,
                         since,
-                        roots: vec![root.to_string()],
-                        children,
+                        asks: vec![ask],
                         answers: vec![answer],
                     });
                     true
@@ -107,7 +104,7 @@ impl Resyncs {
             .unwrap_or(Err(zookeeper_client::Error::ConnectionLoss))
     }
 
-    /// Waits for the others (at most the window), then makes the requests for all.
+    /// Waits for the others (at most the window), then probes for all.
     async fn lead(&self, zk: Zk<'_>) {
         let everyone = || {
             let slot = self.batch.lock();
@@ -126,66 +123,47 @@ impl Resyncs {
         let Some(batch) = self.batch.lock().take() else {
             return;
         };
-        match read(zk, &batch).await {
-            Ok(reads) => {
-                for (answer, read) in batch.answers.into_iter().zip(reads) {
-                    let _ = answer.send(read);
-                }
+        let probes = probes(&batch.asks);
+        let sent = probes.iter().map(|p| zk.probe_watches(batch.since, p));
+        let result = futures_util::future::try_join_all(sent).await.map(|_| ());
+        for answer in batch.answers {
+            let _ = answer.send(result.clone());
+        }
+    }
+}
+
+/// The probes for `asks`, each at most `PROBE_BYTES` but for a path's own entries, which stay
+/// together (its data watch and its recursive watch must be in one request).
+fn probes(asks: &[Ask]) -> Vec<Probe<'_>> {
+    let mut probes = vec![Probe::default()];
+    for ask in asks {
+        let root = ask.root.as_str();
+        let own = 3 * (root.len() + 4);
+        if probes.last().is_some_and(|p| p.bytes() + own > PROBE_BYTES) {
+            probes.push(Probe::default());
+        }
+        if let Some(p) = probes.last_mut() {
+            match ask.exists {
+                true => p.data.push(root),
+                false => p.exist.push(root),
             }
-            Err(e) => {
-                for answer in batch.answers {
-                    let _ = answer.send(Err(e.clone()));
-                }
+            p.child.push(root);
+            p.recursive.push(root);
+        }
+        for child in &ask.children {
+            if probes
+                .last()
+                .is_some_and(|p| p.bytes() + child.len() + 4 > PROBE_BYTES)
+            {
+                probes.push(Probe::default());
+            }
+            if let Some(p) = probes.last_mut() {
+                p.data.push(child);
             }
         }
     }
-}
-
-/// The probes, then the roots' reads, pipelined: a read per root.
-async fn read(zk: Zk<'_>, batch: &Batch) -> ZkResult<Vec<ZkResult<NodeRead>>> {
-    let probes = probe_batches(&batch.children);
-    let probes = futures_util::future::try_join_all(
-        probes
-            .iter()
-            .map(|paths| zk.probe_watches(batch.since, paths)),
-    );
-    let roots: Vec<&str> = batch.roots.iter().map(String::as_str).collect();
-    let reads = futures_util::future::try_join_all(
-        roots.chunks(ROOTS_PER_READ).map(|c| zk.multi_get_data(c)),
-    );
-    let (probed, reads) = tokio::join!(probes, reads);
-    probed?;
-    Ok(reads?.into_iter().flatten().map(node_read).collect())
-}
-
-fn node_read(result: MultiReadResult) -> ZkResult<NodeRead> {
-    match result {
-        MultiReadResult::Data { data, stat } => Ok(Some((data, stat))),
-        MultiReadResult::Error {
-            err: zookeeper_client::Error::NoNode,
-        } => Ok(None),
-        MultiReadResult::Error { err } => Err(err),
-        _ => Err(zookeeper_client::Error::UnexpectedError(
-            "a multiRead of data answered with something else".into(),
-        )),
-    }
-}
-
-/// Groups paths into probes of at most `PROBE_BYTES` each.
-fn probe_batches(paths: &[String]) -> Vec<Vec<&str>> {
-    let mut batches: Vec<Vec<&str>> = Vec::new();
-    let mut bytes = PROBE_BYTES;
-    for p in paths {
-        if bytes + p.len() > PROBE_BYTES {
-            batches.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += p.len() + 4;
-        if let Some(b) = batches.last_mut() {
-            b.push(p);
-        }
-    }
-    batches
+    probes.retain(|p| p.bytes() > 0);
+    probes
 }
 
 #[cfg(test)]
@@ -193,16 +171,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probes_are_split_by_size() {
-        let paths: Vec<String> = (0..10_000)
-            .map(|i| format!("/services/web/{i:040}"))
+    fn probes_are_split_by_size_keeping_a_path_with_its_watch() {
+        let asks: Vec<Ask> = (0..3)
+            .map(|r| Ask {
+                root: format!("/services/s{r}"),
+                exists: r != 1,
+                children: (0..2000)
+                    .map(|i| format!("/services/s{r}/{i:040}"))
+                    .collect(),
+            })
             .collect();
-        let batches = probe_batches(&paths);
-        assert!(batches.len() > 1);
-        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), paths.len());
-        for b in &batches {
-            assert!(b.iter().map(|p| p.len() + 4).sum::<usize>() <= PROBE_BYTES);
+        let made = probes(&asks);
+        assert!(made.len() > 1);
+        let data: usize = made.iter().map(|p| p.data.len()).sum();
+        assert_eq!(
+            data,
+            2 + 3 * 2000,
+            "every child, and the two paths that exist"
+        );
+        for p in &made {
+            assert!(p.bytes() <= PROBE_BYTES);
+            // A path's data (or exist) and recursive entries are in the same probe.
+            for r in &p.recursive {
+                assert!(p.data.contains(r) || p.exist.contains(r));
+                assert!(p.child.contains(r));
+            }
         }
-        assert!(probe_batches(&[]).is_empty());
+        assert_eq!(made.iter().map(|p| p.exist.len()).sum::<usize>(), 1);
+        assert!(probes(&[]).is_empty());
     }
 }

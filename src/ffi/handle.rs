@@ -178,7 +178,9 @@ pub unsafe extern "C" fn ndsr_get_json(
         let out = arg_ptr(out, "out")?;
         // SAFETY: per the contract (out checked, out_len may be NULL).
         let path = unsafe { arg_str(path, "path")? };
-        let json = r.get_json(path)?;
+        // Copied once, from the shared document into the caller's string.
+        let doc = r.snapshot(path)?;
+        let json = doc.json();
         let buf = copy_out(json.as_bytes())?;
         unsafe {
             *out = buf;

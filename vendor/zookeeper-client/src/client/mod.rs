@@ -669,35 +669,48 @@ impl Client {
         Self::map_wait(result, move |(stat, watcher)| (stat, watcher.into_oneshot(&chroot)))
     }
 
-    /// libndsr patch: asks the server which of `paths` changed since `relative_zxid`, as a
-    /// reconnecting client's `SetWatches` does: the server sends a `NodeDataChanged` event for
-    /// each node modified after that zxid and a `NodeDeleted` event for each node gone, before
-    /// this call's answer, and leaves a one-shot data watch on each of the others. The events
-    /// go to this client's watchers of those paths (a persistent recursive watch on a parent
-    /// receives them): a cache that holds a recursive watch learns exactly what changed while
-    /// it was disconnected, since ZooKeeper re-adds persistent watches without replaying
-    /// (ZOOKEEPER-4698). The watches left behind are not tracked by this client; they fire at
-    /// most once, with an event the recursive watch reports too (the server notifies a
-    /// connection once per event), and end with the connection.
-    pub fn probe_watches(&self, relative_zxid: i64, paths: &[&str]) -> impl Future<Output = Result<()>> + Send + '_ {
-        let result = paths
-            .iter()
-            .map(|path| self.validate_path(path).map(|p| p.to_string()))
-            .collect::<Result<Vec<String>>>()
-            .map(|full| {
-                let data: Vec<&str> = full.iter().map(String::as_str).collect();
-                let lists = [data, vec![], vec![]];
+    /// libndsr patch: asks the server what changed since `relative_zxid`, as a reconnecting
+    /// client's `SetWatches2` does, in one request under an ordinary xid (its answer comes back
+    /// to this call). Before answering, the server sends an event for each path of `data`
+    /// modified (`NodeDataChanged`) or deleted (`NodeDeleted`) after that zxid, for each path of
+    /// `exist` that exists (`NodeCreated`), and for each path of `child` whose children changed
+    /// (`NodeChildrenChanged`); it leaves a one-shot watch on the others, and (re-)adds a
+    /// persistent recursive watch on each path of `recursive`, after the others, so that a path
+    /// listed there too keeps its recursive mode (a server before 3.9 keeps one mode per path
+    /// and connection, ZOOKEEPER-4466).
+    ///
+    /// The events go to this client's watchers of those paths (a persistent recursive watch
+    /// receives those of its descendants, and `NodeChildrenChanged` of its own path): a cache
+    /// that holds a recursive watch learns exactly what changed while it was disconnected,
+    /// which the server does not replay for persistent watches (ZOOKEEPER-4698). The one-shot
+    /// watches left behind are not tracked by this client: each fires at most once, with an
+    /// event the recursive watch reports too (the server notifies a connection once per event),
+    /// and ends with the connection.
+    pub fn probe_watches(
+        &self,
+        relative_zxid: i64,
+        data: &[&str],
+        exist: &[&str],
+        child: &[&str],
+        recursive: &[&str],
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        let full = |paths: &[&str]| -> Result<Vec<String>> {
+            paths.iter().map(|path| self.validate_path(path).map(|p| p.to_string())).collect()
+        };
+        let result = (|| Ok([full(data)?, full(exist)?, full(child)?, vec![], full(recursive)?]))().map(
+            |full: [Vec<String>; 5]| {
+                let lists: Vec<Vec<&str>> =
+                    full.iter().map(|list| list.iter().map(String::as_str).collect()).collect();
                 let request = SetWatchesRequest { relative_zxid, paths: &lists };
-                // An ordinary xid (SetWatches' own is for the session's restore on connect):
-                // the answer comes back to this call.
-                let header = RequestHeader { xid: 0, code: OpCode::SetWatches };
+                let header = RequestHeader { xid: 0, code: OpCode::SetWatches2 };
                 let receiver =
                     self.send_marshalled_request(MarshalledRequest(proto::build_session_request(&header, &request)));
                 async move {
                     receiver.await?;
                     Ok(())
                 }
-            });
+            },
+        );
         Self::wait(result)
     }
 

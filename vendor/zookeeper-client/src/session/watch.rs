@@ -495,7 +495,13 @@ impl Watcher {
         use EventType::*;
         match event.event_type {
             NodeCreated | NodeDataChanged => self.kind != WatcherKind::Child,
-            NodeChildrenChanged => self.kind == WatcherKind::Child || self.kind == WatcherKind::PersistentNode,
+            // libndsr patch: a recursive watcher is given NodeChildrenChanged of its own path,
+            // which the server sends only when asked (see `Client::probe_watches`).
+            NodeChildrenChanged => {
+                self.kind == WatcherKind::Child
+                    || self.kind == WatcherKind::PersistentNode
+                    || self.kind == WatcherKind::PersistentRecursive
+            },
             NodeDeleted => true,
             Session => event.session_state.is_terminated() || self.kind.is_persistent(),
         }
