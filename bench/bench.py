@@ -39,6 +39,11 @@ def build():
     subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "ndsr", "--lib"], cwd=ROOT, check=True)
     os.makedirs(os.path.dirname(DRIVER), exist_ok=True)
     lib = os.path.join(ROOT, "target", "release")
+    # The library's soname is libndsr.so.0 (what the driver will look for); cargo makes only
+    # libndsr.so.
+    soname = os.path.join(lib, "libndsr.so.0")
+    if not os.path.lexists(soname):
+        os.symlink("libndsr.so", soname)
     subprocess.run(
         ["cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-o", DRIVER,
          os.path.join(ROOT, "bench", "driver.c"), "-I" + os.path.join(ROOT, "include"),

@@ -7,6 +7,7 @@
 //! parser (see `ndsr_snapshot_*`); a child's top-level keys are parsed only if asked for, once.
 
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -75,6 +76,8 @@ pub struct Document {
     names: Box<[u8]>,
     /// Each child's parsed keys, made on first use.
     fields: OnceLock<Box<[OnceLock<Fields>]>>,
+    /// Set once a newer document of the path replaced this one in the cache (see `memo`).
+    superseded: AtomicBool,
 }
 
 impl PartialEq for Document {
@@ -186,11 +189,22 @@ impl Builder {
             children: self.children.into_boxed_slice(),
             names: self.names.into_boxed_slice(),
             fields: OnceLock::new(),
+            superseded: AtomicBool::new(false),
         }
     }
 }
 
 impl Document {
+    /// Marks the document replaced by a newer one in the cache.
+    pub fn supersede(&self) {
+        self.superseded.store(true, Ordering::Release);
+    }
+
+    /// Whether a newer document replaced this one in the cache.
+    pub fn is_superseded(&self) -> bool {
+        self.superseded.load(Ordering::Acquire)
+    }
+
     /// A document read back from its JSON (a cache file's, say): None unless it has the
     /// document's shape.
     pub fn from_json(text: &str) -> Option<Document> {
@@ -270,8 +284,8 @@ impl Document {
 
     /// The string value of the top-level key `key` of child `i`: None when the child or the key
     /// is missing or the value is not a string (or holds a NUL).
-    pub fn child_str(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&CStr> {
-        match self.field(i, key.as_ref())? {
+    pub fn child_str(&self, i: usize, key: impl Given) -> Option<&CStr> {
+        match self.field(i, key)? {
             Field::Str(v) => Some(v),
             _ => None,
         }
@@ -279,8 +293,8 @@ impl Document {
 
     /// The integer value of the top-level key `key` of child `i`: `NotFound` when the child or
     /// the key is missing, `InvalidArgument` when the value is not an integer that fits 64 bits.
-    pub fn child_int(&self, i: usize, key: impl AsRef<[u8]>) -> Result<i64, Status> {
-        match self.field(i, key.as_ref()) {
+    pub fn child_int(&self, i: usize, key: impl Given) -> Result<i64, Status> {
+        match self.field(i, key) {
             Some(Field::Int(v)) => Ok(*v),
             Some(_) => Err(Status::InvalidArgument),
             None => Err(Status::NotFound),
@@ -289,14 +303,27 @@ impl Document {
 
     /// The value of the top-level key `key` of child `i` (its keys parsed at the first call
     /// for that child).
-    fn field(&self, i: usize, key: &[u8]) -> Option<&Field> {
+    fn field(&self, i: usize, key: impl Given) -> Option<&Field> {
         let all = self
             .fields
             .get_or_init(|| (0..self.children.len()).map(|_| OnceLock::new()).collect());
         let fields = all
             .get(i)?
             .get_or_init(|| parse_fields(self.child_json(i).unwrap_or("null")));
-        fields.iter().find(|(k, _)| **k == *key).map(|(_, v)| v)
+        fields.iter().find(|(k, _)| key.is(k)).map(|(_, v)| v)
+    }
+}
+
+/// A name or key a caller gives, compared with stored bytes. Bytes and strings compare as
+/// slices; C callers' strings compare without being measured first (see `ffi::args::CName`).
+pub trait Given {
+    /// Whether it is exactly `stored`.
+    fn is(&self, stored: &[u8]) -> bool;
+}
+
+impl<T: AsRef<[u8]>> Given for T {
+    fn is(&self, stored: &[u8]) -> bool {
+        self.as_ref() == stored
     }
 }
 

@@ -5,7 +5,10 @@
 //! Lock-free, so that a `fork()` can never leave it locked: slots live in chunks that are never
 //! freed, and free slots form a stack whose head carries a tag against ABA. A reader checks the
 //! slot's generation with one atomic load; taking and releasing cost a few atomic operations.
+//! Each thread keeps a few released slots of its own (a "magazine", as slab allocators do), so
+//! that a reader taking and releasing snapshots in a loop does not touch the shared free stack.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -35,6 +38,45 @@ struct Held {
     free: AtomicU64,
 }
 
+/// Released slots a thread keeps for its next snapshots, at most.
+const SPARE: usize = 32;
+
+/// A thread's released slots (indexes), given back to the free stack when the thread ends.
+struct Spare(Vec<usize>);
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        for index in self.0.drain(..) {
+            HELD.push(index);
+        }
+    }
+}
+
+thread_local! {
+    static SPARES: RefCell<Spare> = const { RefCell::new(Spare(Vec::new())) };
+}
+
+/// A slot this thread released, if it kept one.
+fn take_spare() -> Option<usize> {
+    SPARES.try_with(|s| s.borrow_mut().0.pop()).ok().flatten()
+}
+
+/// Keeps `index` for this thread's next snapshot, or gives it back to the free stack.
+fn give_back(index: usize) {
+    let kept = SPARES.try_with(|s| {
+        let mut s = s.borrow_mut();
+        let room = s.0.len() < SPARE;
+        if room {
+            s.0.reserve_exact(SPARE);
+            s.0.push(index);
+        }
+        room
+    });
+    if kept != Ok(true) {
+        HELD.push(index);
+    }
+}
+
 #[allow(clippy::declare_interior_mutable_const)]
 const NO_CHUNK: AtomicPtr<Slot> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -46,7 +88,9 @@ static HELD: Held = Held {
 
 /// Holds `doc` for a C caller; None when every slot is taken.
 pub fn hold(doc: Arc<Document>) -> Option<usize> {
-    let index = HELD.pop().or_else(|| HELD.fresh())?;
+    let index = take_spare()
+        .or_else(|| HELD.pop())
+        .or_else(|| HELD.fresh())?;
     let slot = HELD.slot(index)?;
     slot.doc
         .store(Arc::into_raw(doc).cast_mut(), Ordering::Relaxed);
@@ -76,12 +120,13 @@ pub fn release(number: usize) -> bool {
         // SAFETY: stored by `hold` from `Arc::into_raw`, and released once (the exchange).
         drop(unsafe { Arc::from_raw(doc) });
     }
-    HELD.push(index);
+    give_back(index);
     true
 }
 
 /// Runs `f` on the document `number` holds; None when it holds nothing. The caller must not
 /// release `number` meanwhile (the C contract: a snapshot is used until its release).
+#[inline]
 pub fn with<T>(number: usize, f: impl FnOnce(&Document) -> T) -> Option<T> {
     let (_, slot, _) = HELD.lookup(number)?;
     let doc = slot.doc.load(Ordering::Acquire);
@@ -96,6 +141,7 @@ fn gen_mask() -> usize {
 
 impl Held {
     /// The slot at `index`, if its chunk exists.
+    #[inline]
     fn slot(&self, index: usize) -> Option<&Slot> {
         let chunk = self.chunks.get(index / CHUNK)?.load(Ordering::Acquire);
         // SAFETY: a published chunk is CHUNK slots, never freed.
@@ -103,6 +149,7 @@ impl Held {
     }
 
     /// The slot of a held `number`, with its index and full generation.
+    #[inline]
     fn lookup(&self, number: usize) -> Option<(usize, &Slot, usize)> {
         let index = (number >> GEN_BITS).checked_sub(1)?;
         let slot = self.slot(index)?;

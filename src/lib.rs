@@ -40,6 +40,7 @@ mod held;
 mod limits;
 mod lock;
 mod logging;
+mod memo;
 mod options;
 mod path;
 mod registration;

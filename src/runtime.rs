@@ -20,6 +20,7 @@ pub fn fork_generation() -> u64 {
 /// Called in a forked child, first thing (async-signal-safe).
 pub(crate) fn note_fork() {
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    crate::memo::invalidate();
 }
 
 /// Holds a lock across a fork: taken before it, released after it, in parent and child, on the

@@ -70,6 +70,7 @@ impl Shared {
     /// Marks the handle closed; true the first time.
     pub fn close(&self) -> bool {
         self.closed_now.store(true, Ordering::SeqCst);
+        crate::memo::invalidate();
         !self.closed.send_replace(true)
     }
 

@@ -67,7 +67,9 @@ impl Entry {
     /// `since`; like a cache file's, it is last-known until the first read of this process.
     pub fn inherit(&self, doc: Arc<Document>, since: i64) {
         *self.cached_since.lock() = Some(since);
-        self.state.lock().doc = Some(doc);
+        if let Some(old) = self.state.lock().doc.replace(doc) {
+            old.supersede();
+        }
         self.ready.send_replace(true);
     }
 
@@ -127,7 +129,9 @@ impl Entry {
         if matches!(&shared.doc, Some(old) if old.json() == doc.json()) {
             return;
         }
-        shared.doc = Some(doc.clone());
+        if let Some(old) = shared.doc.replace(doc.clone()) {
+            old.supersede();
+        }
         for sub in &shared.subs {
             sub.deliver_document(dispatcher, &self.path, &doc);
         }

@@ -36,19 +36,6 @@ pub(crate) unsafe fn arg_opt_str<'a>(
         .map_err(|_| Error::invalid(format!("argument {name} is not valid UTF-8")))
 }
 
-/// A required string argument as bytes, not checked to be UTF-8 (for keys compared as bytes on a
-/// hot path).
-///
-/// # Safety
-/// `p` is NULL or a NUL-terminated string valid for the call.
-pub(crate) unsafe fn arg_bytes<'a>(p: *const c_char, name: &str) -> Result<&'a [u8], Error> {
-    if p.is_null() {
-        return Err(null(name));
-    }
-    // SAFETY: not NULL, and NUL-terminated per the contract.
-    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
-}
-
 /// A required pointer argument (an input object or an output), checked not NULL.
 pub(crate) fn arg_ptr<P: Pointer>(p: P, name: &str) -> Result<P, Error> {
     if p.is_null() {
@@ -78,5 +65,33 @@ impl<T> Pointer for *const T {
 impl<T> Pointer for *mut T {
     fn is_null(self) -> bool {
         <*mut T>::is_null(self)
+    }
+}
+
+/// A C caller's NUL-terminated string compared byte by byte with stored names, without a
+/// `strlen` first: on the hot paths of snapshots a key or path is compared, not kept.
+#[derive(Clone, Copy)]
+pub(crate) struct CName(*const c_char);
+
+impl CName {
+    /// # Safety
+    /// `p` is not NULL and is a NUL-terminated string valid while the `CName` is used.
+    pub(crate) unsafe fn new(p: *const c_char) -> CName {
+        CName(p)
+    }
+}
+
+impl crate::document::Given for CName {
+    fn is(&self, stored: &[u8]) -> bool {
+        for (i, b) in stored.iter().enumerate() {
+            // SAFETY: the bytes before index i were equal to `stored`'s and not NUL, so the
+            // string goes on at least to index i (its NUL included).
+            let c = unsafe { *self.0.add(i) } as u8;
+            if c != *b || c == 0 {
+                return false;
+            }
+        }
+        // SAFETY: as above, index `stored.len()` is within the string.
+        unsafe { *self.0.add(stored.len()) == 0 }
     }
 }

@@ -174,12 +174,10 @@ pub unsafe extern "C" fn ndsr_get_json(
     out_len: *mut usize,
 ) -> c_int {
     status(|| {
-        let r = registry(h)?;
         let out = arg_ptr(out, "out")?;
-        // SAFETY: per the contract (out checked, out_len may be NULL).
-        let path = unsafe { arg_str(path, "path")? };
         // Copied once, from the shared document into the caller's string.
-        let doc = r.snapshot(path)?;
+        // SAFETY: per the contract.
+        let doc = unsafe { super::snapshot::document_for_c(h, path)? };
         let json = doc.json();
         let buf = copy_out(json.as_bytes())?;
         unsafe {

@@ -4,9 +4,10 @@
 //! finds nothing, so a second release, or a use after release, is reported
 //! (NDSR_E_INVALID_ARGUMENT, NULL, 0), never a crash.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::Arc;
 
-use super::args::{arg_bytes, arg_ptr, arg_str};
+use super::args::{arg_ptr, arg_str, CName};
 use super::handle::{ndsr_t, registry};
 use super::{guard, status};
 use crate::document::Document;
@@ -26,6 +27,30 @@ fn with<T>(s: *const ndsr_snapshot_t, f: impl FnOnce(&Document) -> T) -> Option<
     held::with(s as usize, f)
 }
 
+/// The document of `path` for a C caller: the one this thread read last if it is still
+/// current (no lock taken), else the cache's, else read (within `timeout_ms`).
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string valid for the call.
+pub(super) unsafe fn document_for_c(
+    h: *mut ndsr_t,
+    path: *const c_char,
+) -> Result<Arc<Document>, Error> {
+    if !path.is_null() {
+        // SAFETY: not NULL, NUL-terminated per the contract.
+        let name = unsafe { CName::new(path) };
+        if let Some(doc) = Registry::recalled_for_c(h as usize, name) {
+            return Ok(doc);
+        }
+    }
+    // SAFETY: per the contract.
+    let path = unsafe { arg_str(path, "path")? };
+    match Registry::cached_for_c(h as usize, path) {
+        Some(doc) => Ok(doc),
+        None => registry(h)?.snapshot(path),
+    }
+}
+
 /// Stores in `*out` a snapshot of the document of `path` (the one `ndsr_get_json` gives, without
 /// copying it): read and watched on first use, like `ndsr_get_json`, and from the cache after
 /// that. The snapshot never changes; take a new one for a newer document. Release it with
@@ -42,13 +67,9 @@ pub unsafe extern "C" fn ndsr_snapshot_get(
     out: *mut *mut ndsr_snapshot_t,
 ) -> c_int {
     status(|| {
-        // SAFETY: per the contract.
-        let path = unsafe { arg_str(path, "path")? };
         let out = arg_ptr(out, "out")?;
-        let doc = match Registry::cached_for_c(h as usize, path) {
-            Some(doc) => doc,
-            None => registry(h)?.snapshot(path)?,
-        };
+        // SAFETY: per the contract.
+        let doc = unsafe { document_for_c(h, path)? };
         let number = held::hold(doc)
             .ok_or_else(|| Error::new(Status::TooLarge, "too many snapshots held at once"))?;
         // SAFETY: checked not NULL; valid per the contract.
@@ -159,10 +180,11 @@ pub unsafe extern "C" fn ndsr_snapshot_child_str(
     key: *const c_char,
 ) -> *const c_char {
     guard(|| {
-        // SAFETY: per the contract.
-        let Ok(key) = (unsafe { arg_bytes(key, "key") }) else {
+        if key.is_null() {
             return std::ptr::null();
-        };
+        }
+        // SAFETY: not NULL, NUL-terminated per the contract.
+        let key = unsafe { CName::new(key) };
         with(s, |d| d.child_str(i, key).map(|v| v.as_ptr()))
             .flatten()
             .unwrap_or(std::ptr::null())
@@ -184,20 +206,23 @@ pub unsafe extern "C" fn ndsr_snapshot_child_int(
     out: *mut i64,
 ) -> c_int {
     status(|| {
-        // SAFETY: per the contract.
-        let key = unsafe { arg_bytes(key, "key")? };
+        let key_c = arg_ptr(key, "key")?;
         let out = arg_ptr(out, "out")?;
-        let value = with(s, |d| d.child_int(i, key))
+        // SAFETY: not NULL, NUL-terminated per the contract.
+        let name = unsafe { CName::new(key_c) };
+        let value = with(s, |d| d.child_int(i, name))
             .ok_or_else(|| Error::invalid("not a snapshot (released already, or never taken)"))?
-            .map_err(|code| match (code, String::from_utf8_lossy(key)) {
-                (Status::NotFound, key) => {
-                    Error::new(code, format!("child {i} has no key {key:?}"))
-                }
-                (_, key) => Error::new(
-                    code,
-                    format!("{key:?} of child {i} is not a 64-bit integer"),
-                ),
-            })?;
+            .map_err(
+                |code| match (code, unsafe { CStr::from_ptr(key_c) }.to_string_lossy()) {
+                    (Status::NotFound, key) => {
+                        Error::new(code, format!("child {i} has no key {key:?}"))
+                    }
+                    (_, key) => Error::new(
+                        code,
+                        format!("{key:?} of child {i} is not a 64-bit integer"),
+                    ),
+                },
+            )?;
         // SAFETY: checked not NULL; valid per the contract.
         unsafe { *out = value };
         Ok(Status::Ok)

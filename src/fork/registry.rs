@@ -10,9 +10,10 @@ use once_cell::sync::Lazy;
 
 use super::table::{self, HeldTable, Table};
 use crate::core::{Carried, Core};
-use crate::document::Document;
+use crate::document::{Document, Given};
 use crate::events::subscription::Callback;
 use crate::lock::Lease;
+use crate::memo;
 use crate::options::Options;
 use crate::runtime;
 use crate::session::State;
@@ -267,8 +268,10 @@ impl Registry {
 
     /// The document of `path` on the C handle `id` if it is cached now: no waiting, no handle
     /// reference taken (the hot path of `ndsr_snapshot_get`). None: ask [`Registry::snapshot`].
+    /// What this thread read last is remembered (see `memo`, and [`Registry::recalled_for_c`]).
     pub(crate) fn cached_for_c(id: usize, path: &str) -> Option<Arc<Document>> {
-        HANDLES
+        let epoch = memo::epoch();
+        let doc = HANDLES
             .with(id, |r| {
                 let core = r.current();
                 // In a forked child before its rebuild: the slow path rebuilds.
@@ -276,7 +279,16 @@ impl Registry {
                     .then(|| core.cached(path))
                     .flatten()
             })
-            .flatten()
+            .flatten()?;
+        memo::remember(id, path, epoch, &doc);
+        Some(doc)
+    }
+
+    /// The document of `path` on the C handle `id` this thread read last through
+    /// [`Registry::cached_for_c`], if it is still the current one and the handle still open:
+    /// no lock taken.
+    pub(crate) fn recalled_for_c(id: usize, path: impl Given) -> Option<Arc<Document>> {
+        memo::recall(id, path)
     }
 
     /// Takes back the handle a C caller held under `id`.

@@ -357,6 +357,10 @@ impl Session {
                 *cur = s;
                 let index = State::ALL.iter().position(|x| *x == s).unwrap_or(0);
                 self.state_now.store(index as u8, Ordering::SeqCst);
+                if matches!(s, State::AuthFailed | State::Closed) {
+                    // Cached reads answer nothing from now on.
+                    crate::memo::invalidate();
+                }
                 true
             }
         });

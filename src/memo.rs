@@ -1,0 +1,150 @@
+//! A per-thread memo of the documents this thread's C callers read last, so that a reader on a
+//! hot path (`ndsr_snapshot_get`, `ndsr_get_json`) takes one reference count instead of the
+//! handle table's lock, the cache's and the entry's.
+//!
+//! A memo is trusted only while (a) no handle was closed, made unusable (rejected
+//! authentication) or forked since it was made: one process-wide counter, [`invalidate`],
+//! read before the slow lookup that made the memo; and (b) its document is still the
+//! current one of its path: the cache marks a replaced document superseded. A memo holds a weak
+//! reference: it never keeps a replaced document's contents alive.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::document::{Document, Given};
+
+/// Memos a thread keeps (the paths it read last).
+const MEMOS: usize = 8;
+
+static EPOCH: AtomicU64 = AtomicU64::new(0);
+
+struct Memo {
+    handle: usize,
+    path: Box<str>,
+    epoch: u64,
+    doc: Weak<Document>,
+}
+
+#[derive(Default)]
+struct Memos {
+    memos: Vec<Memo>,
+    /// The next memo to replace when all are taken.
+    next: usize,
+}
+
+thread_local! {
+    static MEMOS_OF_THREAD: RefCell<Memos> = RefCell::new(Memos::default());
+}
+
+/// Forgets every thread's memos: a handle was closed, its session became unusable, or the
+/// process forked. Async-signal-safe.
+pub fn invalidate() {
+    EPOCH.fetch_add(1, Ordering::AcqRel);
+}
+
+/// The current epoch: read it before the lookup whose result is remembered.
+pub fn epoch() -> u64 {
+    EPOCH.load(Ordering::Acquire)
+}
+
+/// The document this thread remembered for `path` of `handle`, if it is still current.
+pub fn recall(handle: usize, path: impl Given) -> Option<Arc<Document>> {
+    MEMOS_OF_THREAD
+        .try_with(|m| {
+            let m = m.borrow();
+            let memo = m
+                .memos
+                .iter()
+                .find(|m| m.handle == handle && path.is(m.path.as_bytes()))?;
+            if memo.epoch != epoch() {
+                return None;
+            }
+            let doc = memo.doc.upgrade()?;
+            (!doc.is_superseded()).then_some(doc)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `doc` as the document of `path` of `handle`, found by a lookup that began at
+/// `epoch`.
+pub fn remember(handle: usize, path: &str, epoch: u64, doc: &Arc<Document>) {
+    let _ = MEMOS_OF_THREAD.try_with(|m| {
+        let mut m = m.borrow_mut();
+        let memo = Memo {
+            handle,
+            path: path.into(),
+            epoch,
+            doc: Arc::downgrade(doc),
+        };
+        if let Some(i) = m
+            .memos
+            .iter()
+            .position(|m| m.handle == handle && *m.path == *path)
+        {
+            m.memos[i] = memo;
+        } else if m.memos.len() < MEMOS {
+            m.memos.push(memo);
+        } else {
+            let i = m.next;
+            m.memos[i] = memo;
+            m.next = (i + 1) % MEMOS;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::Builder;
+
+    fn doc(data: &str) -> Arc<Document> {
+        Arc::new(Builder::new("/t", None, data, 0, 0).finish())
+    }
+
+    /// The epoch is process-wide: these tests run one at a time.
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+    #[test]
+    fn a_memo_lasts_while_its_document_is_current() {
+        let _one = ONE_AT_A_TIME.lock();
+        let d = doc("1");
+        remember(16, "/t", epoch(), &d);
+        assert!(Arc::ptr_eq(&recall(16, "/t").unwrap(), &d));
+        assert!(recall(32, "/t").is_none(), "another handle");
+        assert!(recall(16, "/u").is_none(), "another path");
+        d.supersede();
+        assert!(recall(16, "/t").is_none(), "a newer document replaced it");
+    }
+
+    #[test]
+    fn a_memo_ends_with_the_epoch_and_never_keeps_a_document() {
+        let _one = ONE_AT_A_TIME.lock();
+        let d = doc("1");
+        remember(48, "/t", epoch(), &d);
+        invalidate();
+        assert!(recall(48, "/t").is_none());
+        let e = doc("2");
+        remember(48, "/t", epoch(), &e);
+        drop(e);
+        assert!(recall(48, "/t").is_none(), "dropped by the cache");
+        let stale = epoch();
+        invalidate();
+        remember(48, "/t", stale, &d);
+        assert!(recall(48, "/t").is_none(), "made before a close");
+    }
+
+    #[test]
+    fn a_thread_keeps_a_few_memos() {
+        let _one = ONE_AT_A_TIME.lock();
+        let docs: Vec<_> = (0..MEMOS + 2).map(|i| doc(&i.to_string())).collect();
+        for (i, d) in docs.iter().enumerate() {
+            remember(64, &format!("/p{i}"), epoch(), d);
+        }
+        let kept = (0..docs.len())
+            .filter(|i| recall(64, format!("/p{i}")).is_some())
+            .count();
+        assert_eq!(kept, MEMOS);
+    }
+}
