@@ -356,6 +356,60 @@ public:
         return s;
     }
 
+    /** The path-keyed lock (ndsr_acquire_lock): the handle keeps it until release_lock or
+     *  close. Throws Error (NDSR_E_TIMEOUT when not acquired within `wait_ms`). */
+    void acquire_lock(const std::string &path, const std::string &name = "", int simultaneous = 1,
+                      int64_t wait_ms = 0) {
+        detail::check(ndsr_acquire_lock(h_, path.c_str(), name.c_str(), simultaneous, wait_ms));
+    }
+    Status try_acquire_lock(const std::string &path, const std::string &name = "", int simultaneous = 1,
+                            int64_t wait_ms = 0) noexcept {
+        return detail::status(ndsr_acquire_lock(h_, path.c_str(), name.c_str(), simultaneous, wait_ms));
+    }
+    /** Releases a lock taken with acquire_lock (ndsr_release_lock). */
+    Status release_lock(const std::string &path) noexcept {
+        return detail::status(ndsr_release_lock(h_, path.c_str()));
+    }
+
+    /** Where this handle's registration of `path` stands (ndsr_registration_status): OK,
+     *  NDSR_QUEUED, NDSR_E_CONFLICT, NDSR_E_NOT_FOUND, …. Never blocks on the network. */
+    Status registration_status(const std::string &path) noexcept {
+        return detail::status(ndsr_registration_status(h_, path.c_str()));
+    }
+
+    /** Whether the document of `path` is live or last-known, and since when (Unix ms). */
+    struct Freshness {
+        bool live = false;
+        int64_t since_ms = 0;
+    };
+    /** ndsr_get_freshness; throws Error (NDSR_E_NOT_FOUND when the path was never read). */
+    Freshness freshness(const std::string &path) {
+        int live = 0;
+        Freshness f;
+        detail::check(ndsr_get_freshness(h_, path.c_str(), &live, &f.since_ms));
+        f.live = live != 0;
+        return f;
+    }
+
+    /** (Re)authenticates with digest credentials (ndsr_set_credentials). Throws Error. */
+    void set_credentials(const std::string &username, const std::string &password) {
+        detail::check(ndsr_set_credentials(h_, username.c_str(), password.c_str()));
+    }
+    Status try_set_credentials(const std::string &username, const std::string &password) noexcept {
+        return detail::status(ndsr_set_credentials(h_, username.c_str(), password.c_str()));
+    }
+
+    /** The current ZooKeeper session id (ndsr_session_id); std::nullopt without a session. */
+    std::optional<int64_t> session_id() const noexcept {
+        int64_t id = 0;
+        if (ndsr_session_id(h_, &id) != NDSR_OK) return std::nullopt;
+        return id;
+    }
+
+    /** In a forked child, gives the child its own session now (ndsr_rebuild): OK or
+     *  NDSR_QUEUED (still connecting). */
+    Status rebuild() noexcept { return detail::status(ndsr_rebuild(h_)); }
+
     /** The connection state (NDSR_STATE_*). */
     int state() const noexcept { return ndsr_state(h_); }
     /** The C handle, for calls the wrapper does not cover. */
@@ -390,6 +444,48 @@ private:
 
 /** The library version, "MAJOR.MINOR.PATCH". */
 inline std::string version() { return ndsr_version(); }
+
+/** A log handler: level (1 = error … 5 = trace), component (`session`, `cache`, …), message.
+ *  Called from any library thread, concurrently; it must return and must not call the library. */
+using LogFn = std::function<void(int level, std::string_view component, std::string_view message)>;
+
+namespace detail {
+inline void log_trampoline(void *userdata, int level, const char *component, const char *message) {
+    try {
+        (*static_cast<LogFn *>(userdata))(level, component, message);
+    } catch (...) {
+    }
+}
+inline void log_line_trampoline(void *userdata, int level, const char *line) {
+    auto *fn = static_cast<std::function<void(int, std::string_view)> *>(userdata);
+    try {
+        (*fn)(level, line);
+    } catch (...) {
+    }
+}
+} // namespace detail
+
+/** Sends the library's log lines up to `max_level` (0 = none … 5 = trace) to `fn`
+ *  (ndsr_set_log_handler); an empty `fn` restores stderr. Process-wide. A handler replaced
+ *  later is kept alive (a line may still be in flight on another thread). */
+inline void set_log_handler(LogFn fn, int max_level) {
+    if (!fn) {
+        ndsr_set_log_handler(nullptr, nullptr, max_level);
+        return;
+    }
+    auto *heap = new LogFn(std::move(fn));
+    ndsr_set_log_handler(detail::log_trampoline, heap, max_level);
+}
+
+/** As set_log_handler, with each line as "component: text" (ndsr_set_logger). */
+inline void set_logger(std::function<void(int level, std::string_view line)> fn, int max_level) {
+    if (!fn) {
+        ndsr_set_logger(nullptr, nullptr, max_level);
+        return;
+    }
+    auto *heap = new std::function<void(int, std::string_view)>(std::move(fn));
+    ndsr_set_logger(detail::log_line_trampoline, heap, max_level);
+}
 
 } // namespace ndsr
 

@@ -5,7 +5,7 @@
 //! the same document, without a copy, unchanged by later changes.
 mod common;
 
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,21 +14,6 @@ use serde_json::{Map, Value};
 
 fn open(zk: &Zk) -> Arc<Registry> {
     Registry::open(Some(&zk.connect), Options::default()).expect("open")
-}
-
-/// Subscribes to the diffs of `path` on `r`, into a channel.
-fn diffs(r: &Registry, path: &str) -> Events<String> {
-    let (tx, rx) = mpsc::channel();
-    r.on_diff(
-        path,
-        ndsr::callback(move |e| {
-            if let ndsr::Event::Diff { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .expect("on_diff");
-    Events { rx }
 }
 
 /// What a consumer builds from diffs alone.

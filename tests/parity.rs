@@ -57,3 +57,56 @@ fn the_cpp_wrapper_uses_the_headers_codes() {
     }
     assert!(hpp.contains("#include \"ndsr.h\"") || hpp.contains("#include <ndsr.h>"));
 }
+
+/// Every function the C header declares.
+fn header_functions() -> Vec<String> {
+    let header = read("include/ndsr.h");
+    let mut names: Vec<String> = header
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with("typedef") && !l.starts_with("#"))
+        .filter_map(|l| {
+            let open = l.find('(')?;
+            let name = l[..open].rsplit([' ', '*']).next()?;
+            name.starts_with("ndsr_").then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 39, "parsed {names:?}");
+    names
+}
+
+/// Whether `text` calls or names `f` (as a whole word).
+fn names(text: &str, f: &str) -> bool {
+    text.match_indices(f).any(|(i, _)| {
+        let after = text[i + f.len()..].chars().next();
+        let before = text[..i].chars().next_back();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !word(after) && !word(before)
+    })
+}
+
+#[test]
+fn the_cpp_wrapper_and_the_go_package_offer_every_c_function() {
+    let hpp = read("include/ndsr.hpp");
+    let go: String = [
+        "ndsr.go",
+        "callbacks.go",
+        "snapshot.go",
+        "more.go",
+        "shim.c",
+    ]
+    .iter()
+    .map(|f| read(&format!("go/ndsr/{f}")))
+    .collect();
+    let mut missing = Vec::new();
+    for f in header_functions() {
+        if !names(&hpp, &f) {
+            missing.push(format!("C++ lacks {f}"));
+        }
+        if !names(&go, &f) {
+            missing.push(format!("Go lacks {f}"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}

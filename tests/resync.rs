@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -55,21 +55,6 @@ fn change_while_away(raw: &Raw) -> Vec<&'static str> {
     raw.create("/rs/svc/new2", br#"{"n":2}"#);
     raw.set("/rs/svc", br#"{"v":1}"#);
     vec!["c005", "c050", "c199", "c010", "c020", "new1", "new2"]
-}
-
-/// Subscribes to the diffs of `path`, into a channel.
-fn diffs(r: &Registry, path: &str) -> Events<String> {
-    let (tx, rx) = mpsc::channel();
-    r.on_diff(
-        path,
-        ndsr::callback(move |e| {
-            if let ndsr::Event::Diff { json, .. } = e {
-                let _ = tx.send(json.to_string());
-            }
-        }),
-    )
-    .expect("on_diff");
-    Events { rx }
 }
 
 /// Runs one scenario: `away` takes the client away from the server (it is then disconnected),

@@ -407,3 +407,71 @@ func TestDiffsAndSnapshots(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTheRestOfTheCAPI(t *testing.T) {
+	var mu sync.Mutex
+	components := map[string]bool{}
+	secret := false
+	SetLogHandler(func(level int, component, message string) {
+		mu.Lock()
+		defer mu.Unlock()
+		components[component] = true
+		secret = secret || strings.Contains(message, "gosecret")
+	}, 5)
+	defer SetLogHandler(nil, 2)
+	r := open(t)
+	defer r.Close()
+	if q, err := r.SetNode("/go/extra/n1", nil); err != nil || q {
+		t.Fatalf("SetNode: %v %v", q, err)
+	}
+	if q, err := r.RegistrationStatus("/go/extra/n1"); err != nil || q {
+		t.Fatalf("RegistrationStatus: %v %v", q, err)
+	}
+	if _, err := r.RegistrationStatus("/go/extra/none"); code(err) != ENotFound {
+		t.Fatalf("RegistrationStatus of an unknown path: %v", err)
+	}
+	if _, err := r.Get("/go/extra"); err != nil {
+		t.Fatal(err)
+	}
+	if live, since, err := r.Freshness("/go/extra"); err != nil || !live || since.IsZero() {
+		t.Fatalf("Freshness: %v %v %v", live, since, err)
+	}
+	if _, _, err := r.Freshness("/go/never-read"); code(err) != ENotFound {
+		t.Fatalf("Freshness of a path never read: %v", err)
+	}
+	if id, err := r.SessionID(); err != nil || id == 0 {
+		t.Fatalf("SessionID: %v %v", id, err)
+	}
+	if q, err := r.Rebuild(); err != nil || q {
+		t.Fatalf("Rebuild: %v %v", q, err)
+	}
+	other := open(t)
+	defer other.Close()
+	if err := r.AcquireLock("/go/plock", "a", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AcquireLock("/go/plock", "b", 1, 100*time.Millisecond); code(err) != ETimeout {
+		t.Fatalf("a held lock: %v", err)
+	}
+	if err := r.ReleaseLock("/go/plock"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AcquireLock("/go/plock", "b", 1, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetCredentials("gouser", "gosecret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetCredentials("bad:user", "x"); code(err) != EInvalidArgument {
+		t.Fatalf("a bad username: %v", err)
+	}
+	r.Close()
+	if _, err := r.SessionID(); code(err) != EClosed && code(err) != EInvalidArgument {
+		t.Fatalf("SessionID after Close: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !components["session"] || secret {
+		t.Fatalf("log handler: components %v, password logged %v", components, secret)
+	}
+}

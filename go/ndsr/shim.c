@@ -6,6 +6,7 @@ extern void ndsrGoChange(uintptr_t handle, char *path, char *json, size_t len);
 extern void ndsrGoDiff(uintptr_t handle, char *path, char *json, size_t len);
 extern void ndsrGoState(uintptr_t handle, int state);
 extern void ndsrGoFree(uintptr_t handle);
+extern void ndsrGoLog(uintptr_t handle, int level, char *component, char *message);
 
 static void change_tramp(void *ud, const char *path, const char *json, size_t len) {
     ndsrGoChange((uintptr_t)ud, (char *)path, (char *)json, len);
@@ -58,3 +59,42 @@ int ndsr_go_lock_acquire(ndsr_t *h, const char *p, const char *n, int simultaneo
     return done(ndsr_lock_acquire(h, p, n, simultaneous, wait_ms, out), err);
 }
 int ndsr_go_lock_release(ndsr_lock_t *l, char **err) { return done(ndsr_lock_release(l), err); }
+int ndsr_go_registration_status(ndsr_t *h, const char *p, char **err) {
+    return done(ndsr_registration_status(h, p), err);
+}
+int ndsr_go_get_freshness(ndsr_t *h, const char *p, int *live, int64_t *since_ms, char **err) {
+    return done(ndsr_get_freshness(h, p, live, since_ms), err);
+}
+int ndsr_go_set_credentials(ndsr_t *h, const char *user, const char *password, char **err) {
+    return done(ndsr_set_credentials(h, user, password), err);
+}
+int ndsr_go_session_id(ndsr_t *h, int64_t *out, char **err) { return done(ndsr_session_id(h, out), err); }
+int ndsr_go_rebuild(ndsr_t *h, char **err) { return done(ndsr_rebuild(h), err); }
+int ndsr_go_acquire_lock(ndsr_t *h, const char *p, const char *n, int simultaneous, int64_t wait_ms,
+                         char **err) {
+    return done(ndsr_acquire_lock(h, p, n, simultaneous, wait_ms), err);
+}
+int ndsr_go_release_lock(ndsr_t *h, const char *p, char **err) { return done(ndsr_release_lock(h, p), err); }
+
+static void log_tramp(void *ud, int level, const char *component, const char *message) {
+    ndsrGoLog((uintptr_t)ud, level, (char *)component, (char *)message);
+}
+// The whole line ("component: text") split back into its two parts for the Go handler.
+static void log_line_tramp(void *ud, int level, const char *line) {
+    const char *sep = strstr(line, ": ");
+    if (!sep) {
+        ndsrGoLog((uintptr_t)ud, level, "", (char *)line);
+        return;
+    }
+    char component[64];
+    size_t n = (size_t)(sep - line) < sizeof component - 1 ? (size_t)(sep - line) : sizeof component - 1;
+    memcpy(component, line, n);
+    component[n] = 0;
+    ndsrGoLog((uintptr_t)ud, level, component, (char *)sep + 2);
+}
+int ndsr_go_set_log_handler(uintptr_t handle, int max_level) {
+    return ndsr_set_log_handler(handle ? log_tramp : NULL, (void *)handle, max_level);
+}
+int ndsr_go_set_logger(uintptr_t handle, int max_level) {
+    return ndsr_set_logger(handle ? log_line_tramp : NULL, (void *)handle, max_level);
+}

@@ -22,4 +22,14 @@ int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err);
 int ndsr_go_lock_acquire(ndsr_t *h, const char *path, const char *name, int simultaneous, int64_t wait_ms,
                          ndsr_lock_t **out, char **err);
 int ndsr_go_lock_release(ndsr_lock_t *l, char **err);
+int ndsr_go_registration_status(ndsr_t *h, const char *path, char **err);
+int ndsr_go_get_freshness(ndsr_t *h, const char *path, int *live, int64_t *since_ms, char **err);
+int ndsr_go_set_credentials(ndsr_t *h, const char *user, const char *password, char **err);
+int ndsr_go_session_id(ndsr_t *h, int64_t *out, char **err);
+int ndsr_go_rebuild(ndsr_t *h, char **err);
+int ndsr_go_acquire_lock(ndsr_t *h, const char *path, const char *name, int simultaneous, int64_t wait_ms,
+                         char **err);
+int ndsr_go_release_lock(ndsr_t *h, const char *path, char **err);
+int ndsr_go_set_log_handler(uintptr_t handle, int max_level);
+int ndsr_go_set_logger(uintptr_t handle, int max_level);
 #endif

@@ -413,6 +413,21 @@ pub fn docs(r: &ndsr::Registry, path: &str) -> Events<String> {
     Events { rx }
 }
 
+/// Subscribes to the diffs of `path` on `r`, into a channel.
+pub fn diffs(r: &ndsr::Registry, path: &str) -> Events<String> {
+    let (tx, rx) = mpsc::channel();
+    r.on_diff(
+        path,
+        ndsr::callback(move |e| {
+            if let ndsr::Event::Diff { json, .. } = e {
+                let _ = tx.send(json.to_string());
+            }
+        }),
+    )
+    .expect("on_diff");
+    Events { rx }
+}
+
 /// Subscribes to the connection states of `r`, into a channel.
 pub fn states(r: &ndsr::Registry) -> Events<ndsr::State> {
     let (tx, rx) = mpsc::channel();

@@ -155,6 +155,56 @@ int main() {
         CHECK(!l2.held() && l2.check() == NDSR_E_NOT_FOUND);
     }
 
+    // The rest of the C API: registration status, freshness, session id, path-keyed locks,
+    // credentials, rebuild, log handlers.
+    {
+        std::mutex lmu;
+        std::vector<std::string> lines, components;
+        ndsr::set_log_handler([&](int, std::string_view component, std::string_view message) {
+            std::lock_guard<std::mutex> g(lmu);
+            components.emplace_back(component);
+            lines.emplace_back(message);
+        }, 5);
+        ndsr::Registry r2(server);
+        CHECK(r2.set_node("/cpp/extra/n1", "{}") == NDSR_OK);
+        CHECK(r2.registration_status("/cpp/extra/n1").code == NDSR_OK);
+        CHECK(r2.registration_status("/cpp/extra/none").code == NDSR_E_NOT_FOUND);
+        (void)r2.get_json("/cpp/extra");
+        ndsr::Registry::Freshness f = r2.freshness("/cpp/extra");
+        CHECK(f.live && f.since_ms > 0);
+        try {
+            (void)r2.freshness("/cpp/never-read");
+            CHECK(false);
+        } catch (const ndsr::Error &e) {
+            CHECK(e.code() == NDSR_E_NOT_FOUND);
+        }
+        CHECK(r2.session_id().value_or(0) != 0);
+        CHECK(r2.rebuild().code == NDSR_OK);
+        r2.acquire_lock("/cpp/plock", "a", 1, 0);
+        CHECK(r2.try_acquire_lock("/cpp/plock", "a", 1, 0).code == NDSR_OK);  // held already
+        ndsr::Registry r3(server);
+        CHECK(r3.try_acquire_lock("/cpp/plock", "b", 1, 100).code == NDSR_E_TIMEOUT);
+        CHECK(r2.release_lock("/cpp/plock").code == NDSR_OK);
+        r3.acquire_lock("/cpp/plock", "b", 1, 2000);
+        CHECK(r3.release_lock("/cpp/plock").code == NDSR_OK);
+        r2.set_credentials("cppuser", "secret");
+        CHECK(r2.try_set_credentials("bad:user", "x").code == NDSR_E_INVALID_ARGUMENT);
+        r2.close();
+        ndsr::set_logger([&](int, std::string_view line) {
+            std::lock_guard<std::mutex> g(lmu);
+            lines.emplace_back(line);
+        }, 5);
+        ndsr::set_log_handler(nullptr, 2);  // back to stderr
+        std::lock_guard<std::mutex> g(lmu);
+        bool session_line = false;
+        for (auto &c : components) session_line = session_line || c == "session";
+        CHECK(session_line);
+        bool secret = false;
+        for (auto &l : lines) secret = secret || l.find("secret") != std::string::npos;
+        CHECK(!secret);
+    }
+    CHECK(reg.session_id().has_value());
+
     // Move semantics and idempotent close.
     ndsr::Registry moved = std::move(reg);
     CHECK(reg.state() == NDSR_STATE_CLOSED);
