@@ -284,7 +284,7 @@ impl Document {
 
     /// The string value of the top-level key `key` of child `i`: None when the child or the key
     /// is missing or the value is not a string (or holds a NUL).
-    pub fn child_str(&self, i: usize, key: impl Given) -> Option<&CStr> {
+    pub fn child_str(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&CStr> {
         match self.field(i, key)? {
             Field::Str(v) => Some(v),
             _ => None,
@@ -293,7 +293,7 @@ impl Document {
 
     /// The integer value of the top-level key `key` of child `i`: `NotFound` when the child or
     /// the key is missing, `InvalidArgument` when the value is not an integer that fits 64 bits.
-    pub fn child_int(&self, i: usize, key: impl Given) -> Result<i64, Status> {
+    pub fn child_int(&self, i: usize, key: impl AsRef<[u8]>) -> Result<i64, Status> {
         match self.field(i, key) {
             Some(Field::Int(v)) => Ok(*v),
             Some(_) => Err(Status::InvalidArgument),
@@ -303,27 +303,42 @@ impl Document {
 
     /// The value of the top-level key `key` of child `i` (its keys parsed at the first call
     /// for that child).
-    fn field(&self, i: usize, key: impl Given) -> Option<&Field> {
+    fn field(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&Field> {
         let all = self
             .fields
             .get_or_init(|| (0..self.children.len()).map(|_| OnceLock::new()).collect());
         let fields = all
             .get(i)?
             .get_or_init(|| parse_fields(self.child_json(i).unwrap_or("null")));
-        fields.iter().find(|(k, _)| key.is(k)).map(|(_, v)| v)
+        let key = key.as_ref();
+        fields
+            .iter()
+            .find(|(k, _)| same_bytes(k, key))
+            .map(|(_, v)| v)
     }
 }
 
-/// A name or key a caller gives, compared with stored bytes. Bytes and strings compare as
-/// slices; C callers' strings compare without being measured first (see `ffi::args::CName`).
-pub trait Given {
-    /// Whether it is exactly `stored`.
-    fn is(&self, stored: &[u8]) -> bool;
-}
-
-impl<T: AsRef<[u8]>> Given for T {
-    fn is(&self, stored: &[u8]) -> bool {
-        self.as_ref() == stored
+/// Whether `a` and `b` are equal, compared inline (fixed-size loads, no call to `memcmp`): the
+/// keys and paths of the snapshot hot paths are short, and a call costs more than the compare.
+#[inline]
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default())
+    }
+    fn half(s: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default())
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        // Two overlapping loads cover the whole of both.
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            (0..n / 8).all(|k| word(a, 8 * k) == word(b, 8 * k)) && word(a, n - 8) == word(b, n - 8)
+        }
     }
 }
 
@@ -445,6 +460,29 @@ fn members(out: &mut String, items: &[(&str, &str)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_bytes_is_slice_equality() {
+        let words: Vec<Vec<u8>> = (0..40)
+            .flat_map(|n| {
+                let base: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+                let mut last = base.clone();
+                if let Some(b) = last.last_mut() {
+                    *b = b'!';
+                }
+                let mut first = base.clone();
+                if let Some(b) = first.first_mut() {
+                    *b = b'!';
+                }
+                [base, last, first]
+            })
+            .collect();
+        for a in &words {
+            for b in &words {
+                assert_eq!(same_bytes(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     fn doc(data: &str, children: &[(&str, &str)]) -> Document {
         let mut b = Builder::new("/p", None, data, 0, children.len());

@@ -67,7 +67,9 @@ fn give_back(index: usize) {
         let mut s = s.borrow_mut();
         let room = s.0.len() < SPARE;
         if room {
-            s.0.reserve_exact(SPARE);
+            if s.0.capacity() == 0 {
+                s.0.reserve_exact(SPARE);
+            }
             s.0.push(index);
         }
         room

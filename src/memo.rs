@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::document::{Document, Given};
+use crate::document::{same_bytes, Document};
 
 /// Memos a thread keeps (the paths it read last).
 const MEMOS: usize = 8;
@@ -49,14 +49,14 @@ pub fn epoch() -> u64 {
 }
 
 /// The document this thread remembered for `path` of `handle`, if it is still current.
-pub fn recall(handle: usize, path: impl Given) -> Option<Arc<Document>> {
+pub fn recall(handle: usize, path: &[u8]) -> Option<Arc<Document>> {
     MEMOS_OF_THREAD
         .try_with(|m| {
             let m = m.borrow();
             let memo = m
                 .memos
                 .iter()
-                .find(|m| m.handle == handle && path.is(m.path.as_bytes()))?;
+                .find(|m| m.handle == handle && same_bytes(m.path.as_bytes(), path))?;
             if memo.epoch != epoch() {
                 return None;
             }
@@ -111,11 +111,11 @@ mod tests {
         let _one = ONE_AT_A_TIME.lock();
         let d = doc("1");
         remember(16, "/t", epoch(), &d);
-        assert!(Arc::ptr_eq(&recall(16, "/t").unwrap(), &d));
-        assert!(recall(32, "/t").is_none(), "another handle");
-        assert!(recall(16, "/u").is_none(), "another path");
+        assert!(Arc::ptr_eq(&recall(16, b"/t").unwrap(), &d));
+        assert!(recall(32, b"/t").is_none(), "another handle");
+        assert!(recall(16, b"/u").is_none(), "another path");
         d.supersede();
-        assert!(recall(16, "/t").is_none(), "a newer document replaced it");
+        assert!(recall(16, b"/t").is_none(), "a newer document replaced it");
     }
 
     #[test]
@@ -124,15 +124,15 @@ mod tests {
         let d = doc("1");
         remember(48, "/t", epoch(), &d);
         invalidate();
-        assert!(recall(48, "/t").is_none());
+        assert!(recall(48, b"/t").is_none());
         let e = doc("2");
         remember(48, "/t", epoch(), &e);
         drop(e);
-        assert!(recall(48, "/t").is_none(), "dropped by the cache");
+        assert!(recall(48, b"/t").is_none(), "dropped by the cache");
         let stale = epoch();
         invalidate();
         remember(48, "/t", stale, &d);
-        assert!(recall(48, "/t").is_none(), "made before a close");
+        assert!(recall(48, b"/t").is_none(), "made before a close");
     }
 
     #[test]
@@ -143,7 +143,7 @@ mod tests {
             remember(64, &format!("/p{i}"), epoch(), d);
         }
         let kept = (0..docs.len())
-            .filter(|i| recall(64, format!("/p{i}")).is_some())
+            .filter(|i| recall(64, format!("/p{i}").as_bytes()).is_some())
             .count();
         assert_eq!(kept, MEMOS);
     }

@@ -68,30 +68,15 @@ impl<T> Pointer for *mut T {
     }
 }
 
-/// A C caller's NUL-terminated string compared byte by byte with stored names, without a
-/// `strlen` first: on the hot paths of snapshots a key or path is compared, not kept.
-#[derive(Clone, Copy)]
-pub(crate) struct CName(*const c_char);
-
-impl CName {
-    /// # Safety
-    /// `p` is not NULL and is a NUL-terminated string valid while the `CName` is used.
-    pub(crate) unsafe fn new(p: *const c_char) -> CName {
-        CName(p)
+/// A required string argument as bytes, not checked to be UTF-8: for names and keys only
+/// compared with stored ones on a hot path (a stored one is valid UTF-8, so an equal one is).
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+pub(crate) unsafe fn arg_bytes<'a>(p: *const c_char, name: &str) -> Result<&'a [u8], Error> {
+    if p.is_null() {
+        return Err(null(name));
     }
-}
-
-impl crate::document::Given for CName {
-    fn is(&self, stored: &[u8]) -> bool {
-        for (i, b) in stored.iter().enumerate() {
-            // SAFETY: the bytes before index i were equal to `stored`'s and not NUL, so the
-            // string goes on at least to index i (its NUL included).
-            let c = unsafe { *self.0.add(i) } as u8;
-            if c != *b || c == 0 {
-                return false;
-            }
-        }
-        // SAFETY: as above, index `stored.len()` is within the string.
-        unsafe { *self.0.add(stored.len()) == 0 }
-    }
+    // SAFETY: not NULL, and NUL-terminated per the contract.
+    Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
 }

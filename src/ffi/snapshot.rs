@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
-use super::args::{arg_ptr, arg_str, CName};
+use super::args::{arg_bytes, arg_ptr, arg_str};
 use super::handle::{ndsr_t, registry};
 use super::{guard, status};
 use crate::document::Document;
@@ -36,12 +36,10 @@ pub(super) unsafe fn document_for_c(
     h: *mut ndsr_t,
     path: *const c_char,
 ) -> Result<Arc<Document>, Error> {
-    if !path.is_null() {
-        // SAFETY: not NULL, NUL-terminated per the contract.
-        let name = unsafe { CName::new(path) };
-        if let Some(doc) = Registry::recalled_for_c(h as usize, name) {
-            return Ok(doc);
-        }
+    // SAFETY: per the contract.
+    let name = unsafe { arg_bytes(path, "path")? };
+    if let Some(doc) = Registry::recalled_for_c(h as usize, name) {
+        return Ok(doc);
     }
     // SAFETY: per the contract.
     let path = unsafe { arg_str(path, "path")? };
@@ -180,11 +178,10 @@ pub unsafe extern "C" fn ndsr_snapshot_child_str(
     key: *const c_char,
 ) -> *const c_char {
     guard(|| {
-        if key.is_null() {
+        // SAFETY: per the contract.
+        let Ok(key) = (unsafe { arg_bytes(key, "key") }) else {
             return std::ptr::null();
-        }
-        // SAFETY: not NULL, NUL-terminated per the contract.
-        let key = unsafe { CName::new(key) };
+        };
         with(s, |d| d.child_str(i, key).map(|v| v.as_ptr()))
             .flatten()
             .unwrap_or(std::ptr::null())
@@ -205,26 +202,46 @@ pub unsafe extern "C" fn ndsr_snapshot_child_int(
     key: *const c_char,
     out: *mut i64,
 ) -> c_int {
+    // The common case first, without building a Result that may carry a message.
+    guard(|| {
+        if !key.is_null() && !out.is_null() {
+            // SAFETY: not NULL, NUL-terminated per the contract.
+            let name = unsafe { CStr::from_ptr(key) }.to_bytes();
+            if let Some(Ok(value)) = with(s, |d| d.child_int(i, name)) {
+                // SAFETY: not NULL; valid per the contract.
+                unsafe { *out = value };
+                return Status::Ok.code();
+            }
+        }
+        // SAFETY: per the contract.
+        unsafe { child_int_failure(s, i, key) }
+    })
+}
+
+/// Why `ndsr_snapshot_child_int` found no integer: the status, with its message recorded.
+///
+/// # Safety
+/// `key` is NULL or a NUL-terminated string.
+unsafe fn child_int_failure(s: *const ndsr_snapshot_t, i: usize, key: *const c_char) -> c_int {
     status(|| {
-        let key_c = arg_ptr(key, "key")?;
-        let out = arg_ptr(out, "out")?;
-        // SAFETY: not NULL, NUL-terminated per the contract.
-        let name = unsafe { CName::new(key_c) };
-        let value = with(s, |d| d.child_int(i, name))
-            .ok_or_else(|| Error::invalid("not a snapshot (released already, or never taken)"))?
-            .map_err(
-                |code| match (code, unsafe { CStr::from_ptr(key_c) }.to_string_lossy()) {
-                    (Status::NotFound, key) => {
-                        Error::new(code, format!("child {i} has no key {key:?}"))
-                    }
-                    (_, key) => Error::new(
-                        code,
-                        format!("{key:?} of child {i} is not a 64-bit integer"),
-                    ),
-                },
-            )?;
-        // SAFETY: checked not NULL; valid per the contract.
-        unsafe { *out = value };
-        Ok(Status::Ok)
+        // SAFETY: per the contract.
+        let key = unsafe { arg_bytes(key, "key")? };
+        let code = match with(s, |d| d.child_int(i, key)) {
+            None => {
+                return Err(Error::invalid(
+                    "not a snapshot (released already, or never taken)",
+                ))
+            }
+            Some(Ok(_)) => return Err(Error::invalid("argument out is NULL")),
+            Some(Err(code)) => code,
+        };
+        let key = String::from_utf8_lossy(key);
+        Err(match code {
+            Status::NotFound => Error::new(code, format!("child {i} has no key {key:?}")),
+            _ => Error::new(
+                code,
+                format!("{key:?} of child {i} is not a 64-bit integer"),
+            ),
+        })
     })
 }

@@ -10,7 +10,7 @@ use once_cell::sync::Lazy;
 
 use super::table::{self, HeldTable, Table};
 use crate::core::{Carried, Core};
-use crate::document::{Document, Given};
+use crate::document::Document;
 use crate::events::subscription::Callback;
 use crate::lock::Lease;
 use crate::memo;
@@ -287,7 +287,7 @@ impl Registry {
     /// The document of `path` on the C handle `id` this thread read last through
     /// [`Registry::cached_for_c`], if it is still the current one and the handle still open:
     /// no lock taken.
-    pub(crate) fn recalled_for_c(id: usize, path: impl Given) -> Option<Arc<Document>> {
+    pub(crate) fn recalled_for_c(id: usize, path: &[u8]) -> Option<Arc<Document>> {
         memo::recall(id, path)
     }
 
