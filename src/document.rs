@@ -253,13 +253,28 @@ impl Document {
 
     /// The name of child `i` (in name order), NUL-terminated.
     pub fn name(&self, i: usize) -> Option<&CStr> {
-        let c = self.children.get(i)?;
-        CStr::from_bytes_until_nul(&self.names[c.name as usize..]).ok()
+        let (start, end) = self.name_bounds(i)?;
+        CStr::from_bytes_with_nul(&self.names[start..=end]).ok()
     }
 
     /// The name of child `i` as `str`.
     pub fn name_str(&self, i: usize) -> Option<&str> {
-        self.name(i).and_then(|n| n.to_str().ok())
+        let (start, end) = self.name_bounds(i)?;
+        let bytes = &self.names[start..end];
+        // SAFETY: the names were appended from `&str`s (`Builder::child`), each followed by a
+        // NUL, and `name_bounds` gives exactly one of them.
+        Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    }
+
+    /// Where child `i`'s name starts in the names, and where its NUL is: the names are
+    /// contiguous, so the next name's start (or the end) bounds it without a scan.
+    fn name_bounds(&self, i: usize) -> Option<(usize, usize)> {
+        let start = self.children.get(i)?.name as usize;
+        let next = self
+            .children
+            .get(i + 1)
+            .map_or(self.names.len(), |c| c.name as usize);
+        Some((start, next.checked_sub(1)?))
     }
 
     /// The value (decoded data, as JSON) of child `i`.
