@@ -13,9 +13,9 @@
  *   using it after ndsr_close (or racing the close) gets NDSR_E_CLOSED, never a crash, and
  *   its functions may be called from any thread at once and from its callbacks. So is an
  *   ndsr_snapshot_t *: releasing one twice gets NDSR_E_INVALID_ARGUMENT, not a crash. An
- *   ndsr_options_t * and an ndsr_lock_t * are plain pointers: valid from their _new/_acquire
- *   to their _free, which must come once; an options object is used from one thread at a
- *   time, a lock from any thread.
+ *   ndsr_options_t *, an ndsr_lock_t * and an ndsr_picker_t * are plain pointers: valid from
+ *   their _new/_acquire to their _free, which must come once; an options object is used from
+ *   one thread at a time, a lock and a picker from any thread.
  */
 
 #ifndef NDSR_H
@@ -168,11 +168,19 @@ extern "C" {
 typedef struct ndsr_lock_t ndsr_lock_t;
 
 /**
- * Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
- * `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
- * thread-safe: use one options object from one thread at a time.
+ * Settings for `ndsr_open` or `ndsr_picker_new`, set as string key/values. Created by
+ * `ndsr_options_new`, freed by `ndsr_options_free`; both copy it, so it may be freed or reused
+ * right after. Not thread-safe: use one options object from one thread at a time.
  */
 typedef struct ndsr_options_t ndsr_options_t;
+
+/**
+ * A picker of one service's instances, from `ndsr_picker_new`; free it with
+ * `ndsr_picker_free`. A plain pointer (not a table id): using it after its free is undefined.
+ * Thread-safe: any number of threads may pick and report at once. It keeps its handle's
+ * session alive: picks after `ndsr_close` of the handle fail with NDSR_E_CLOSED.
+ */
+typedef struct ndsr_picker_t ndsr_picker_t;
 
 /**
  * A snapshot: the document of a watched path at one moment, immutable. Made by
@@ -629,6 +637,18 @@ int ndsr_options_new(ndsr_options_t **out);
  * - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
  *   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
  *
+ * Keys of a picker (`ndsr_picker_new`; an options object holds the keys of one or the other):
+ * - `strategy`: `round_robin` (default), `random`, `weighted` (smooth weighted round-robin by
+ *   the instances' `weight`), `consistent` (rendezvous hashing of the pick's key: the same key
+ *   goes to the same instance in every process, and removing an instance moves only its keys).
+ * - `filter`: comma-separated `key=value` matches on instance data, all required (e.g.
+ *   `zone=eu-1`), on top of the `state` rule.
+ * - `down_errors`, `down_window_ms` (default 10000), `down_ms` (default 30000): after
+ *   `down_errors` failed `ndsr_pick_report`s within the window, the instance is not picked for
+ *   `down_ms` (0 errors, the default: never).
+ * - `panic_percent` (default 50): when more than this share of the usable instances is
+ *   ejected, ejections are ignored (better a failing server than none).
+ *
  * Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
  * options are unchanged). Never blocks.
  *
@@ -644,6 +664,68 @@ int ndsr_options_set(ndsr_options_t *opts, const char *key, const char *value);
  * Each pointer argument is NULL or points to what the description above says.
  */
 void ndsr_options_free(ndsr_options_t *opts);
+
+/**
+ * Makes a picker of the instances of `path` (its children, read as instances: see the README's
+ * "Discovery") and stores it in `*out`. `opts` holds picker keys only (`strategy`, `filter`,
+ * `down_errors`, `down_window_ms`, `down_ms`, `panic_percent`; see `ndsr_options_set`); NULL
+ * means round-robin, no filter beyond the `state` rule, no down policy. Reads and watches
+ * `path` like `ndsr_get_json`: blocks at most `timeout_ms` on the first read of a path, never
+ * after. Returns NDSR_OK, or an error as `ndsr_get_json`; NDSR_E_INVALID_ARGUMENT for an
+ * options object with handle keys. `*out` is written only on success.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string, `opts` NULL or an options object, `out` NULL or
+ * a valid `ndsr_picker_t *`.
+ */
+int ndsr_picker_new(ndsr_t *h, const char *path, const ndsr_options_t *opts, ndsr_picker_t **out);
+
+/**
+ * Picks an instance and copies its name (`host:port`, as the child is named) into `buf`,
+ * NUL-terminated, with its length (without the NUL) in `*len`. `key` is required by the
+ * `consistent` strategy (the same key picks the same instance) and ignored by the others.
+ * Never blocks and allocates nothing, except when the service changed since the last pick (one
+ * rebuild of the picker's table, from the cache). Returns NDSR_OK; NDSR_E_NOT_FOUND when no
+ * instance is usable; NDSR_E_TOO_LARGE when `cap` is too short for the name and its NUL
+ * (`*len` is set: retry with `*len + 1` bytes); NDSR_E_INVALID_ARGUMENT; NDSR_E_CLOSED once the
+ * handle is closed.
+ *
+ * # Safety
+ * `p` is NULL or a live picker; `key` NULL or a NUL-terminated string; `buf` NULL or `cap`
+ * writable bytes; `len` NULL or a valid `size_t *`.
+ */
+int ndsr_pick(const ndsr_picker_t *p, const char *key, char *buf, size_t cap, size_t *len);
+
+/**
+ * Reports the outcome of a request to the instance `name` (as `ndsr_pick` gave it): `ok` 0
+ * for a failure, anything else for a success. With the `down_errors` option, an instance that
+ * fails that many times within `down_window_ms` is not picked for `down_ms`; a success clears
+ * its failures. Never blocks (beyond a short internal lock). Returns NDSR_OK or
+ * NDSR_E_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * `p` is NULL or a live picker; `name` NULL or a NUL-terminated string.
+ */
+int ndsr_pick_report(const ndsr_picker_t *p, const char *name, int ok);
+
+/**
+ * Frees a picker. NULL is allowed and does nothing. Never blocks.
+ *
+ * # Safety
+ * `p` is NULL or a picker from `ndsr_picker_new` not yet freed; it is invalid afterwards.
+ */
+void ndsr_picker_free(ndsr_picker_t *p);
+
+/**
+ * Waits until the cached list of `path` has at least `min_instances` usable instances (children
+ * read as instances whose own data lets them be picked: `state` up, weight above 0), reading and
+ * watching `path` first if need be. Blocks at most `timeout_ms` (0: looks once). Returns
+ * NDSR_OK, NDSR_E_TIMEOUT when the time runs out first, or an error as `ndsr_get_json`.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string.
+ */
+int ndsr_wait_for(ndsr_t *h, const char *path, size_t min_instances, int timeout_ms);
 
 /**
  * Stores in `*out` a snapshot of the document of `path` (the one `ndsr_get_json` gives, without

@@ -233,6 +233,56 @@ private:
 };
 
 /** A registry handle (ndsr_t). Thread-safe; move-only; closed by its destructor. */
+/** A picker of one service's instances (ndsr_picker_new); freed when destroyed. Thread-safe. */
+class Picker {
+public:
+    Picker() = default;
+    explicit Picker(ndsr_picker_t *p) noexcept : p_(p) {}
+    Picker(const Picker &) = delete;
+    Picker &operator=(const Picker &) = delete;
+    Picker(Picker &&o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    Picker &operator=(Picker &&o) noexcept {
+        if (this != &o) {
+            reset();
+            p_ = std::exchange(o.p_, nullptr);
+        }
+        return *this;
+    }
+    ~Picker() { reset(); }
+    void reset() noexcept {
+        if (p_) ndsr_picker_free(std::exchange(p_, nullptr));
+    }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+
+    /** Picks an instance: its name (`host:port`). `key` is for the consistent strategy.
+     *  Throws Error (NDSR_E_NOT_FOUND when none is usable). */
+    std::string pick(const char *key = nullptr) const {
+        char buf[256];
+        size_t len = 0;
+        int rc = ndsr_pick(p_, key, buf, sizeof buf, &len);
+        if (rc == NDSR_E_TOO_LARGE) {
+            std::string big(len + 1, '\0');
+            rc = ndsr_pick(p_, key, big.data(), big.size(), &len);
+            detail::check(rc);
+            big.resize(len);
+            return big;
+        }
+        detail::check(rc);
+        return std::string(buf, len);
+    }
+    /** Without an allocation: the name into `buf` (NUL-terminated), its length in `len`. */
+    Status try_pick(char *buf, size_t cap, size_t &len, const char *key = nullptr) const noexcept {
+        return detail::status(ndsr_pick(p_, key, buf, cap, &len));
+    }
+    /** Reports the outcome of a request to `name` (ndsr_pick_report). */
+    Status report(const std::string &name, bool ok) const noexcept {
+        return detail::status(ndsr_pick_report(p_, name.c_str(), ok ? 1 : 0));
+    }
+
+private:
+    ndsr_picker_t *p_ = nullptr;
+};
+
 class Registry {
 public:
     /** An empty registry: every call fails with NDSR_E_INVALID_ARGUMENT until one is opened. */
@@ -354,6 +404,26 @@ public:
         Status s = detail::status(ndsr_lock_acquire(h_, path.c_str(), name.c_str(), simultaneous, wait_ms, &l));
         if (s) out = Lock(l);
         return s;
+    }
+
+    /** A picker of the instances of `path` (ndsr_picker_new) with picker settings
+     *  (`strategy`, `filter`, `down_errors`, …). Throws Error. */
+    [[nodiscard]] Picker picker(const std::string &path, const Settings &settings = {}) {
+        ndsr_options_t *opts = nullptr;
+        int rc = ndsr_options_new(&opts);
+        for (auto it = settings.begin(); rc >= 0 && it != settings.end(); ++it)
+            rc = ndsr_options_set(opts, it->first.c_str(), it->second.c_str());
+        ndsr_picker_t *p = nullptr;
+        if (rc >= 0) rc = ndsr_picker_new(h_, path.c_str(), opts, &p);
+        ndsr_options_free(opts);
+        detail::check(rc);
+        return Picker(p);
+    }
+
+    /** Waits up to `timeout_ms` until `path` has at least `min` usable instances
+     *  (ndsr_wait_for): OK or NDSR_E_TIMEOUT. */
+    Status wait_for(const std::string &path, size_t min, int timeout_ms) noexcept {
+        return detail::status(ndsr_wait_for(h_, path.c_str(), min, timeout_ms));
     }
 
     /** The path-keyed lock (ndsr_acquire_lock): the handle keeps it until release_lock or

@@ -271,6 +271,19 @@ impl Core {
         self.cache.document(p)
     }
 
+    /// Waits up to `timeout` until the document of `p` satisfies `ready` (see
+    /// [`WatchCache::wait_for`]).
+    pub fn wait_for(
+        &self,
+        p: &str,
+        timeout: std::time::Duration,
+        ready: impl Fn(&Document) -> bool + Send,
+    ) -> Result<()> {
+        self.read_check(p)?;
+        self.check_auth()?;
+        self.cache.wait_for(p, timeout, ready)
+    }
+
     /// Whether the document of `p` is live, and since when (see [`WatchCache::freshness`]).
     pub fn freshness(&self, p: &str) -> Result<(bool, i64)> {
         self.shared.check_open()?;

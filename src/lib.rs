@@ -29,6 +29,7 @@ mod acl;
 mod cache;
 mod codec;
 mod core;
+pub mod discovery;
 mod dispatcher;
 mod document;
 mod ensemble;

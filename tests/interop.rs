@@ -151,3 +151,34 @@ fn python_original_and_libndsr_share_acls() {
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
 }
+
+/// A server registered by the original (its name `host:port`, its data only what the original
+/// adds) is an instance a picker chooses, and `wait_for` sees it.
+#[test]
+fn python_registrations_are_instances() {
+    let zk = Zk::standalone();
+    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    let (mut child, _) = start_peer(
+        &zk.connect,
+        [
+            "/interop/inst/10.0.0.5:8080",
+            "null",
+            "/interop/inst/10.0.0.5:8080",
+            "/interop/inst",
+        ],
+        &[],
+    );
+    r.wait_for("/interop/inst", 1, std::time::Duration::from_secs(10))
+        .unwrap();
+    let doc = r.snapshot("/interop/inst").unwrap();
+    let (found, skipped) = ndsr::discovery::instances(&doc);
+    assert!(skipped.is_empty());
+    assert_eq!((found[0].host.as_str(), found[0].port), ("10.0.0.5", 8080));
+    let p = r
+        .picker("/interop/inst", ndsr::discovery::PickerOptions::default())
+        .unwrap();
+    let name = p.pick(None, |n| n.to_str().unwrap().to_string()).unwrap();
+    assert_eq!(name, "10.0.0.5:8080");
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+}

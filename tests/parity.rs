@@ -94,6 +94,7 @@ fn the_cpp_wrapper_and_the_go_package_offer_every_c_function() {
         "callbacks.go",
         "snapshot.go",
         "more.go",
+        "picker.go",
         "shim.c",
     ]
     .iter()

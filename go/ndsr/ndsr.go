@@ -118,33 +118,12 @@ var openRegistries = struct {
 // Open connects to server (a ZooKeeper connect string; "" means localhost:2181) with options
 // ("timeout_ms", "readonly", "lazy").
 func Open(server string, options map[string]string) (*Registry, error) {
-	keys := make([]*C.char, 0, len(options)+1)
-	values := make([]*C.char, 0, len(options)+1)
-	for k, v := range options {
-		keys = append(keys, C.CString(k))
-		values = append(values, C.CString(v))
-	}
-	defer func() {
-		for i := range keys {
-			C.free(unsafe.Pointer(keys[i]))
-			C.free(unsafe.Pointer(values[i]))
-		}
-	}()
+	ck, cv, n, free := cOptions(options)
+	defer free()
 	var cserver *C.char
 	if server != "" {
 		cserver = C.CString(server)
 		defer C.free(unsafe.Pointer(cserver))
-	}
-	// C arrays for the option lists (Go memory must not hold the C strings' pointers across the call).
-	n := len(keys)
-	ck := (**C.char)(C.malloc(C.size_t(n+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
-	cv := (**C.char)(C.malloc(C.size_t(n+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
-	defer C.free(unsafe.Pointer(ck))
-	defer C.free(unsafe.Pointer(cv))
-	ks := unsafe.Slice(ck, n+1)
-	vs := unsafe.Slice(cv, n+1)
-	for i := 0; i < n; i++ {
-		ks[i], vs[i] = keys[i], values[i]
 	}
 	var h *C.ndsr_t
 	var msg *C.char
@@ -157,6 +136,29 @@ func Open(server string, options map[string]string) (*Registry, error) {
 	openRegistries.set[r] = struct{}{}
 	openRegistries.Unlock()
 	return r, nil
+}
+
+// cOptions copies options into C arrays of keys and values (Go memory must not hold the C
+// strings' pointers across a call); free releases them.
+func cOptions(options map[string]string) (ck, cv **C.char, n int, free func()) {
+	n = len(options)
+	ck = (**C.char)(C.malloc(C.size_t(n+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	cv = (**C.char)(C.malloc(C.size_t(n+1) * C.size_t(unsafe.Sizeof(uintptr(0)))))
+	ks, vs := unsafe.Slice(ck, n+1), unsafe.Slice(cv, n+1)
+	i := 0
+	for k, v := range options {
+		ks[i], vs[i] = C.CString(k), C.CString(v)
+		i++
+	}
+	free = func() {
+		for j := 0; j < n; j++ {
+			C.free(unsafe.Pointer(ks[j]))
+			C.free(unsafe.Pointer(vs[j]))
+		}
+		C.free(unsafe.Pointer(ck))
+		C.free(unsafe.Pointer(cv))
+	}
+	return ck, cv, n, free
 }
 
 // handle is the C handle, or an error once the registry is closed.

@@ -475,3 +475,97 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 		t.Fatalf("log handler: components %v, password logged %v", components, secret)
 	}
 }
+
+func TestPickersAndWaitFor(t *testing.T) {
+	r := open(t)
+	defer r.Close()
+	if err := r.WaitFor("/go/pick", 2, 100*time.Millisecond); code(err) != ETimeout {
+		t.Fatalf("WaitFor on an empty service: %v", err)
+	}
+	r.SetNode("/go/pick/a:1", map[string]int{"weight": 1})
+	r.SetNode("/go/pick/b:1", map[string]int{"weight": 3})
+	r.SetNode("/go/pick/c:1", map[string]string{"state": "draining"})
+	if err := r.WaitFor("/go/pick", 2, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	count := func(p *Picker, n int, key func(int) string) map[string]int {
+		seen := map[string]int{}
+		for i := 0; i < n; i++ {
+			var name string
+			var err error
+			if key != nil {
+				name, err = p.PickKey(key(i))
+			} else {
+				name, err = p.Pick()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[name]++
+		}
+		return seen
+	}
+	rr, err := r.NewPicker("/go/pick", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rr.Free()
+	if seen := count(rr, 40, nil); seen["a:1"] != 20 || seen["b:1"] != 20 || len(seen) != 2 {
+		t.Fatalf("round robin: %v", seen)
+	}
+	w, err := r.NewPicker("/go/pick", map[string]string{"strategy": "weighted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen := count(w, 40, nil); seen["a:1"] != 10 || seen["b:1"] != 30 {
+		t.Fatalf("weighted: %v", seen)
+	}
+	w.Free()
+	w.Free()
+	if _, err := w.Pick(); code(err) != EInvalidArgument {
+		t.Fatalf("a freed picker: %v", err)
+	}
+	c, err := r.NewPicker("/go/pick", map[string]string{"strategy": "consistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Free()
+	first := count(c, 1, func(int) string { return "user-1" })
+	if again := count(c, 5, func(int) string { return "user-1" }); len(again) != 1 || again[firstKey(first)] != 5 {
+		t.Fatalf("consistent: %v then %v", first, again)
+	}
+	if _, err := c.Pick(); code(err) != EInvalidArgument {
+		t.Fatalf("consistent without a key: %v", err)
+	}
+	if err := rr.Report("a:1", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.NewPicker("/go/pick", map[string]string{"strategy": "fastest"}); code(err) != EInvalidArgument {
+		t.Fatalf("a bad strategy: %v", err)
+	}
+	// Picks from many goroutines while the list changes.
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				if _, err := rr.Pick(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		r.SetNode(fmt.Sprintf("/go/pick/n%d:1", i), nil)
+	}
+	wg.Wait()
+}
+
+func firstKey(m map[string]int) string {
+	for k := range m {
+		return k
+	}
+	return ""
+}

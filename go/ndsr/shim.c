@@ -98,3 +98,22 @@ int ndsr_go_set_log_handler(uintptr_t handle, int max_level) {
 int ndsr_go_set_logger(uintptr_t handle, int max_level) {
     return ndsr_set_logger(handle ? log_line_tramp : NULL, (void *)handle, max_level);
 }
+int ndsr_go_picker_new(ndsr_t *h, const char *path, char **keys, char **values, int n, ndsr_picker_t **out,
+                       char **err) {
+    ndsr_options_t *o = NULL;
+    int rc = ndsr_options_new(&o);
+    for (int i = 0; rc >= 0 && i < n; i++) rc = ndsr_options_set(o, keys[i], values[i]);
+    if (rc >= 0) rc = ndsr_picker_new(h, path, o, out);
+    done(rc, err);
+    ndsr_options_free(o);
+    return rc;
+}
+int ndsr_go_pick(const ndsr_picker_t *p, const char *key, char *buf, size_t cap, size_t *len, char **err) {
+    return done(ndsr_pick(p, key, buf, cap, len), err);
+}
+int ndsr_go_pick_report(const ndsr_picker_t *p, const char *name, int ok, char **err) {
+    return done(ndsr_pick_report(p, name, ok), err);
+}
+int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, char **err) {
+    return done(ndsr_wait_for(h, path, min, timeout_ms), err);
+}

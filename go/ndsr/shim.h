@@ -32,4 +32,9 @@ int ndsr_go_acquire_lock(ndsr_t *h, const char *path, const char *name, int simu
 int ndsr_go_release_lock(ndsr_t *h, const char *path, char **err);
 int ndsr_go_set_log_handler(uintptr_t handle, int max_level);
 int ndsr_go_set_logger(uintptr_t handle, int max_level);
+int ndsr_go_picker_new(ndsr_t *h, const char *path, char **keys, char **values, int n, ndsr_picker_t **out,
+                       char **err);
+int ndsr_go_pick(const ndsr_picker_t *p, const char *key, char *buf, size_t cap, size_t *len, char **err);
+int ndsr_go_pick_report(const ndsr_picker_t *p, const char *name, int ok, char **err);
+int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, char **err);
 #endif

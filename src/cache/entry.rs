@@ -107,6 +107,24 @@ impl Entry {
         self.ready.send_replace(true);
     }
 
+    /// Waits until the document satisfies `ready` (each new document is looked at), or the
+    /// path is found unreadable.
+    pub async fn wait_until(&self, ready: impl Fn(&Document) -> bool) -> Result<(), Error> {
+        let mut rx = self.ready.subscribe();
+        loop {
+            rx.borrow_and_update();
+            if self.current().is_some_and(|d| ready(&d)) {
+                return Ok(());
+            }
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Waits until the first document exists, or the path is found unreadable.
     pub async fn wait_ready(&self) -> Result<Arc<Document>, Error> {
         let mut rx = self.ready.subscribe();

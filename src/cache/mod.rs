@@ -141,6 +141,28 @@ impl WatchCache {
             .bounded(entry.wait_ready(), || Err(self.no_document()))
     }
 
+    /// Waits up to `timeout` until the document of `p` satisfies `ready`, reading and watching
+    /// `p` first if need be. `NDSR_E_TIMEOUT` when the time runs out first.
+    pub fn wait_for(
+        &self,
+        p: &str,
+        timeout: std::time::Duration,
+        ready: impl Fn(&Document) -> bool + Send,
+    ) -> Result<()> {
+        let entry = self.entry(p);
+        crate::runtime::block_on(async {
+            tokio::select! {
+                r = tokio::time::timeout(timeout, entry.wait_until(ready)) => r.unwrap_or_else(|_| {
+                    Err(Error::new(
+                        Status::Timeout,
+                        format!("{p}: not ready within {} ms", timeout.as_millis()),
+                    ))
+                }),
+                _ = self.shared.closing() => Err(Error::closed()),
+            }
+        })
+    }
+
     /// Whether the cached document of `p` is live (the session is connected and the path is
     /// read and watched on it) or last-known, and since when (Unix ms). `NDSR_E_NOT_FOUND` when
     /// nothing is known about `p` yet. Never touches the network.

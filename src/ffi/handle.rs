@@ -55,7 +55,7 @@ pub unsafe extern "C" fn ndsr_open(
         // SAFETY (all three): per the contract.
         let server = unsafe { arg_opt_str(server, "server")? };
         let options = match unsafe { opts.as_ref() } {
-            Some(o) => o.inner.clone(),
+            Some(o) => o.for_handle()?,
             None => Options::default(),
         };
         let id = Registry::open(server, options)?.keep_for_c();

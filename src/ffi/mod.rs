@@ -19,6 +19,7 @@ pub mod handle;
 pub mod lock;
 pub mod misc;
 pub mod options;
+pub mod picker;
 pub mod snapshot;
 
 use std::cell::RefCell;

@@ -4,14 +4,43 @@ use std::ffi::{c_char, c_int};
 
 use super::args::{arg_ptr, arg_str};
 use super::{guard, status};
+use crate::discovery::picker;
+use crate::discovery::PickerOptions;
 use crate::options::Options;
-use crate::status::Status;
+use crate::status::{Error, Status};
 
-/// Settings for `ndsr_open`, set as string key/values. Created by `ndsr_options_new`, freed by
-/// `ndsr_options_free`; `ndsr_open` copies it, so it may be freed or reused right after. Not
-/// thread-safe: use one options object from one thread at a time.
+/// Settings for `ndsr_open` or `ndsr_picker_new`, set as string key/values. Created by
+/// `ndsr_options_new`, freed by `ndsr_options_free`; both copy it, so it may be freed or reused
+/// right after. Not thread-safe: use one options object from one thread at a time.
 pub struct ndsr_options_t {
     pub(crate) inner: Options,
+    /// The picker's settings (the keys of `discovery::picker::KEYS`).
+    pub(crate) picker: PickerOptions,
+    /// The first key set of each kind (handle, picker), to refuse one given to the other.
+    pub(crate) first_handle_key: Option<String>,
+    pub(crate) first_picker_key: Option<String>,
+}
+
+impl ndsr_options_t {
+    /// The handle's options; a picker option set is refused.
+    pub(crate) fn for_handle(&self) -> Result<Options, Error> {
+        match &self.first_picker_key {
+            Some(k) => Err(Error::invalid(format!(
+                "{k:?} is a picker option (ndsr_picker_new), not a handle option"
+            ))),
+            None => Ok(self.inner.clone()),
+        }
+    }
+
+    /// The picker's options; a handle option set is refused.
+    pub(crate) fn for_picker(&self) -> Result<PickerOptions, Error> {
+        match &self.first_handle_key {
+            Some(k) => Err(Error::invalid(format!(
+                "{k:?} is a handle option (ndsr_open), not a picker option"
+            ))),
+            None => Ok(self.picker.clone()),
+        }
+    }
 }
 
 /// Creates an options object with the defaults (timeout_ms 5000, readonly false, lazy false)
@@ -26,6 +55,9 @@ pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_in
         let out = arg_ptr(out, "out")?;
         let b = Box::new(ndsr_options_t {
             inner: Options::default(),
+            picker: PickerOptions::default(),
+            first_handle_key: None,
+            first_picker_key: None,
         });
         // SAFETY: checked non-NULL; the caller provides writable storage.
         unsafe { *out = Box::into_raw(b) };
@@ -58,6 +90,18 @@ pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_in
 /// - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
 ///   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 ///
+/// Keys of a picker (`ndsr_picker_new`; an options object holds the keys of one or the other):
+/// - `strategy`: `round_robin` (default), `random`, `weighted` (smooth weighted round-robin by
+///   the instances' `weight`), `consistent` (rendezvous hashing of the pick's key: the same key
+///   goes to the same instance in every process, and removing an instance moves only its keys).
+/// - `filter`: comma-separated `key=value` matches on instance data, all required (e.g.
+///   `zone=eu-1`), on top of the `state` rule.
+/// - `down_errors`, `down_window_ms` (default 10000), `down_ms` (default 30000): after
+///   `down_errors` failed `ndsr_pick_report`s within the window, the instance is not picked for
+///   `down_ms` (0 errors, the default: never).
+/// - `panic_percent` (default 50): when more than this share of the usable instances is
+///   ejected, ejections are ignored (better a failing server than none).
+///
 /// Returns NDSR_OK, or NDSR_E_INVALID_ARGUMENT (unknown key, bad value, NULL argument; the
 /// options are unchanged). Never blocks.
 ///
@@ -73,7 +117,19 @@ pub unsafe extern "C" fn ndsr_options_set(
         let opts = arg_ptr(opts, "opts")?;
         // SAFETY: the caller passes valid C strings and an options object from ndsr_options_new.
         let (key, value) = unsafe { (arg_str(key, "key")?, arg_str(value, "value")?) };
-        unsafe { &mut *opts }.inner.set(key, value)?;
+        // SAFETY: checked not NULL; an options object per the contract.
+        let opts = unsafe { &mut *opts };
+        let first = match picker::KEYS.contains(&key) {
+            true => {
+                opts.picker.set(key, value)?;
+                &mut opts.first_picker_key
+            }
+            false => {
+                opts.inner.set(key, value)?;
+                &mut opts.first_handle_key
+            }
+        };
+        first.get_or_insert_with(|| key.to_string());
         Ok(Status::Ok)
     })
 }

@@ -10,6 +10,7 @@ use once_cell::sync::Lazy;
 
 use super::table::{self, HeldTable, Table};
 use crate::core::{Carried, Core};
+use crate::discovery::{self, Picker, PickerOptions};
 use crate::document::Document;
 use crate::events::subscription::Callback;
 use crate::lock::Lease;
@@ -189,6 +190,18 @@ impl Registry {
     /// The document of `path`, shared and immutable: no copy, valid for as long as it is held.
     pub fn snapshot(&self, path: &str) -> Result<Arc<Document>> {
         self.core()?.snapshot(path)
+    }
+
+    /// Waits up to `timeout` until `path` has at least `min` instances its data lets be picked
+    /// (see [`crate::discovery`]): `NDSR_E_TIMEOUT` when the time runs out first.
+    pub fn wait_for(&self, path: &str, min: usize, timeout: Duration) -> Result<()> {
+        self.core()?
+            .wait_for(path, timeout, |doc| discovery::usable_count(doc) >= min)
+    }
+
+    /// A picker of the instances of `path` (see [`Picker`]).
+    pub fn picker(self: &Arc<Self>, path: &str, options: PickerOptions) -> Result<Picker> {
+        Picker::new(self.clone(), path, options)
     }
 
     /// Calls `callback` with the connection state now and after every change.

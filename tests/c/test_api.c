@@ -654,6 +654,102 @@ static void test_snapshots(const char *server) {
     CHECK(box_wait(&b, &b.frees, 1) == 1);
 }
 
+struct picking {
+    ndsr_picker_t *p;
+    int rounds, bad;
+};
+
+/* Picks in a loop; a pick must name an instance the service had (a..c or n0..n9). */
+static void *pick_loop(void *arg) {
+    struct picking *pk = (struct picking *)arg;
+    char buf[64];
+    size_t len = 0;
+    for (int i = 0; i < pk->rounds; i++) {
+        int rc = ndsr_pick(pk->p, NULL, buf, sizeof buf, &len);
+        if (rc != NDSR_OK || len != strlen(buf) || strchr(buf, ':') == NULL) pk->bad++;
+        if (i % 64 == 0) ndsr_pick_report(pk->p, buf, 1);
+    }
+    return NULL;
+}
+
+static void test_pickers(const char *server) {
+    ndsr_t *h = open_handle(server);
+    ndsr_picker_t *p = NULL;
+    char buf[64];
+    size_t len = 0;
+    CHECK_RC(ndsr_wait_for(h, "/cpick", 1, 50), NDSR_E_TIMEOUT);
+    CHECK_RC(ndsr_wait_for(h, "/cpick", 1, -1), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_wait_for(NULL, "/cpick", 1, 10), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_picker_new(h, "/cpick", NULL, &p), NDSR_OK);
+    CHECK_RC(ndsr_pick(p, NULL, buf, sizeof buf, &len), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_set_node(h, "/cpick/a:1", "{\"weight\":1}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/cpick/b:1", "{\"weight\":2,\"zone\":\"z1\"}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/cpick/c:1", "{\"state\":\"down\"}"), NDSR_OK);
+    CHECK_RC(ndsr_wait_for(h, "/cpick", 2, 10000), NDSR_OK);
+    CHECK_RC(ndsr_pick(p, NULL, buf, sizeof buf, &len), NDSR_OK);
+    CHECK(len == 3 && (strcmp(buf, "a:1") == 0 || strcmp(buf, "b:1") == 0));
+    CHECK_RC(ndsr_pick(p, NULL, buf, 3, &len), NDSR_E_TOO_LARGE);
+    CHECK(len == 3);
+    CHECK_RC(ndsr_pick(p, NULL, NULL, 10, &len), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_pick(NULL, NULL, buf, sizeof buf, &len), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_pick_report(p, NULL, 0), NDSR_E_INVALID_ARGUMENT);
+
+    /* Options: a filter and weights; handle keys are refused, and picker keys by ndsr_open. */
+    ndsr_options_t *o = NULL;
+    ndsr_picker_t *w = NULL;
+    CHECK_RC(ndsr_options_new(&o), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "strategy", "sideways"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "strategy", "weighted"), NDSR_OK);
+    CHECK_RC(ndsr_picker_new(h, "/cpick", o, &w), NDSR_OK);
+    int a = 0, b = 0;
+    for (int i = 0; i < 30; i++) {
+        CHECK_RC(ndsr_pick(w, NULL, buf, sizeof buf, &len), NDSR_OK);
+        a += strcmp(buf, "a:1") == 0;
+        b += strcmp(buf, "b:1") == 0;
+    }
+    CHECK(a == 10 && b == 20);
+    ndsr_picker_free(w);
+    ndsr_t *bad = NULL;
+    CHECK_RC(ndsr_open(server, o, &bad), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "filter", "zone=z1"), NDSR_OK);
+    CHECK_RC(ndsr_picker_new(h, "/cpick", o, &w), NDSR_OK);
+    CHECK_RC(ndsr_pick(w, NULL, buf, sizeof buf, &len), NDSR_OK);
+    CHECK(strcmp(buf, "b:1") == 0);
+    ndsr_picker_free(w);
+    CHECK_RC(ndsr_options_set(o, "timeout_ms", "1000"), NDSR_OK);
+    w = NULL;
+    CHECK_RC(ndsr_picker_new(h, "/cpick", o, &w), NDSR_E_INVALID_ARGUMENT);
+    CHECK(w == NULL);
+    ndsr_options_free(o);
+
+    /* Four threads pick while instances come and go. */
+    struct picking pk[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        pk[i].p = p;
+        pk[i].rounds = 20000;
+        pk[i].bad = 0;
+        pthread_create(&threads[i], NULL, pick_loop, &pk[i]);
+    }
+    char path[64];
+    for (int i = 0; i < 30; i++) {
+        snprintf(path, sizeof path, "/cpick/n%d:1", i % 10);
+        if (i < 10 || i >= 20)
+            CHECK_RC(ndsr_set_node(h, path, "{}"), NDSR_OK);
+        else
+            CHECK_RC(ndsr_unset(h, path), NDSR_OK);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(pk[i].bad == 0);
+    }
+    /* After the handle's close, picks say so; the picker is still freed normally. */
+    ndsr_close(h);
+    CHECK_RC(ndsr_pick(p, NULL, buf, sizeof buf, &len), NDSR_E_CLOSED);
+    ndsr_picker_free(p);
+    ndsr_picker_free(NULL);
+}
+
 int main(void) {
     const char *server = getenv("NDSR_TEST_SERVER");
     if (!server) {
@@ -670,6 +766,7 @@ int main(void) {
     test_fork(server);
     test_diffs(server);
     test_snapshots(server);
+    test_pickers(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

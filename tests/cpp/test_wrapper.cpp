@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -204,6 +205,34 @@ int main() {
         CHECK(!secret);
     }
     CHECK(reg.session_id().has_value());
+
+    // Pickers and wait_for.
+    {
+        CHECK(reg.wait_for("/cpp/pick", 2, 100).code == NDSR_E_TIMEOUT);
+        reg.set_node("/cpp/pick/a:1", R"({"weight":1})");
+        reg.set_node("/cpp/pick/b:1", R"({"weight":3})");
+        CHECK(reg.wait_for("/cpp/pick", 2, 10000).code == NDSR_OK);
+        ndsr::Picker rr = reg.picker("/cpp/pick");
+        std::map<std::string, int> seen;
+        for (int i = 0; i < 40; i++) seen[rr.pick()]++;
+        CHECK(seen.size() == 2 && seen["a:1"] == 20 && seen["b:1"] == 20);
+        ndsr::Picker w = reg.picker("/cpp/pick", {{"strategy", "weighted"}});
+        seen.clear();
+        for (int i = 0; i < 40; i++) seen[w.pick()]++;
+        CHECK(seen["a:1"] == 10 && seen["b:1"] == 30);
+        char small[2];
+        size_t len = 0;
+        CHECK(rr.try_pick(small, sizeof small, len).code == NDSR_E_TOO_LARGE && len == 3);
+        ndsr::Picker c = reg.picker("/cpp/pick", {{"strategy", "consistent"}});
+        CHECK(c.pick("k1") == c.pick("k1"));
+        CHECK(rr.report("a:1", false).code == NDSR_OK);
+        try {
+            (void)reg.picker("/cpp/pick", {{"timeout_ms", "100"}});
+            CHECK(false);
+        } catch (const ndsr::Error &e) {
+            CHECK(e.code() == NDSR_E_INVALID_ARGUMENT);
+        }
+    }
 
     // Move semantics and idempotent close.
     ndsr::Registry moved = std::move(reg);
