@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """libndsr benchmark: workloads W1-W6 and M1 for libndsr (through its C API) and for the
 ZooKeeper C client (libzookeeper-mt), on one throw-away ZooKeeper, repetitions interleaved; and
-W7, libndsr's diffs and snapshots (W5 and W3 through them), against the C client's W5 and W3.
+W7, libndsr's diffs and snapshots (W5 and W3 through them), against the C client's W5 and W3;
+W8, libndsr's pickers (bench/w8.c: time per pick, with 8 threads while the list churns,
+allocations per pick, and how soon a change reaches a picker against a callback).
 
     bench/run.sh [--quick] [--out FILE]
 
@@ -26,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZKSH = os.path.join(ROOT, "tests", "harness", "zk.sh")
 DRIVER = os.path.join(ROOT, "target", "bench", "driver")
+W8 = os.path.join(ROOT, "target", "bench", "w8")
 CLIENTS = ("ndsr", "zkc")
 NAMES = {"ndsr": "libndsr", "zkc": "ZooKeeper C client"}
 
@@ -48,6 +51,10 @@ def build():
         ["cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-o", DRIVER,
          os.path.join(ROOT, "bench", "driver.c"), "-I" + os.path.join(ROOT, "include"),
          "-L" + lib, "-lndsr", "-lzookeeper_mt", "-lpthread", "-Wl,-rpath," + lib],
+        check=True)
+    subprocess.run(
+        ["cc", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-o", W8, os.path.join(ROOT, "bench", "w8.c"),
+         "-I" + os.path.join(ROOT, "include"), "-L" + lib, "-lndsr", "-lpthread", "-Wl,-rpath," + lib],
         check=True)
 
 
@@ -118,6 +125,18 @@ def summarise(samples):
             d["reps_" + key] = vals
         out[client] = d
     return out
+
+
+def w8(run):
+    """libndsr only: bench/w8.c on a service of 100 instances."""
+    p = subprocess.run([W8, run.prefix("ndsr", "w8") + "/svc", "3"], env=run.env, capture_output=True,
+                       text=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError(f"w8 failed:\n{p.stderr}")
+    rec = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+    for key in [k for k in rec if k.startswith("reps_")]:
+        rec[key[len("reps_"):]] = statistics.median(rec[key])
+    return {"ndsr": rec}
 
 
 def run_workloads(run, quick):
@@ -236,6 +255,7 @@ def run_workloads(run, quick):
     timed("W6 resync after a server restart", w6)
     timed("M1 memory", m1)
     timed("W7 diffs and snapshots", w7)
+    timed("W8 pickers", lambda: w8(run))
     run.rmr(run.root)
     return results
 
@@ -316,6 +336,23 @@ def targets(res):
     row7("W7 W5 through diffs: change->diff p50 (us)", "p50_us", "-", True, w7["p50_us"] / w5c, w5c)
     row7("W7 W5 through diffs: requests per change", "server_requests_per_change", "<= 1.0",
          w7["server_requests_per_change"] <= 1.0)
+    w8 = res["W8 pickers"]["ndsr"]
+
+    def row8(label, key, target, ok, ratio=None, reference=None):
+        rows.append({"workload": "W8 pickers", "metric": label, "key": key, "unit": "",
+                     "libndsr": w8[key], "c_client": reference, "ratio": ratio, "target": target,
+                     "met": bool(ok)})
+
+    for s in ("round_robin", "random", "weighted", "consistent"):
+        row8(f"W8 pick, {s}, 100 instances (ns)", f"{s}_ns", "<= 100 ns", w8[f"{s}_ns"] <= 100)
+        row8(f"W8 pick, {s}, 8 threads, list churning (ns)", f"{s}_8_threads_ns", "<= 200 ns",
+             w8[f"{s}_8_threads_ns"] <= 200)
+    allocs = max(w8[f"{s}_allocations_per_pick"] for s in ("round_robin", "random", "weighted", "consistent"))
+    w8["allocations_per_pick"] = allocs
+    row8("W8 allocations per pick (any strategy)", "allocations_per_pick", "0", allocs == 0)
+    cb = w8["change_to_callback_p50_us"]
+    row8("W8 change->pick p50, against change->callback (us)", "change_to_pick_p50_us",
+         "<= 1.2x callback", w8["change_to_pick_p50_us"] <= 1.2 * cb, w8["change_to_pick_p50_us"] / cb, cb)
     return rows
 
 

@@ -54,7 +54,7 @@ pub fn instances(doc: &Document) -> (Vec<Instance>, Vec<String>) {
 }
 
 /// Child `i` of `doc` as an instance, if it is one.
-fn instance(doc: &Document, i: usize) -> Option<Instance> {
+pub fn instance(doc: &Document, i: usize) -> Option<Instance> {
     let (name_host, name_port) = doc.name_str(i).and_then(host_port).unzip();
     let host = match doc.child_str(i, "host").and_then(|h| h.to_str().ok()) {
         Some(h) if !h.is_empty() => h.to_string(),

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashSet;
 
 use super::down::{Down, DownPolicy, Ejections};
-use super::instance::instances;
+use super::instance::instance;
 use crate::document::Document;
 use crate::fork::Registry;
 use crate::memo;
@@ -134,6 +134,7 @@ const UNSET: u16 = u16::MAX;
 const SCHEDULE: u64 = 4_096;
 
 /// One usable instance in a table.
+#[derive(Clone, Copy)]
 struct Usable {
     /// Its child index in the table's document.
     index: usize,
@@ -146,6 +147,8 @@ struct Usable {
 struct Table {
     doc: Arc<Document>,
     epoch: u64,
+    /// Per child of the document: usable (with its weight and hash), or not.
+    verdicts: Vec<Option<(u32, u64)>>,
     usable: Vec<Usable>,
     /// Weighted: the smooth weighted round-robin sequence (indexes into `usable`).
     schedule: Vec<u32>,
@@ -172,7 +175,7 @@ impl Picker {
         let epoch = memo::epoch();
         let doc = registry.snapshot(path)?;
         let mut warned = FxHashSet::default();
-        let table = build(doc, epoch, &options, path, &mut warned);
+        let table = build(doc, None, epoch, &options, path, &mut warned);
         Ok(Picker {
             registry,
             path: path.to_string(),
@@ -262,7 +265,14 @@ impl Picker {
         }
         let epoch = memo::epoch();
         let doc = self.registry.snapshot(&self.path)?;
-        let table = build(doc, epoch, &self.options, &self.path, &mut warned);
+        let table = build(
+            doc,
+            Some(&current),
+            epoch,
+            &self.options,
+            &self.path,
+            &mut warned,
+        );
         self.table.store(Arc::new(table));
         Ok(())
     }
@@ -280,28 +290,43 @@ fn first_from(start: usize, n: usize, skip: impl Fn(usize) -> bool) -> Option<us
     (0..n).map(|k| (start + k) % n).find(|u| !skip(*u))
 }
 
-/// The table of `doc` for a picker with `options`; children that are not instances are logged
-/// once per picker.
+/// The table of `doc` for a picker with `options`. A child unchanged since `prev` (same name,
+/// same data) keeps its verdict, so a change costs the parsing of what changed only. Children
+/// that are not instances are logged once per picker.
 fn build(
     doc: Arc<Document>,
+    prev: Option<&Table>,
     epoch: u64,
     options: &PickerOptions,
     path: &str,
     warned: &mut FxHashSet<String>,
 ) -> Table {
-    let (found, skipped) = instances(&doc);
-    for name in skipped {
-        if warned.len() < 1_000 && warned.insert(name.clone()) {
-            log::warn!("{path}: child {name:?} is not an instance (no host:port in its name or data); not picked");
-        }
-    }
-    let usable: Vec<Usable> = found
+    let mut j = 0;
+    let verdicts: Vec<Option<(u32, u64)>> = (0..doc.count())
+        .map(|i| {
+            let name = doc.name_str(i).unwrap_or_default();
+            if let Some(prev) = prev {
+                while prev.doc.name_str(j).is_some_and(|n| n < name) {
+                    j += 1;
+                }
+                let same = prev.doc.name_str(j) == Some(name)
+                    && prev.doc.child_json(j) == doc.child_json(i);
+                if same {
+                    return prev.verdicts[j];
+                }
+            }
+            verdict(&doc, i, options, path, warned)
+        })
+        .collect();
+    let usable: Vec<Usable> = verdicts
         .iter()
-        .filter(|i| i.usable() && matches(&doc, i.index, &options.filter))
-        .map(|i| Usable {
-            index: i.index,
-            weight: i.weight,
-            hash: hash(doc.name_str(i.index).unwrap_or_default().as_bytes()),
+        .enumerate()
+        .filter_map(|(index, v)| {
+            v.map(|(weight, hash)| Usable {
+                index,
+                weight,
+                hash,
+            })
         })
         .collect();
     let schedule = match options.strategy {
@@ -315,10 +340,31 @@ fn build(
     Table {
         doc,
         epoch,
+        verdicts,
         usable,
         schedule,
         buckets,
     }
+}
+
+/// Whether child `i` may be picked: an instance, usable by its own data, and through the
+/// filter; with its weight and its name's hash.
+fn verdict(
+    doc: &Document,
+    i: usize,
+    options: &PickerOptions,
+    path: &str,
+    warned: &mut FxHashSet<String>,
+) -> Option<(u32, u64)> {
+    let name = doc.name_str(i).unwrap_or_default();
+    let Some(found) = instance(doc, i) else {
+        if warned.len() < 1_000 && warned.insert(name.to_string()) {
+            log::warn!("{path}: child {name:?} is not an instance (no host:port in its name or data); not picked");
+        }
+        return None;
+    };
+    (found.usable() && matches(doc, i, &options.filter))
+        .then(|| (found.weight, hash(name.as_bytes())))
 }
 
 /// Whether child `i`'s data has every `key=value` of the filter (a string equal to the value,
