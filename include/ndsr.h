@@ -728,6 +728,20 @@ void ndsr_picker_free(ndsr_picker_t *p);
 int ndsr_wait_for(ndsr_t *h, const char *path, size_t min_instances, int timeout_ms);
 
 /**
+ * Drains this handle's registration of `path` (an ephemeral node from `ndsr_set_node`): its
+ * data gets `"state":"draining"` at once, so pickers (of any process) stop choosing it while
+ * requests in flight finish, and after `grace_ms` it is removed and forgotten: never re-created,
+ * not even after a session expiry. Returns at once; the rest happens on a thread of its own
+ * (log lines say when it is done). A new `ndsr_set_node` of the path before the removal cancels
+ * it. Returns NDSR_OK; NDSR_E_NOT_FOUND when `path` is not an ephemeral registration of this
+ * handle; NDSR_E_INVALID_ARGUMENT; NDSR_E_CLOSED.
+ *
+ * # Safety
+ * `path` is NULL or a NUL-terminated string.
+ */
+int ndsr_drain(ndsr_t *h, const char *path, int grace_ms);
+
+/**
  * Stores in `*out` a snapshot of the document of `path` (the one `ndsr_get_json` gives, without
  * copying it): read and watched on first use, like `ndsr_get_json`, and from the cache after
  * that. The snapshot never changes; take a new one for a newer document. Release it with

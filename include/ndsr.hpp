@@ -420,6 +420,12 @@ public:
         return Picker(p);
     }
 
+    /** Drains this handle's registration of `path` (ndsr_drain): `state: draining` at once,
+     *  removed after `grace_ms`. Returns at once. */
+    Status drain(const std::string &path, int grace_ms) noexcept {
+        return detail::status(ndsr_drain(h_, path.c_str(), grace_ms));
+    }
+
     /** Waits up to `timeout_ms` until `path` has at least `min` usable instances
      *  (ndsr_wait_for): OK or NDSR_E_TIMEOUT. */
     Status wait_for(const std::string &path, size_t min, int timeout_ms) noexcept {

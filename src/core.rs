@@ -239,6 +239,37 @@ impl Core {
         self.registrations.change(p, desired, |_, _| false)
     }
 
+    /// The data `p`'s ephemeral registration gets while it drains (its own with `state:
+    /// draining`), and the registration's version. `NDSR_E_NOT_FOUND` when `p` is not an
+    /// ephemeral registration of this handle. Never waits.
+    pub fn draining_data(&self, p: &str) -> Result<(String, u64)> {
+        self.shared.check_open()?;
+        path::validate(p)?;
+        let (user, version) = self.registrations.ephemeral(p)?;
+        let mut object = match user {
+            Value::Object(map) => map,
+            Value::Null => serde_json::Map::new(),
+            other => serde_json::Map::from_iter([("string_value".to_string(), other)]),
+        };
+        object.insert("state".into(), Value::from("draining"));
+        Ok((Value::Object(object).to_string(), version))
+    }
+
+    /// The version of the registration of `p`, if there is one.
+    pub fn registration_version(&self, p: &str) -> Option<u64> {
+        self.registrations.version(p)
+    }
+
+    /// Waits `d`; false if the handle is closed first.
+    pub fn pause(&self, d: std::time::Duration) -> bool {
+        crate::runtime::block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(d) => true,
+                _ = self.shared.closing() => false,
+            }
+        })
+    }
+
     /// Where the registration of `p` stands (see [`Registrations::status`]). Never waits.
     pub fn registration_status(&self, p: &str) -> Result<Status> {
         self.shared.check_open()?;

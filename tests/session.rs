@@ -129,3 +129,81 @@ fn ensemble_member_loss_keeps_session_and_watches() {
     let (_, stat) = raw.get("/ens/svc/me:1").unwrap();
     assert_eq!(stat.ephemeral_owner, session);
 }
+
+#[test]
+fn a_drained_registration_shows_draining_then_goes_and_stays_gone_after_an_expiry() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, "4000");
+    r.set_node("/drain/svc/me:1", r#"{"weight":3}"#).unwrap();
+    r.set_node("/drain/svc/other:1", "{}").unwrap();
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    let events = docs(&r, "/drain/svc");
+    until(&events, |d| {
+        d["children"].get("me:1").is_some() && d["children"].get("other:1").is_some()
+    });
+    let p = r
+        .picker("/drain/svc", ndsr::discovery::PickerOptions::default())
+        .unwrap();
+    assert_eq!(p.usable().unwrap(), 2);
+    assert_eq!(
+        r.drain("/drain/svc/none:1", Duration::ZERO)
+            .unwrap_err()
+            .code,
+        ndsr::Status::NotFound
+    );
+
+    let t0 = std::time::Instant::now();
+    r.drain("/drain/svc/me:1", Duration::from_millis(500))
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_millis(200), "returns at once");
+    let d = until(&events, |d| d["children"]["me:1"]["state"] == "draining");
+    assert_eq!(d["children"]["me:1"]["weight"], 3, "its own data kept");
+    assert_eq!(p.usable().unwrap(), 1, "pickers stop choosing it");
+    until(&events, |d| d["children"].get("me:1").is_none());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(500),
+        "not before the grace"
+    );
+    assert_eq!(
+        r.registration_status("/drain/svc/me:1").unwrap_err().code,
+        ndsr::Status::NotFound,
+        "forgotten"
+    );
+
+    // After an expiry the other registration comes back; the drained one does not.
+    let info = r.session_info().unwrap();
+    proxy.cut();
+    expire(&zk.connect, info);
+    proxy.restore();
+    while st.next() != State::Expired {}
+    while st.next() != State::Connected {}
+    let d = until(&events, |d| d["children"].get("other:1").is_some());
+    assert!(d["children"].get("me:1").is_none());
+    let (_, stat) = raw.get("/drain/svc/other:1").expect("re-created");
+    assert_eq!(stat.ephemeral_owner, r.session_id());
+    assert!(raw.get("/drain/svc/me:1").is_none());
+}
+
+#[test]
+fn registering_again_cancels_a_drain() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    let r = open(&zk.connect, "4000");
+    r.set_node("/drain2/svc/me:1", "{}").unwrap();
+    r.drain("/drain2/svc/me:1", Duration::from_millis(300))
+        .unwrap();
+    let events = docs(&r, "/drain2/svc");
+    until(&events, |d| d["children"]["me:1"]["state"] == "draining");
+    r.set_node("/drain2/svc/me:1", r#"{"back":true}"#).unwrap();
+    // Past the grace (the drain's own timer: nothing else to await).
+    std::thread::sleep(Duration::from_millis(600));
+    let (data, _) = raw.get("/drain2/svc/me:1").expect("still registered");
+    assert!(String::from_utf8_lossy(&data).contains("\"back\":true"));
+    assert_eq!(
+        r.registration_status("/drain2/svc/me:1").unwrap(),
+        ndsr::Status::Ok
+    );
+}

@@ -540,6 +540,9 @@ func TestPickersAndWaitFor(t *testing.T) {
 	if err := rr.Report("a:1", false); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.Drain("/go/pick/none:1", 0); code(err) != ENotFound {
+		t.Fatalf("Drain of no registration: %v", err)
+	}
 	if _, err := r.NewPicker("/go/pick", map[string]string{"strategy": "fastest"}); code(err) != EInvalidArgument {
 		t.Fatalf("a bad strategy: %v", err)
 	}

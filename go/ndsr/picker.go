@@ -111,3 +111,13 @@ func (r *Registry) WaitFor(path string, min int, timeout time.Duration) error {
 	})
 	return err
 }
+
+// Drain marks this registry's registration of path "state": "draining" at once (pickers stop
+// choosing it) and removes it after grace, for good. It returns at once; a new SetNode of the
+// path before the removal cancels it.
+func (r *Registry) Drain(path string, grace time.Duration) error {
+	_, err := r.withPath(path, func(h *C.ndsr_t, p *C.char, e **C.char) C.int {
+		return C.ndsr_go_drain(h, p, C.int(grace.Milliseconds()), e)
+	})
+	return err
+}

@@ -117,3 +117,6 @@ int ndsr_go_pick_report(const ndsr_picker_t *p, const char *name, int ok, char *
 int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, char **err) {
     return done(ndsr_wait_for(h, path, min, timeout_ms), err);
 }
+int ndsr_go_drain(ndsr_t *h, const char *path, int grace_ms, char **err) {
+    return done(ndsr_drain(h, path, grace_ms), err);
+}

@@ -37,4 +37,5 @@ int ndsr_go_picker_new(ndsr_t *h, const char *path, char **keys, char **values, 
 int ndsr_go_pick(const ndsr_picker_t *p, const char *key, char *buf, size_t cap, size_t *len, char **err);
 int ndsr_go_pick_report(const ndsr_picker_t *p, const char *name, int ok, char **err);
 int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, char **err);
+int ndsr_go_drain(ndsr_t *h, const char *path, int grace_ms, char **err);
 #endif

@@ -158,3 +158,25 @@ pub unsafe extern "C" fn ndsr_wait_for(
         Ok(Status::Ok)
     })
 }
+
+/// Drains this handle's registration of `path` (an ephemeral node from `ndsr_set_node`): its
+/// data gets `"state":"draining"` at once, so pickers (of any process) stop choosing it while
+/// requests in flight finish, and after `grace_ms` it is removed and forgotten: never re-created,
+/// not even after a session expiry. Returns at once; the rest happens on a thread of its own
+/// (log lines say when it is done). A new `ndsr_set_node` of the path before the removal cancels
+/// it. Returns NDSR_OK; NDSR_E_NOT_FOUND when `path` is not an ephemeral registration of this
+/// handle; NDSR_E_INVALID_ARGUMENT; NDSR_E_CLOSED.
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_drain(h: *mut ndsr_t, path: *const c_char, grace_ms: c_int) -> c_int {
+    status(|| {
+        // SAFETY: per the contract.
+        let path = unsafe { arg_str(path, "path")? };
+        let grace =
+            u64::try_from(grace_ms).map_err(|_| Error::invalid("grace_ms must not be negative"))?;
+        registry(h)?.drain(path, Duration::from_millis(grace))?;
+        Ok(Status::Ok)
+    })
+}

@@ -199,6 +199,43 @@ impl Registry {
             .wait_for(path, timeout, |doc| discovery::usable_count(doc) >= min)
     }
 
+    /// Drains this handle's ephemeral registration of `path`: its data gets `state: draining`
+    /// (pickers stop choosing it), and after `grace` it is removed and forgotten (never
+    /// re-created, not even after a session expiry). Returns at once; the rest happens on a
+    /// thread of its own. A new `set_node` of the path meanwhile cancels the removal.
+    /// `NDSR_E_NOT_FOUND` when `path` is not an ephemeral registration of this handle.
+    pub fn drain(self: &Arc<Self>, path: &str, grace: Duration) -> Result<()> {
+        let (draining, _) = self.core()?.draining_data(path)?;
+        let r = self.clone();
+        let path = path.to_string();
+        std::thread::Builder::new()
+            .name("ndsr-drain".into())
+            .spawn(move || r.drain_then_remove(&path, &draining, grace))
+            .map_err(|e| Error::new(Status::Internal, format!("no thread for the drain: {e}")))?;
+        Ok(())
+    }
+
+    /// The drain's own thread: mark, wait out the grace, remove unless changed meanwhile.
+    fn drain_then_remove(&self, path: &str, draining: &str, grace: Duration) {
+        if let Err(e) = self.set_node(path, draining) {
+            log::warn!("{path}: drain: could not mark it draining: {}", e.message);
+            return;
+        }
+        let Ok(core) = self.core() else { return };
+        let version = core.registration_version(path);
+        if version.is_none() || !core.pause(grace) {
+            return;
+        }
+        if core.registration_version(path) != version {
+            log::info!("{path}: drain cancelled: registered again meanwhile");
+            return;
+        }
+        match self.unset(path) {
+            Ok(_) => log::info!("{path}: drained and removed after {} ms", grace.as_millis()),
+            Err(e) => log::warn!("{path}: drain: removal: {}", e.message),
+        }
+    }
+
     /// A picker of the instances of `path` (see [`Picker`]).
     pub fn picker(self: &Arc<Self>, path: &str, options: PickerOptions) -> Result<Picker> {
         Picker::new(self.clone(), path, options)

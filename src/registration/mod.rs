@@ -204,11 +204,15 @@ struct Registration {
     version: AtomicU64,
     /// Forgotten (unset): its task ends, and a call that finds it takes a new one.
     retired: AtomicBool,
+    /// The user's data of an ephemeral registration as last asked for (None: not one), read
+    /// without waiting for an apply (see `Registrations::ephemeral`).
+    ephemeral_user: parking_lot::Mutex<Option<Value>>,
 }
 
 impl Registration {
     fn new(path: &str, desired: Desired) -> Arc<Registration> {
         Arc::new(Registration {
+            ephemeral_user: parking_lot::Mutex::new(ephemeral_user(&desired)),
             path: path.to_string(),
             state: Mutex::new(RegState::new(desired)),
             standing: parking_lot::Mutex::new(Standing::Queued),
@@ -243,6 +247,11 @@ fn forget(map: &Map, reg: &Arc<Registration>) {
 }
 
 /// The error a caller gets for a registration in conflict.
+/// The user's data of `desired` if it is an ephemeral node's.
+fn ephemeral_user(desired: &Desired) -> Option<Value> {
+    (desired.kind == Kind::Ephemeral && desired.present).then(|| desired.user.clone())
+}
+
 pub fn conflict_error(p: &str, owner: i64) -> Error {
     let holder = match owner {
         0 => "a persistent node (someone's data) is there; it is not replaced".to_string(),
@@ -366,6 +375,7 @@ impl Registrations {
             unchanged.store(true, Ordering::Relaxed);
             return Ok(Applied::Done);
         }
+        *reg.ephemeral_user.lock() = ephemeral_user(desired);
         st.want(desired.clone());
         reg.version.fetch_add(1, Ordering::SeqCst);
         reg.settle(st);
@@ -391,6 +401,29 @@ impl Registrations {
             Err(Failure::Transient(_)) => Ok(Applied::Queued),
             Err(Failure::Refused(e)) => Err(e),
         }
+    }
+
+    /// The user's data of this handle's registration of an ephemeral node at `p`, with the
+    /// registration's version (it changes with every new desired state). `NDSR_E_NOT_FOUND`
+    /// when `p` is not such a registration. Never waits.
+    pub fn ephemeral(&self, p: &str) -> Result<(Value, u64)> {
+        let reg = self.ctx.map.lock().get(p).cloned();
+        let found = reg.and_then(|r| {
+            let user = r.ephemeral_user.lock().clone()?;
+            Some((user, r.version.load(Ordering::SeqCst)))
+        });
+        found.ok_or_else(|| {
+            Error::new(
+                Status::NotFound,
+                format!("{p}: not an ephemeral registration of this handle"),
+            )
+        })
+    }
+
+    /// The version of the registration of `p`, if there is one (see [`Registrations::ephemeral`]).
+    pub fn version(&self, p: &str) -> Option<u64> {
+        let reg = self.ctx.map.lock().get(p).cloned()?;
+        (!reg.is_retired()).then(|| reg.version.load(Ordering::SeqCst))
     }
 
     /// Where the registration of `p` stands: `NDSR_OK` (in place on the current session),

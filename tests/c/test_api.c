@@ -743,6 +743,10 @@ static void test_pickers(const char *server) {
         pthread_join(threads[i], NULL);
         CHECK(pk[i].bad == 0);
     }
+    CHECK_RC(ndsr_drain(h, "/cpick/none:1", 0), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_drain(h, "/cpick/a:1", -1), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_drain(h, NULL, 0), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_drain(h, "/cpick/a:1", 100000), NDSR_OK); /* closing the handle ends it */
     /* After the handle's close, picks say so; the picker is still freed normally. */
     ndsr_close(h);
     CHECK_RC(ndsr_pick(p, NULL, buf, sizeof buf, &len), NDSR_E_CLOSED);

@@ -226,6 +226,11 @@ int main() {
         ndsr::Picker c = reg.picker("/cpp/pick", {{"strategy", "consistent"}});
         CHECK(c.pick("k1") == c.pick("k1"));
         CHECK(rr.report("a:1", false).code == NDSR_OK);
+        CHECK(reg.drain("/cpp/pick/none:1", 0).code == NDSR_E_NOT_FOUND);
+        Inbox drained;
+        auto dsub2 = reg.on_change("/cpp/pick", [&](const std::string &, const std::string &d) { drained.push(d); });
+        CHECK(reg.drain("/cpp/pick/b:1", 2000).code == NDSR_OK);
+        CHECK(drained.wait_for("\"draining\""));
         try {
             (void)reg.picker("/cpp/pick", {{"timeout_ms", "100"}});
             CHECK(false);
