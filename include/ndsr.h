@@ -318,6 +318,16 @@ int ndsr_on_state(ndsr_t *h,
 int ndsr_off(ndsr_t *h, uint64_t subscription);
 
 /**
+ * Delivers at most one call of the document (or diff) subscription `subscription` per
+ * `interval_ms`: a change within the interval waits for its end, and then the latest state is
+ * delivered (for a diff subscription, one diff covering everything since the last call); the
+ * last change is never lost. 0 delivers every change again (the default). State subscriptions
+ * are not debounced. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (not a document or diff
+ * subscription of this handle), NDSR_E_INVALID_ARGUMENT (a negative interval), NDSR_E_CLOSED.
+ */
+int ndsr_set_debounce(ndsr_t *h, uint64_t subscription, int interval_ms);
+
+/**
  * Opens a handle on `server`, a ZooKeeper connect string `host:port[,host:port…][/chroot]`
  * (NULL means "localhost:2181"), with `opts` (NULL means the defaults; it is copied, so it may
  * be freed right after). Blocks until a session exists, at most `timeout_ms` (not at all with

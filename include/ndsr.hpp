@@ -126,6 +126,10 @@ public:
     }
     /** The subscription id (for ndsr_off). */
     uint64_t id() const noexcept { return id_; }
+    /** At most one call per `interval_ms`, always the latest state (ndsr_set_debounce). */
+    Status debounce(int interval_ms) noexcept {
+        return detail::status(ndsr_set_debounce(h_, id_, interval_ms));
+    }
     /** Gives up ownership: the subscription lasts until the registry is closed. */
     uint64_t release() noexcept {
         h_ = nullptr;

@@ -361,6 +361,17 @@ impl Core {
         Ok(())
     }
 
+    /// Delivers at most one document (or diff) of subscription `id` per `interval`, always the
+    /// latest, the last one never lost (zero: every change, the default).
+    pub fn set_debounce(&self, id: u64, interval: std::time::Duration) -> Result<()> {
+        self.shared.check_open()?;
+        let sub = self.cache.subscriber(id).ok_or_else(|| {
+            Error::new(Status::NotFound, format!("no document subscription {id}"))
+        })?;
+        sub.set_debounce(interval);
+        Ok(())
+    }
+
     /// The connection state.
     pub fn state(&self) -> State {
         if self.shared.is_closed() {

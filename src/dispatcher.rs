@@ -16,6 +16,16 @@ use std::time::Instant;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Queues jobs on a dispatcher from elsewhere (see [`Dispatcher::submitter`]).
+pub struct Submitter(mpsc::Sender<Job>);
+
+impl Submitter {
+    /// Queues a job; false once the dispatcher's thread is gone (the job is dropped here).
+    pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
+        self.0.send(Box::new(job)).is_ok()
+    }
+}
+
 /// Whether the thread has ended (returned or been unwound), and when it is joined.
 #[derive(Default)]
 struct Ended {
@@ -113,6 +123,11 @@ impl Dispatcher {
             Some(tx) => tx.send(Box::new(job)).is_ok(),
             None => false,
         }
+    }
+
+    /// A handle to queue jobs later, from anywhere (a timer): None once shut down.
+    pub fn submitter(&self) -> Option<Submitter> {
+        self.tx.lock().clone().map(Submitter)
     }
 
     /// True when called from the dispatcher thread (that is, from inside a callback).

@@ -215,3 +215,53 @@ fn many_threads_and_a_racing_close() {
     }
     assert!(ok.load(SeqCst) >= 600);
 }
+
+#[test]
+fn a_debounced_subscription_gets_at_most_one_call_per_interval_and_always_the_last() {
+    let zk = Zk::standalone();
+    let r = Registry::open(Some(&zk.connect), ndsr::Options::default()).unwrap();
+    r.set_data("/deb/node", r#"{"v":-1}"#).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (id, _) = r
+        .on_change(
+            "/deb/node",
+            ndsr::callback(move |e| {
+                if let ndsr::Event::Document { json, .. } = e {
+                    let _ = tx.send((std::time::Instant::now(), json.to_string()));
+                }
+            }),
+        )
+        .unwrap();
+    let interval = std::time::Duration::from_millis(300);
+    r.set_debounce(id, interval).unwrap();
+    assert_eq!(
+        r.set_debounce(id + 1000, interval).unwrap_err().code,
+        ndsr::Status::NotFound
+    );
+    let (first_at, first) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert_eq!(json(&first)["data"]["v"], -1);
+    for v in 0..10 {
+        r.set_data("/deb/node", &format!(r#"{{"v":{v}}}"#)).unwrap();
+    }
+    // The writes are done; the calls that follow: spaced by the interval, ending with v = 9.
+    let mut calls = vec![first_at];
+    loop {
+        let (at, doc) = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        calls.push(at);
+        if json(&doc)["data"]["v"] == 9 {
+            break;
+        }
+    }
+    for pair in calls.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= interval - std::time::Duration::from_millis(5),
+            "{:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    assert!(calls.len() <= 3, "{} calls for 10 changes", calls.len());
+    assert!(
+        rx.recv_timeout(interval * 2).is_err(),
+        "nothing after the last state"
+    );
+}

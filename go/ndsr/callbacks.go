@@ -10,6 +10,7 @@ import (
 	"log"
 	"runtime"
 	"runtime/cgo"
+	"time"
 	"unsafe"
 )
 
@@ -88,6 +89,20 @@ func (s *Subscription) Close() error {
 		return nil
 	}
 	return toError(rc, msg)
+}
+
+// Debounce delivers at most one call per interval (OnChange and OnDiff subscriptions): always
+// the latest state, the last one never lost; 0 delivers every change again.
+func (s *Subscription) Debounce(interval time.Duration) error {
+	if s == nil || s.r == nil {
+		return &Error{Code: ENotFound, Message: "the subscription is closed"}
+	}
+	h, err := s.r.handle()
+	if err != nil {
+		return err
+	}
+	var msg *C.char
+	return toError(C.ndsr_go_set_debounce(h, C.uint64_t(s.id), C.int(interval.Milliseconds()), &msg), msg)
 }
 
 // OnChange calls fn with the document of path now and after every change, on the registry's

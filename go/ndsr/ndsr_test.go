@@ -323,6 +323,9 @@ func TestDiffsAndSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := sub.Debounce(0); err != nil {
+		t.Fatalf("Debounce: %v", err)
+	}
 	defer sub.Close()
 	wait := func(pred func(*Diff) bool) *Diff {
 		t.Helper()

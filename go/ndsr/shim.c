@@ -120,3 +120,6 @@ int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, ch
 int ndsr_go_drain(ndsr_t *h, const char *path, int grace_ms, char **err) {
     return done(ndsr_drain(h, path, grace_ms), err);
 }
+int ndsr_go_set_debounce(ndsr_t *h, uint64_t sub, int interval_ms, char **err) {
+    return done(ndsr_set_debounce(h, sub, interval_ms), err);
+}

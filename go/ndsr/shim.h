@@ -38,4 +38,5 @@ int ndsr_go_pick(const ndsr_picker_t *p, const char *key, char *buf, size_t cap,
 int ndsr_go_pick_report(const ndsr_picker_t *p, const char *name, int ok, char **err);
 int ndsr_go_wait_for(ndsr_t *h, const char *path, size_t min, int timeout_ms, char **err);
 int ndsr_go_drain(ndsr_t *h, const char *path, int grace_ms, char **err);
+int ndsr_go_set_debounce(ndsr_t *h, uint64_t sub, int interval_ms, char **err);
 #endif

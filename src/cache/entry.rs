@@ -173,6 +173,11 @@ impl Entry {
         Some(shared.subs.remove(i))
     }
 
+    /// The subscriber `id`, if it is one of this entry's.
+    pub fn subscriber(&self, id: u64) -> Option<Arc<Subscription>> {
+        self.state.lock().subs.iter().find(|s| s.id == id).cloned()
+    }
+
     /// Removes every subscriber (on close).
     pub fn take_subscribers(&self) -> Vec<Arc<Subscription>> {
         std::mem::take(&mut self.state.lock().subs)

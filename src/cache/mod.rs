@@ -221,6 +221,12 @@ impl WatchCache {
         entries.iter().find_map(|e| e.unsubscribe(id))
     }
 
+    /// The document subscription `id`, if there is one.
+    pub fn subscriber(&self, id: u64) -> Option<Arc<Subscription>> {
+        let entries: Vec<Arc<Entry>> = self.entries.lock().values().cloned().collect();
+        entries.iter().find_map(|e| e.subscriber(id))
+    }
+
     /// Removes every subscriber (on close).
     pub fn take_subscribers(&self) -> Vec<Arc<Subscription>> {
         let entries = self.entries.lock();

@@ -10,13 +10,15 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::dispatcher::Dispatcher;
 use crate::document::{self, Document};
+use crate::runtime;
 use crate::session::State;
 
 /// The most connection states kept for a subscriber that falls behind (the oldest go first).
@@ -107,6 +109,8 @@ pub struct Subscription {
     last: Mutex<Last>,
     pending: Mutex<Pending>,
     callback: Callback,
+    /// At most one document per this many ms (0: no limit).
+    debounce_ms: AtomicU64,
 }
 
 /// What waits to be delivered, and whether a delivery job is queued for it.
@@ -115,6 +119,8 @@ struct Pending {
     doc: Option<(Arc<str>, Arc<Document>)>,
     states: VecDeque<State>,
     queued: bool,
+    /// When a document was last delivered (for the debounce).
+    delivered_at: Option<Instant>,
 }
 
 /// Runs `f`, a delivery's Rust part: a panic there is logged and the delivery skipped.
@@ -139,6 +145,7 @@ impl Subscription {
             last: Mutex::new(last),
             pending: Mutex::new(Pending::default()),
             callback,
+            debounce_ms: AtomicU64::new(0),
         })
     }
 
@@ -152,6 +159,21 @@ impl Subscription {
     /// it touches no lock of the parent's.
     pub fn for_child(&self, last: Delivered) -> Arc<Subscription> {
         Subscription::with_last(self.id, self.form, self.callback.for_child(), last.0)
+    }
+
+    /// Delivers at most one document per `interval` (zero: every one).
+    pub fn set_debounce(&self, interval: Duration) {
+        let ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.debounce_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How long a document now pending must wait for the debounce (None: not at all).
+    fn debounce_wait(&self, pending: &Pending) -> Option<Duration> {
+        let ms = self.debounce_ms.load(Ordering::SeqCst);
+        let due = pending.delivered_at? + Duration::from_millis(ms);
+        (ms > 0 && pending.doc.is_some())
+            .then(|| due.saturating_duration_since(Instant::now()))
+            .filter(|wait| !wait.is_zero())
     }
 
     /// Stops further calls; those already queued are skipped.
@@ -192,9 +214,21 @@ impl Subscription {
         if std::mem::replace(&mut pending.queued, true) {
             return;
         }
+        let wait = self.debounce_wait(&pending);
         drop(pending);
         let sub = self.clone();
-        dispatcher.submit(move || sub.deliver_pending());
+        match (wait, dispatcher.submitter()) {
+            // Debounced: queued when the interval is over, with whatever is pending then.
+            (Some(wait), Some(later)) => {
+                runtime::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    later.submit(move || sub.deliver_pending());
+                });
+            }
+            _ => {
+                dispatcher.submit(move || sub.deliver_pending());
+            }
+        }
     }
 
     /// On the dispatcher: delivers what is pending, each event unless equal to the last one.
@@ -203,6 +237,9 @@ impl Subscription {
             let mut pending = self.pending.lock();
             pending.queued = false;
             let doc = pending.doc.take();
+            if doc.is_some() {
+                pending.delivered_at = Some(Instant::now());
+            }
             let states: Vec<State> = pending.states.drain(..).collect();
             Some((doc, states))
         }) else {

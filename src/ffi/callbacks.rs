@@ -6,7 +6,7 @@ use super::args::{arg_fn, arg_str};
 use super::handle::{ndsr_t, registry};
 use super::status;
 use crate::events::subscription::{Callback, Event, Form, Handler};
-use crate::status::Status;
+use crate::status::{Error, Status};
 
 // Callbacks may unwind: a callback that ends the callback thread (`pthread_exit`, a
 // cancellation, a C++ exception it throws on purpose) unwinds through the library's frames as
@@ -260,6 +260,26 @@ pub unsafe extern "C" fn ndsr_on_state(
 pub extern "C" fn ndsr_off(h: *mut ndsr_t, subscription: u64) -> c_int {
     status(|| {
         registry(h)?.off(subscription)?;
+        Ok(Status::Ok)
+    })
+}
+
+/// Delivers at most one call of the document (or diff) subscription `subscription` per
+/// `interval_ms`: a change within the interval waits for its end, and then the latest state is
+/// delivered (for a diff subscription, one diff covering everything since the last call); the
+/// last change is never lost. 0 delivers every change again (the default). State subscriptions
+/// are not debounced. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (not a document or diff
+/// subscription of this handle), NDSR_E_INVALID_ARGUMENT (a negative interval), NDSR_E_CLOSED.
+#[no_mangle]
+pub extern "C" fn ndsr_set_debounce(
+    h: *mut ndsr_t,
+    subscription: u64,
+    interval_ms: c_int,
+) -> c_int {
+    status(|| {
+        let ms = u64::try_from(interval_ms)
+            .map_err(|_| Error::invalid("interval_ms must not be negative"))?;
+        registry(h)?.set_debounce(subscription, std::time::Duration::from_millis(ms))?;
         Ok(Status::Ok)
     })
 }

@@ -241,6 +241,12 @@ impl Registry {
         Picker::new(self.clone(), path, options)
     }
 
+    /// Delivers at most one callback of the document (or diff) subscription `id` per
+    /// `interval`: always the latest state, the last one never lost.
+    pub fn set_debounce(&self, id: u64, interval: Duration) -> Result<()> {
+        self.core()?.set_debounce(id, interval)
+    }
+
     /// Calls `callback` with the connection state now and after every change.
     pub fn on_state(&self, callback: Callback) -> Result<u64> {
         self.core()?.on_state(callback)

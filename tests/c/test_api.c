@@ -573,7 +573,12 @@ static void test_snapshots(const char *server) {
     CHECK_RC(ndsr_set_node(h, "/csnap/c", "{\"host\":\"h3\",\"port\":82}"), NDSR_OK);
     struct box b;
     box_init(&b);
-    CHECK_RC(ndsr_on_change(h, "/csnap", on_change, &b, on_free, NULL), NDSR_OK);
+    uint64_t bsub = 0;
+    CHECK_RC(ndsr_on_change(h, "/csnap", on_change, &b, on_free, &bsub), NDSR_OK);
+    CHECK_RC(ndsr_set_debounce(h, bsub, 0), NDSR_OK);
+    CHECK_RC(ndsr_set_debounce(h, bsub + 1000, 10), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_set_debounce(h, bsub, -1), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_set_debounce(NULL, bsub, 1), NDSR_E_INVALID_ARGUMENT);
     /* Writes by this handle are in the cache once its watch reports them: wait for all three. */
     for (int calls = 1; calls < 10; calls++) {
         box_wait(&b, &b.calls, calls);

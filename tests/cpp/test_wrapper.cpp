@@ -106,6 +106,7 @@ int main() {
     // Diffs and snapshots.
     Inbox diffs;
     auto dsub = reg.on_diff("/cpp/svc", [&](const std::string &, const std::string &d) { diffs.push(d); });
+    CHECK(dsub.debounce(0).code == NDSR_OK);
     CHECK(diffs.wait_for("\"added\":{\"a:1\":{"));
     reg.set_node("/cpp/svc/c:3", R"({"port":3,"host":"h3"})");
     CHECK(diffs.wait_for("\"added\":{\"c:3\":{"));
