@@ -420,9 +420,11 @@ int ndsr_get_json(ndsr_t *h, const char *path, char **out, size_t *out_len);
  * Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
  * `*live` = 1 when the session is connected and the path is read and watched on it (changes
  * arrive as they happen), 0 when it is the last known document (the connection is down, or a
- * new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
- * NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
- * NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+ * new session is still re-reading it); 2 when it is live but held: with the option
+ * `keep_last_good_ms`, ZooKeeper's list would empty or shrink too much at once, and the document
+ * is the last good list until that has lasted; `*since_ms` = since when (Unix ms). Either
+ * output may be NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never
+ * read), NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
  *
  * # Safety
  * Each pointer argument is NULL or points to what the description above says.
@@ -644,6 +646,11 @@ int ndsr_options_new(ndsr_options_t **out);
  *   (a lazy open during an outage) is answered from it, marked last-known by
  *   `ndsr_get_freshness`, and becomes live once a session exists. Missing nodes and nodes with
  *   neither data nor children are not cached.
+ * - `keep_last_good_ms` (default 0: off) and `keep_last_good_percent` (default 50): an update
+ *   of a watched path that would empty its children list, or remove more than that share of
+ *   it at once, is held back until it has lasted `keep_last_good_ms`; meanwhile readers and
+ *   callbacks keep the last good list, `ndsr_get_freshness` says 2 (held), and a log line says
+ *   so. An update that brings the list back ends the hold at once.
  * - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
  *   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
  *

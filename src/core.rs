@@ -120,7 +120,12 @@ impl Core {
         let acl = Arc::new(AclSource::new(options.acl.clone(), credentials));
         let (registrations, arming) = Registrations::new(shared.clone(), acl.clone());
         let (events, forwarding) = Events::new(shared.clone(), next_id);
-        let cache = WatchCache::new(shared.clone(), file, options.persistent_watches);
+        let cache = WatchCache::new(
+            shared.clone(),
+            file,
+            options.persistent_watches,
+            options.hold_policy(),
+        );
         let core = Box::new(Core {
             options,
             ensemble,
@@ -313,6 +318,16 @@ impl Core {
         self.read_check(p)?;
         self.check_auth()?;
         self.cache.wait_for(p, timeout, ready)
+    }
+
+    /// Whether a shrink of the list of `p` is held back now (keep last good).
+    pub fn is_held(&self, p: &str) -> bool {
+        self.cache.is_held(p)
+    }
+
+    /// How many updates keep-last-good has held back so far.
+    pub fn held_updates(&self) -> u64 {
+        self.cache.held_updates()
     }
 
     /// Whether the document of `p` is live, and since when (see [`WatchCache::freshness`]).

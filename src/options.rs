@@ -37,6 +37,10 @@ pub struct Options {
     /// Follow watched paths with persistent recursive watches (ZooKeeper 3.6+; one-shot
     /// watches where the server has none).
     pub persistent_watches: bool,
+    /// Keep last good: hold a shrink of a watched list this long (zero: off).
+    pub keep_last_good: Duration,
+    /// Keep last good: removals above this share (percent) are held; an emptied list always is.
+    pub keep_last_good_percent: u32,
 }
 
 impl std::fmt::Debug for Options {
@@ -55,7 +59,21 @@ impl std::fmt::Debug for Options {
                 &(self.rate_limit_burst, self.rate_limit_per_sec),
             )
             .field("persistent_watches", &self.persistent_watches)
+            .field(
+                "keep_last_good",
+                &(self.keep_last_good, self.keep_last_good_percent),
+            )
             .finish()
+    }
+}
+
+impl Options {
+    /// The keep-last-good policy, if on.
+    pub(crate) fn hold_policy(&self) -> Option<crate::cache::hold::HoldPolicy> {
+        (!self.keep_last_good.is_zero()).then_some(crate::cache::hold::HoldPolicy {
+            lasting: self.keep_last_good,
+            percent: self.keep_last_good_percent,
+        })
     }
 }
 
@@ -74,6 +92,8 @@ impl Default for Options {
             rate_limit_per_sec: 0.0,
             cachefile: None,
             persistent_watches: true,
+            keep_last_good: Duration::ZERO,
+            keep_last_good_percent: 50,
         }
     }
 }
@@ -140,7 +160,8 @@ impl Options {
     }
 
     /// Sets one option. Keys: `timeout_ms` (100..=600000), `readonly`, `lazy`,
-    /// `persistent_watches` (`true`/`false`),
+    /// `persistent_watches` (`true`/`false`), `keep_last_good_ms` (0..=86400000),
+    /// `keep_last_good_percent` (1..=100),
     /// `username`, `password`, `acl` (`scheme:id:perms[,…]`, perms from `cdrwa`), `tls_ca`,
     /// `tls_cert`, `tls_key` (paths of PEM files, read at once), `rate_limit_burst`,
     /// `rate_limit_per_sec`, `cachefile` (a path). A refused value changes nothing.
@@ -153,6 +174,13 @@ impl Options {
             "readonly" => self.readonly = parse_bool(key, value)?,
             "lazy" => self.lazy = parse_bool(key, value)?,
             "persistent_watches" => self.persistent_watches = parse_bool(key, value)?,
+            "keep_last_good_ms" => {
+                let ms = parse_number(key, value, 0..=86_400_000u64)?;
+                self.keep_last_good = Duration::from_millis(ms);
+            }
+            "keep_last_good_percent" => {
+                self.keep_last_good_percent = parse_number(key, value, 1..=100u32)?
+            }
             "username" => self.username = Some(parse_credential(key, value)?),
             "password" => self.password = Some(parse_credential(key, value)?),
             "acl" => self.acl = Some(acl::parse(value)?),

@@ -24,6 +24,11 @@ pub struct Entry {
     failure: Mutex<Option<Error>>,
     state: Mutex<EntryState>,
     ready: watch::Sender<bool>,
+    /// A live document held back (see `hold`), with its hold's number.
+    held: Mutex<Option<(Arc<Document>, u64)>>,
+    /// What shrinks are measured against (see `hold`), and since when.
+    baseline: Mutex<Option<(Arc<Document>, std::time::Instant)>>,
+    holds_made: std::sync::atomic::AtomicU64,
 }
 
 struct EntryState {
@@ -44,6 +49,9 @@ impl Entry {
                 subs: Vec::new(),
             }),
             ready: watch::channel(false).0,
+            held: Mutex::new(None),
+            baseline: Mutex::new(None),
+            holds_made: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -139,6 +147,61 @@ impl Entry {
                 std::future::pending::<()>().await;
             }
         }
+    }
+
+    /// Holds `doc` back instead of publishing it: the number of a new hold, or None when one is
+    /// on already (`doc` replaces its document).
+    pub(super) fn hold(&self, doc: Arc<Document>) -> Option<u64> {
+        let mut held = self.held.lock();
+        if let Some((d, _)) = held.as_mut() {
+            *d = doc;
+            return None;
+        }
+        let n = self
+            .holds_made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *held = Some((doc, n));
+        Some(n)
+    }
+
+    /// The document held by hold `n`, if that hold is still on (it ends here).
+    pub(super) fn take_held(&self, n: u64) -> Option<Arc<Document>> {
+        let mut held = self.held.lock();
+        match held.as_ref() {
+            Some((_, m)) if *m == n => held.take().map(|(d, _)| d),
+            _ => None,
+        }
+    }
+
+    /// The document shrinks are measured against: the one published when the current window
+    /// of `lasting` began (a window begins with a removal from the published list).
+    pub(super) fn baseline(
+        &self,
+        new: &Document,
+        lasting: std::time::Duration,
+    ) -> Option<Arc<Document>> {
+        let current = self.current()?;
+        let mut baseline = self.baseline.lock();
+        let now = std::time::Instant::now();
+        let open = baseline
+            .as_ref()
+            .is_some_and(|(_, since)| now.duration_since(*since) < lasting);
+        if !open {
+            let removes = (0..current.count())
+                .any(|i| current.name_str(i).is_some_and(|n| new.find(n).is_none()));
+            *baseline = removes.then(|| (current.clone(), now));
+        }
+        Some(baseline.as_ref().map_or(current, |(d, _)| d.clone()))
+    }
+
+    /// Ends a hold, if one is on.
+    pub(super) fn end_hold(&self) -> bool {
+        self.held.lock().take().is_some()
+    }
+
+    /// Whether a shrink of the list is being held back.
+    pub fn is_held(&self) -> bool {
+        self.held.lock().is_some()
     }
 
     /// Replaces the document and queues it for every subscriber, unless it is unchanged.

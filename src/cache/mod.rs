@@ -9,6 +9,7 @@
 mod children;
 mod entry;
 pub(crate) mod file;
+pub mod hold;
 mod persistent;
 mod resync;
 mod watcher;
@@ -20,6 +21,7 @@ use rustc_hash::FxHashMap;
 
 pub(crate) use self::entry::Entry;
 use self::file::CacheFile;
+use self::hold::{HoldPolicy, Holds};
 use self::persistent::Persistence;
 pub(crate) use crate::document::Document;
 use crate::events::subscription::Subscription;
@@ -37,6 +39,7 @@ pub struct WatchCache {
     entries: Mutex<FxHashMap<String, Arc<Entry>>>,
     /// Whether paths are followed with persistent watches.
     persistence: Arc<Persistence>,
+    holds: Arc<Holds>,
 }
 
 /// A watched path as a forked child takes it over: its last document and since when it was
@@ -51,13 +54,30 @@ pub(crate) struct CarriedEntry {
 impl WatchCache {
     /// An empty cache, with a cache file if there is one, following paths with persistent
     /// watches if `persistent` (and the server has them).
-    pub fn new(shared: Arc<Shared>, file: Option<Arc<CacheFile>>, persistent: bool) -> WatchCache {
+    pub fn new(
+        shared: Arc<Shared>,
+        file: Option<Arc<CacheFile>>,
+        persistent: bool,
+        hold: Option<HoldPolicy>,
+    ) -> WatchCache {
         WatchCache {
             shared,
             file,
             entries: Mutex::default(),
             persistence: Arc::new(Persistence::new(persistent)),
+            holds: Arc::new(Holds::new(hold)),
         }
+    }
+
+    /// How many times an update was held back (see `hold`).
+    pub fn held_updates(&self) -> u64 {
+        self.holds.held()
+    }
+
+    /// Whether a shrink of the list of `p` is being held back now.
+    pub fn is_held(&self, p: &str) -> bool {
+        let entry = self.entries.lock().get(p).cloned();
+        entry.is_some_and(|e| e.is_held())
     }
 
     /// The entry of `p`, made (and its task started) at its first use. Without a connection it
@@ -91,6 +111,7 @@ impl WatchCache {
             self.shared.clone(),
             self.file.clone(),
             self.persistence.clone(),
+            self.holds.clone(),
         );
         self.shared.tasks.spawn(task);
     }

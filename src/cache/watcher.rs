@@ -427,15 +427,12 @@ pub async fn run(
     shared: Arc<Shared>,
     cache: Option<Arc<super::file::CacheFile>>,
     persistence: Arc<Persistence>,
+    holds: Arc<super::hold::Holds>,
 ) {
     let session = &shared.session;
     // Every live document goes to the subscribers and, if there is one, to the cache file.
-    let publish = |doc: Arc<Document>| {
-        if let Some(c) = &cache {
-            c.save(&entry.path, doc.json());
-        }
-        entry.publish(doc, &shared.dispatcher);
-    };
+    let publish =
+        |doc: Arc<Document>| super::hold::offer(&holds, &entry, doc, &shared, cache.as_ref());
     let mut next_id = 0;
     while let Some(generation) = session.wait_connected().await {
         let mut w = Watcher {

@@ -193,9 +193,11 @@ pub unsafe extern "C" fn ndsr_get_json(
 /// Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
 /// `*live` = 1 when the session is connected and the path is read and watched on it (changes
 /// arrive as they happen), 0 when it is the last known document (the connection is down, or a
-/// new session is still re-reading it); `*since_ms` = since when (Unix ms). Either output may be
-/// NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never read),
-/// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
+/// new session is still re-reading it); 2 when it is live but held: with the option
+/// `keep_last_good_ms`, ZooKeeper's list would empty or shrink too much at once, and the document
+/// is the last good list until that has lasted; `*since_ms` = since when (Unix ms). Either
+/// output may be NULL. Never blocks. Returns NDSR_OK, NDSR_E_NOT_FOUND (the path was never
+/// read), NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED.
 ///
 /// # Safety
 /// Each pointer argument is NULL or points to what the description above says.
@@ -209,10 +211,12 @@ pub unsafe extern "C" fn ndsr_get_freshness(
     status(|| {
         let r = registry(h)?;
         // SAFETY: per the contract (either output may be NULL).
-        let (is_live, since) = r.freshness(unsafe { arg_str(path, "path")? })?;
+        let path = unsafe { arg_str(path, "path")? };
+        let (is_live, since) = r.freshness(path)?;
+        let held = is_live && r.is_held(path)?;
         unsafe {
             if let Some(live) = live.as_mut() {
-                *live = is_live as c_int;
+                *live = if held { 2 } else { is_live as c_int };
             }
             if let Some(since_ms) = since_ms.as_mut() {
                 *since_ms = since;

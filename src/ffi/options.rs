@@ -87,6 +87,11 @@ pub unsafe extern "C" fn ndsr_options_new(out: *mut *mut ndsr_options_t) -> c_in
 ///   (a lazy open during an outage) is answered from it, marked last-known by
 ///   `ndsr_get_freshness`, and becomes live once a session exists. Missing nodes and nodes with
 ///   neither data nor children are not cached.
+/// - `keep_last_good_ms` (default 0: off) and `keep_last_good_percent` (default 50): an update
+///   of a watched path that would empty its children list, or remove more than that share of
+///   it at once, is held back until it has lasted `keep_last_good_ms`; meanwhile readers and
+///   callbacks keep the last good list, `ndsr_get_freshness` says 2 (held), and a log line says
+///   so. An update that brings the list back ends the hold at once.
 /// - `acl`: the ACL for created nodes, `scheme:id:perms[,scheme:id:perms…]` with perms from
 ///   `cdrwa`, e.g. `world:anyone:r,digest:bob:<base64 sha1>:cdrwa`.
 ///

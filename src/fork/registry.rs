@@ -247,6 +247,17 @@ impl Registry {
         self.core()?.set_debounce(id, interval)
     }
 
+    /// Whether a shrink of the list of `path` is being held back now (the option
+    /// `keep_last_good_ms`): the document is the last good list.
+    pub fn is_held(&self, path: &str) -> Result<bool> {
+        Ok(self.core()?.is_held(path))
+    }
+
+    /// How many updates keep-last-good has held back on this handle so far.
+    pub fn held_updates(&self) -> Result<u64> {
+        Ok(self.core()?.held_updates())
+    }
+
     /// Calls `callback` with the connection state now and after every change.
     pub fn on_state(&self, callback: Callback) -> Result<u64> {
         self.core()?.on_state(callback)
