@@ -105,6 +105,27 @@ enum Command {
         /// Output format.
         #[arg(long, alias = "outputformat", value_enum, default_value = "yaml")]
         format: Format,
+        /// Print the path's usable instances instead, one `host:port` per line (children read
+        /// as instances: see the README's "Discovery").
+        #[arg(long, conflicts_with_all = ["data", "recursive"])]
+        instances: bool,
+    },
+    /// Pick one instance of a service and print its `host:port` (exit 1 when none is usable).
+    #[command(after_help = "Examples:
+  curl http://$(ndsr pick /services/web)/health
+  ndsr pick /services/cache --strategy consistent --key user-42")]
+    Pick {
+        /// The service's path.
+        path: String,
+        /// random, round_robin, weighted or consistent (which needs --key).
+        #[arg(long, default_value = "random")]
+        strategy: String,
+        /// The key of the consistent strategy.
+        #[arg(long)]
+        key: Option<String>,
+        /// key=value matches on instance data, comma-separated (e.g. zone=eu-1).
+        #[arg(long)]
+        filter: Option<String>,
     },
     /// Write JSON data to a path: a persistent node, or with --ephemeral a registration that
     /// lasts until this command is interrupted (SIGINT/SIGTERM).
@@ -252,6 +273,53 @@ fn paths(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// `host:port` of an instance (IPv6 in brackets).
+fn address(i: &ndsr::discovery::Instance) -> String {
+    match i.host.contains(':') {
+        true => format!("[{}]:{}", i.host, i.port),
+        false => format!("{}:{}", i.host, i.port),
+    }
+}
+
+/// `ndsr get --instances`: the usable instances of `path`, one per line.
+fn print_instances(r: &Registry, path: &str) -> Result<u8, Fail> {
+    let doc = r.snapshot(path)?;
+    let mut out = std::io::stdout().lock();
+    for i in ndsr::discovery::instances(&doc)
+        .0
+        .iter()
+        .filter(|i| i.usable())
+    {
+        writeln!(out, "{}", address(i)).map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+    }
+    Ok(0)
+}
+
+/// `ndsr pick`: one instance of `path`, by a picker with these options.
+fn pick(
+    r: &Arc<Registry>,
+    path: &str,
+    strategy: &str,
+    key: Option<&str>,
+    filter: Option<&str>,
+) -> Result<u8, Fail> {
+    let mut o = ndsr::discovery::PickerOptions::default();
+    o.set("strategy", strategy)?;
+    if let Some(f) = filter {
+        o.set("filter", f)?;
+    }
+    let p = r.picker(path, o)?;
+    let name = p.pick(key.map(str::as_bytes), |n| n.to_string_lossy().into_owned())?;
+    let doc = r.snapshot(path)?;
+    let (found, _) = ndsr::discovery::instances(&doc);
+    let chosen = found
+        .iter()
+        .find(|i| doc.name_str(i.index) == Some(name.as_str()))
+        .map_or(name.clone(), address);
+    println!("{chosen}");
+    Ok(0)
+}
+
 type Signals = signal_hook::iterator::Signals;
 
 /// The signals that end a command that waits (a registration, a watch, a locked command).
@@ -279,10 +347,20 @@ fn run(cli: Cli) -> Result<u8, Fail> {
     let r = open(&cli.common)?;
     let code = match cli.command {
         Command::Get {
+            path, instances, ..
+        } if instances => print_instances(&r, &path)?,
+        Command::Pick {
+            path,
+            strategy,
+            key,
+            filter,
+        } => pick(&r, &path, &strategy, key.as_deref(), filter.as_deref())?,
+        Command::Get {
             path,
             data,
             recursive,
             format,
+            ..
         } => {
             ndsr::validate_path(&path)?;
             let tree = node_tree(&r, &path, data, recursive)?;

@@ -429,3 +429,48 @@ fn timeout_bounds_the_wait_for_a_silent_server() {
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(err.contains("no answer to the connect request"), "{err}");
 }
+
+#[test]
+fn pick_and_get_instances() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/svc", b"");
+    raw.create("/svc/web", b"");
+    raw.create("/svc/web/a:80", br#"{"zone":"eu-1"}"#);
+    raw.create(
+        "/svc/web/b:80",
+        br#"{"zone":"us-1","host":"10.0.0.2","port":8080}"#,
+    );
+    raw.create("/svc/web/c:80", br#"{"state":"draining"}"#);
+    raw.create("/svc/web/[::1]:81", b"{}");
+    raw.create("/svc/web/junk", b"{}");
+    let o = ndsr(&zk, &["get", "/svc/web", "--instances"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "[::1]:81\na:80\n10.0.0.2:8080\n");
+
+    let o = ndsr(&zk, &["pick", "/svc/web", "--filter", "zone=eu-1"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "a:80\n"));
+    let o = ndsr(&zk, &["pick", "/svc/web", "--filter", "zone=us-1"]);
+    assert_eq!(stdout(&o), "10.0.0.2:8080\n", "the data's host and port");
+    let picks: Vec<String> = (0..2)
+        .map(|_| {
+            stdout(&ndsr(
+                &zk,
+                &[
+                    "pick",
+                    "/svc/web",
+                    "--strategy",
+                    "consistent",
+                    "--key",
+                    "user-7",
+                ],
+            ))
+        })
+        .collect();
+    assert_eq!(picks[0], picks[1], "the same key, the same instance");
+    let o = ndsr(&zk, &["pick", "/svc/web", "--filter", "zone=ap-1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no usable instance"));
+    let o = ndsr(&zk, &["pick", "/svc/web", "--strategy", "fastest"]);
+    assert_eq!(o.status.code(), Some(2));
+}
