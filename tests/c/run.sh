@@ -39,7 +39,7 @@ cc "${CF[@]}" tests/c/test_api.c -o "$out/test_api_static" \
   "$prefix/lib/libndsr.a" $(pkg-config --static --libs-only-l ndsr | sed 's/-lndsr//')
 c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/cpp/test_wrapper.cpp -o "$out/test_wrapper" "${LD[@]}"
 c++ -std=c++17 "${WARN[@]}" $(pkg-config --cflags ndsr) examples/cpp/register.cpp -o "$out/register_cpp" "${LD[@]}"
-for ex in register watch config; do
+for ex in register watch config client; do
   cc "${CF[@]}" "examples/c/$ex.c" -o "$out/$ex" "${LD[@]}"
 done
 # README's line for linking without installing builds a binary that starts.
@@ -81,6 +81,12 @@ grep -q '"a:80":{' "$out/a.log"
 grep -q '"b:80":{' "$out/a.log"          # the second instance was seen arriving…
 grep 'change on' "$out/a.log" | tail -n 1 | grep -vq '"b:80"'   # …and leaving
 grep -q 'closed; /services/demo/a:80 removed' "$out/a.log"    # SIGTERM: clean exit
+suites=$((suites + 1))
+
+echo "== examples/c/client.c"
+"$out/register" --server "$NDSR_TEST_SERVER" --name c:80 --seconds 3 > "$out/c.log" &
+"$out/client" --server "$NDSR_TEST_SERVER" --requests 4 /services/demo | tee "$out/client.log"
+[ "$(grep -c '^request [0-3] -> c:80$' "$out/client.log")" -eq 4 ]
 suites=$((suites + 1))
 
 echo "== examples/c/watch.c"
