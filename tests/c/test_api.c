@@ -759,6 +759,33 @@ static void test_pickers(const char *server) {
     ndsr_picker_free(NULL);
 }
 
+/* Keep last good: a list emptied at once is held, and freshness says so (2). */
+static void test_keep_last_good(const char *server) {
+    ndsr_options_t *o = NULL;
+    ndsr_t *h = NULL, *w = open_handle(server);
+    CHECK_RC(ndsr_options_new(&o), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "keep_last_good_ms", "60000"), NDSR_OK);
+    CHECK_RC(ndsr_options_set(o, "keep_last_good_percent", "0"), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_options_set(o, "keep_last_good_percent", "40"), NDSR_OK); /* 1 of 2 is held */
+    CHECK_RC(ndsr_open(server, o, &h), NDSR_OK);
+    ndsr_options_free(o);
+    CHECK_RC(ndsr_set_node(w, "/ckeep/a:1", "{}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(w, "/ckeep/b:1", "{}"), NDSR_OK);
+    CHECK_RC(ndsr_wait_for(h, "/ckeep", 2, 10000), NDSR_OK);
+    int live = -1;
+    CHECK_RC(ndsr_get_freshness(h, "/ckeep", &live, NULL), NDSR_OK);
+    CHECK(live == 1);
+    ndsr_close(w); /* both registrations go at once */
+    for (int i = 0; i < 1000 && live != 2; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL); /* no event says a hold began: poll, 10 s at most */
+        CHECK_RC(ndsr_get_freshness(h, "/ckeep", &live, NULL), NDSR_OK);
+    }
+    CHECK(live == 2);
+    CHECK_RC(ndsr_wait_for(h, "/ckeep", 2, 0), NDSR_OK); /* readers keep the last good list */
+    ndsr_close(h);
+}
+
 int main(void) {
     const char *server = getenv("NDSR_TEST_SERVER");
     if (!server) {
@@ -776,6 +803,7 @@ int main(void) {
     test_diffs(server);
     test_snapshots(server);
     test_pickers(server);
+    test_keep_last_good(server);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
