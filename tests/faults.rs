@@ -387,23 +387,56 @@ fn lost_create_reply_leaves_no_duplicate() {
 /// While the server is down the client keeps trying with a capped pause (100 ms + jitter,
 /// README "Behaviour under faults"), so it is back soon after the server is, not after a
 /// backoff grown during the outage.
+/// A blip (the first seconds of an outage: a server restart, a leader election) is retried
+/// quickly: a server back after 1.5 s is found within a few hundred ms.
 #[test]
-fn reconnects_promptly_after_an_outage() {
+fn reconnects_promptly_after_a_short_outage() {
     let zk = Zk::standalone();
-    let r = open(&zk.connect, 20000);
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, 20000);
     let st = states(&r);
     assert_eq!(st.next(), State::Connected);
     let session = r.session_id();
-    zk.cmd(&["stop", "1"]);
+    proxy.cut();
     until_state(&st, State::Disconnected);
-    // Long enough for an uncapped doubling backoff to reach seconds.
-    std::thread::sleep(Duration::from_secs(4));
-    zk.cmd(&["start", "1"]);
-    zk.cmd(&["wait", "1"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    proxy.restore();
     let took = connected_again(&st, &r, session, Instant::now());
     assert!(
-        took < Duration::from_millis(1500),
-        "reconnected {took:?} after the server was ready"
+        took < Duration::from_millis(700),
+        "reconnected {took:?} after the server was back"
+    );
+}
+
+/// A long outage is paced for the ensemble's sake: after the first seconds, at most one
+/// connection attempt a second (counted at a proxy that refuses them), and a server that comes
+/// back is still found within the backed-off pause (at most 4 s).
+#[test]
+fn a_long_outage_is_paced_to_at_most_one_attempt_a_second() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let r = open(&proxy.addr, 30000);
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    let session = r.session_id();
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let quick = proxy.refused();
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(t0.elapsed()));
+    let at_5s = proxy.refused();
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(t0.elapsed()));
+    let slow = proxy.refused() - at_5s;
+    eprintln!("{quick} attempts in the first 3 s, {slow} from 5 s to 10 s");
+    assert!(quick >= 10, "quick retries at first ({quick} in 3 s)");
+    assert!(slow <= 5, "{slow} attempts in 5 s of a long outage");
+    assert!(slow >= 1, "it keeps trying");
+    proxy.restore();
+    let took = connected_again(&st, &r, session, Instant::now());
+    assert!(
+        took < Duration::from_millis(4500),
+        "reconnected {took:?} after the server was back"
     );
 }
 

@@ -171,3 +171,40 @@ fn a_lazy_open_returns_at_once() {
     r.close();
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
 }
+
+/// A listing whose names alone exceed one ZooKeeper packet (jute.maxbuffer, 1 MiB): ZooKeeper
+/// sends it (it checks only what it receives), and the Java and C clients, which refuse an
+/// answer that long, drop the connection and read it again in a loop. libndsr reads it, the
+/// session stays up, and other paths keep working.
+#[test]
+fn a_listing_over_one_packet_is_read_and_the_session_stays_up() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/big", b"");
+    let paths: Vec<String> = (0..11_000).map(|i| format!("/big/{i:0>100}")).collect();
+    let opts =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    raw.rt.block_on(async {
+        for chunk in paths.chunks(500) {
+            let creates: Vec<_> = chunk
+                .iter()
+                .map(|p| raw.client.create(p, b"", &opts))
+                .collect();
+            for c in creates {
+                c.await.expect("create");
+            }
+        }
+    });
+    let mut o = Options::default();
+    o.set("timeout_ms", "20000").unwrap();
+    let r = Registry::open(Some(&zk.connect), o).unwrap();
+    let session = r.session_id();
+    let st = states(&r);
+    assert_eq!(st.next(), ndsr::State::Connected);
+    let doc = r.snapshot("/big").expect("read");
+    assert_eq!(doc.count(), 11_000);
+    r.set_data("/other", r#"{"ok":1}"#).unwrap();
+    assert_eq!(json(&r.get_json("/other").unwrap())["data"]["ok"], 1);
+    assert_eq!(r.session_id(), session);
+    st.assert_quiet(Duration::from_millis(300));
+}

@@ -197,8 +197,11 @@ impl Session {
     }
 
     /// Makes one connection attempt, bounded by about the session timeout.
-    async fn connect_once(&self) -> std::result::Result<Client, zookeeper_client::Error> {
-        let connector = self.connector();
+    async fn connect_once(
+        &self,
+        outage_since: std::time::Instant,
+    ) -> std::result::Result<Client, zookeeper_client::Error> {
+        let connector = self.connector().with_outage_since(outage_since);
         let connect = &self.config.connect;
         let fut = async move {
             match &self.config.tls {
@@ -245,6 +248,9 @@ impl Session {
         let mut adopted = first.is_some();
         let mut pending_client = first;
         let mut backoff = BACKOFF_MIN;
+        // When the attempts since the last session began: a new client's attempts go on with
+        // the pacing of a long outage instead of starting with quick retries again.
+        let mut outage: Option<std::time::Instant> = None;
         loop {
             if *closed.borrow() {
                 return;
@@ -252,8 +258,9 @@ impl Session {
             let client = match pending_client.take() {
                 Some(c) => c,
                 None => {
+                    let since = *outage.get_or_insert_with(std::time::Instant::now);
                     let attempt = tokio::select! {
-                        r = self.connect_once() => r,
+                        r = self.connect_once(since) => r,
                         _ = closed.wait_for(|c| *c) => return,
                     };
                     match attempt {
@@ -282,6 +289,7 @@ impl Session {
                 }
             };
             backoff = BACKOFF_MIN;
+            outage = None;
             let mut states = client.state_watcher();
             let _ = states.state();
             let first_session = self.ids.lock().len() <= 1;
@@ -308,6 +316,12 @@ impl Session {
                 let st = State::from_zk(s);
                 self.log_transition(st);
                 self.set_state(st);
+                // The outage, if the session is lost, began with the connection.
+                match st {
+                    State::Disconnected => outage = outage.or(Some(std::time::Instant::now())),
+                    State::Connected | State::ConnectedReadOnly => outage = None,
+                    _ => {}
+                }
                 if s.is_terminated() {
                     break st;
                 }
@@ -375,7 +389,8 @@ impl Session {
     /// by then, `NDSR_E_NO_CONNECTION` saying what the last attempt met.
     pub async fn first_connect(&self) -> Result<Client> {
         let timeout = self.config.timeout;
-        let cause = match tokio::time::timeout(timeout, self.connect_once()).await {
+        let since = std::time::Instant::now();
+        let cause = match tokio::time::timeout(timeout, self.connect_once(since)).await {
             Ok(Ok(c)) => return Ok(c),
             Ok(Err(zookeeper_client::Error::BadArguments(why))) => {
                 let code = if **why == **zookeeper_client::TOO_LARGE {

@@ -249,6 +249,8 @@ struct ProxyState {
     swallowed: std::sync::atomic::AtomicUsize,
     stop: std::sync::atomic::AtomicBool,
     conns: std::sync::Mutex<Vec<std::net::TcpStream>>,
+    /// Connections refused while cut (each a client's connection attempt).
+    refused: std::sync::atomic::AtomicUsize,
 }
 
 use std::sync::atomic::Ordering::SeqCst;
@@ -266,6 +268,7 @@ impl Proxy {
             swallowed: 0.into(),
             stop: false.into(),
             conns: std::sync::Mutex::new(Vec::new()),
+            refused: 0.into(),
         });
         let (st, target) = (state.clone(), target.to_string());
         std::thread::spawn(move || {
@@ -275,6 +278,7 @@ impl Proxy {
                 }
                 let Ok(client) = client else { continue };
                 if st.cut.load(SeqCst) {
+                    st.refused.fetch_add(1, SeqCst);
                     drop(client);
                     continue;
                 }
@@ -337,6 +341,11 @@ impl Proxy {
             }
         });
         Proxy { addr, state }
+    }
+
+    /// How many connections were refused while cut (connection attempts during an outage).
+    pub fn refused(&self) -> usize {
+        self.state.refused.load(SeqCst)
     }
 
     /// Drops every proxied connection and refuses new ones until [`Proxy::restore`].

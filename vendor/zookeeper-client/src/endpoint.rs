@@ -1,5 +1,5 @@
 use std::fmt::{self, Display, Formatter};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::rt::Timer; // libndsr patch
 
@@ -174,7 +174,17 @@ pub struct IterableEndpoints {
     next: usize,
     start: usize,
     endpoints: Vec<Endpoint>,
+    /// libndsr patch: when the attempts since the last established session began, and how many
+    /// were made after the quick window (see `pause`).
+    outage: Option<Instant>,
+    slow_attempts: u32,
 }
+
+/// libndsr patch: how long an outage gets quick retries (a server restart or a leader election
+/// is over within it).
+pub const QUICK_WINDOW: Duration = Duration::from_secs(3);
+/// libndsr patch: the cap of the backed-off pause after the quick window.
+pub const SLOW_CAP: Duration = Duration::from_secs(4);
 
 #[derive(Copy, Clone, Debug)]
 pub struct Index {
@@ -184,7 +194,7 @@ pub struct Index {
 
 impl IterableEndpoints {
     pub fn new(endpoints: impl Into<Vec<Endpoint>>) -> Self {
-        Self { cycle: false, start: 0, next: 0, endpoints: endpoints.into() }
+        Self { cycle: false, start: 0, next: 0, endpoints: endpoints.into(), outage: None, slow_attempts: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -203,7 +213,14 @@ impl IterableEndpoints {
     pub fn reset(&mut self) {
         self.next = 0;
         self.start = 0;
+        self.outage = None;
+        self.slow_attempts = 0;
         fastrand::shuffle(&mut self.endpoints);
+    }
+
+    /// libndsr patch: the attempts to come continue an outage that began at `since`.
+    pub fn continue_outage(&mut self, since: Instant) {
+        self.outage = Some(since);
     }
 
     /// Starts an new iteration at where `peek` stopped.
@@ -221,22 +238,40 @@ impl IterableEndpoints {
 
     fn next_with_delay(&mut self, max_delay: Duration) -> Option<(EndpointRef<'_>, Duration)> {
         let index = self.index()?;
-        let timeout = max_delay.min(Self::timeout(index, self.endpoints.len()));
+        let timeout = max_delay.min(self.pause(index));
         self.step();
         Some((self.endpoints[index.offset].to_ref(), timeout))
     }
 
-    fn timeout(index: Index, _size: usize) -> Duration {
-        if index.cycles == 0 {
-            return Duration::ZERO;
+    /// libndsr patch: the pause before the attempt at `index`. The first attempt of an outage,
+    /// and a failover to the next server within a round, go at once; for the first
+    /// [QUICK_WINDOW] of an outage a round of failed attempts is followed by a short pause
+    /// ([Self::round_pause]), so a server that restarts is found within about 150 ms; after
+    /// that every attempt waits a random pause whose bound doubles from 2 s to [SLOW_CAP] (see
+    /// [Self::slow_pause]): a client in a long outage makes one attempt every 2–4 s,
+    /// and a fleet's attempts spread out instead of arriving together when the ensemble is back.
+    /// Upstream paces each attempt by 50 ms per server and each round by up to the session
+    /// timeout.
+    fn pause(&mut self, index: Index) -> Duration {
+        let outage = *self.outage.get_or_insert_with(Instant::now);
+        if outage.elapsed() >= QUICK_WINDOW {
+            self.slow_attempts = self.slow_attempts.saturating_add(1);
+            return Self::slow_pause(self.slow_attempts);
         }
-        let unit = Duration::from_millis(100);
-        if index.offset == 0 {
-            Self::round_pause(index.cycles)
-        } else {
-            let jitter = Duration::from_millis(fastrand::u32(0..50).into());
-            (unit * (index.offset as u32)) / 2 + jitter
+        match (index.cycles, index.offset) {
+            (0, _) | (_, 1..) => Duration::ZERO,
+            (rounds, 0) => Self::round_pause(rounds),
         }
+    }
+
+    /// libndsr patch: the pause before the `n`th attempt (from 1) after the quick window: its
+    /// bound doubles from 2 s to [SLOW_CAP], and the pause is uniform between half the bound
+    /// and the bound ("equal jitter": spread enough that a fleet's attempts do not arrive
+    /// together, and never more than one attempt a second).
+    pub fn slow_pause(n: u32) -> Duration {
+        let bound = Duration::from_secs(2).saturating_mul(2u32.saturating_pow(n.max(1) - 1).min(64));
+        let bound = bound.min(SLOW_CAP);
+        bound / 2 + (bound / 2).mul_f64(fastrand::f64())
     }
 
     /// libndsr patch: the pause after `rounds` (at least 1) rounds of failed attempts: it doubles

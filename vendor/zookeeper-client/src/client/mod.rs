@@ -1631,6 +1631,7 @@ pub struct Connector {
     connection_timeout: Duration,
     #[derive_where(skip(Debug))]
     observer: Option<ConnectObserver>, // libndsr patch
+    outage_since: Option<std::time::Instant>, // libndsr patch
 }
 
 impl Connector {
@@ -1649,7 +1650,16 @@ impl Connector {
             session_timeout: Duration::ZERO,
             connection_timeout: Duration::ZERO,
             observer: None,
+            outage_since: None,
         }
+    }
+
+    /// libndsr patch: the connection attempts of this connector continue an outage that began at
+    /// `since` (earlier attempts by another client of the same caller): their pacing goes on from
+    /// there instead of starting with the quick retries again (see `IterableEndpoints::pause`).
+    pub fn with_outage_since(mut self, since: std::time::Instant) -> Self {
+        self.outage_since = Some(since);
+        self
     }
 
     /// libndsr patch: calls `observer` after every connection attempt of the session made by
@@ -1855,6 +1865,9 @@ impl Connector {
         let mut session = builder.build(Arc::downgrade(&sender))?;
         let mut endpoints = IterableEndpoints::from(endpoints.as_slice());
         endpoints.reset();
+        if let Some(since) = self.outage_since {
+            endpoints.continue_outage(since); // libndsr patch
+        }
         if !self.fail_eagerly {
             endpoints.cycle();
         }
