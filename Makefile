@@ -1,33 +1,44 @@
-# Build and install libndsr for C, C++ and Go users.
-#   make                  build target/release/libndsr.{so,a}
-#   make install          install into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local by default)
-#   make uninstall
+# Build and install libndsr for C, C++ and Go users, and the ndsr command-line tool.
+#   make                  build target/release/libndsr.{so,a} and target/release/ndsr (as you)
+#   sudo make install     copy them into $(DESTDIR)$(PREFIX) (PREFIX=/usr/local by default);
+#                         it never builds, so root needs no Rust toolchain
+#   sudo make uninstall
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CARGO ?= cargo
+STRIP ?= strip
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
 OUT := target/release
+BUILT := $(OUT)/libndsr.so $(OUT)/libndsr.a $(OUT)/ndsr
 
 .PHONY: all install uninstall
 all:
 	$(CARGO) build --release -p ndsr --lib
+	$(CARGO) build --release -p ndsr-cli
 	ln -sf libndsr.so $(OUT)/libndsr.so.$(MAJOR)
 
-install: all
-	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+install:
+	@for f in $(BUILT); do [ -e "$$f" ] || { echo "$$f is missing: run make first (install does not build)" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(OUT)/libndsr.so $(DESTDIR)$(LIBDIR)/libndsr.so.$(VERSION)
 	ln -sf libndsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libndsr.so.$(MAJOR)
 	ln -sf libndsr.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libndsr.so
 	install -m 0644 $(OUT)/libndsr.a $(DESTDIR)$(LIBDIR)/libndsr.a
+	$(STRIP) --strip-debug $(DESTDIR)$(LIBDIR)/libndsr.a
+	install -m 0755 $(OUT)/ndsr $(DESTDIR)$(BINDIR)/ndsr
 	install -m 0644 include/ndsr.h include/ndsr.hpp $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' ndsr.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc
+	@# Into the system itself (no DESTDIR, as root): the loader's cache learns the new library.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libndsr.so $(DESTDIR)$(LIBDIR)/libndsr.so.$(MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libndsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libndsr.a \
+	      $(DESTDIR)$(BINDIR)/ndsr \
 	      $(DESTDIR)$(INCLUDEDIR)/ndsr.h $(DESTDIR)$(INCLUDEDIR)/ndsr.hpp $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc

@@ -14,11 +14,21 @@ rm -rf "$out" && mkdir -p "$out"
 prefix=$out/prefix
 # Both installs before PKG_CONFIG_PATH is set: a dependency's build script watches it, and a
 # change would rebuild the crate.
-make --quiet install PREFIX="$prefix" CARGO="cargo" >/dev/null
+make --quiet >/dev/null
+# Installing never builds: it works with a PATH that has no cargo (sudo's, say).
+nocargo=(env PATH=/usr/bin:/bin)
+"${nocargo[@]}" make --quiet install PREFIX="$prefix" >/dev/null
 # DESTDIR stages the install; the pkg-config file still names the real prefix.
-make --quiet install DESTDIR="$out/stage" PREFIX=/opt/ndsr >/dev/null
-[ -e "$out/stage/opt/ndsr/lib/libndsr.so.0" ] && [ -e "$out/stage/opt/ndsr/include/ndsr.hpp" ]
+"${nocargo[@]}" make --quiet install DESTDIR="$out/stage" PREFIX=/opt/ndsr >/dev/null
+for f in lib/libndsr.so.0 lib/libndsr.a include/ndsr.h include/ndsr.hpp bin/ndsr lib/pkgconfig/ndsr.pc; do
+  [ -e "$out/stage/opt/ndsr/$f" ] || { echo "not installed: $f"; exit 1; }
+done
 grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
+"$out/stage/opt/ndsr/bin/ndsr" --version >/dev/null
+# Installed without debug info; only ndsr_* is exported.
+! readelf -S "$prefix/lib/libndsr.so" | grep -q '\.debug_info'
+extra=$(nm -D --defined-only "$prefix/lib/libndsr.so" | awk '{print $3}' | grep -v '^ndsr_' || true)
+[ -z "$extra" ] || { echo "exported besides ndsr_*: $extra"; exit 1; }
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 [ "$(pkg-config --modversion ndsr)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" ]
 readelf -d "$prefix/lib/libndsr.so" | grep -q 'SONAME.*libndsr.so.0'
