@@ -5,6 +5,9 @@
 # benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the tests need (ZooKeeper, compilers, Go, valgrind, cbindgen, the Python original's venv):
+# installed if missing, so that this one command works on a bare machine.
+scripts/install-deps.sh
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
