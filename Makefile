@@ -8,6 +8,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/ndsr
 CARGO ?= cargo
 STRIP ?= strip
 
@@ -24,7 +25,8 @@ all:
 
 install:
 	@for f in $(BUILT); do [ -e "$$f" ] || { echo "$$f is missing: run make first (install does not build)" >&2; exit 1; }; done
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(CMAKEDIR)
 	install -m 0755 $(OUT)/libndsr.so $(DESTDIR)$(LIBDIR)/libndsr.so.$(VERSION)
 	ln -sf libndsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libndsr.so.$(MAJOR)
 	ln -sf libndsr.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libndsr.so
@@ -34,6 +36,10 @@ install:
 	install -m 0644 include/ndsr.h include/ndsr.hpp $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' ndsr.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc
+	for f in ndsrConfig ndsrConfigVersion; do \
+	  sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	      -e 's|@MAJOR@|$(MAJOR)|' cmake/$$f.cmake.in > $(DESTDIR)$(CMAKEDIR)/$$f.cmake; \
+	done
 	@# Into the system itself (no DESTDIR, as root): the loader's cache learns the new library.
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
@@ -41,4 +47,5 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libndsr.so $(DESTDIR)$(LIBDIR)/libndsr.so.$(MAJOR) \
 	      $(DESTDIR)$(LIBDIR)/libndsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libndsr.a \
 	      $(DESTDIR)$(BINDIR)/ndsr \
-	      $(DESTDIR)$(INCLUDEDIR)/ndsr.h $(DESTDIR)$(INCLUDEDIR)/ndsr.hpp $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc
+	      $(DESTDIR)$(INCLUDEDIR)/ndsr.h $(DESTDIR)$(INCLUDEDIR)/ndsr.hpp $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc \
+	      $(DESTDIR)$(CMAKEDIR)/ndsrConfig.cmake $(DESTDIR)$(CMAKEDIR)/ndsrConfigVersion.cmake

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing libndsr needs on Debian (bookworm): ZooKeeper 3.8 (run by
-# the tests with java), its C client (the benchmark's reference), C and C++ compilers, make, pkg-config, valgrind, Go 1.19, Python venv
+# the tests with java), its C client (the benchmark's reference), C and C++ compilers, make, pkg-config, cmake, valgrind, Go 1.19, Python venv
 # support; the pinned cbindgen; and .venv with the Python original (nd_service_registry, from
 # PyPI) for the interoperability test.
 # Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
@@ -28,6 +28,7 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v c++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v cmake >/dev/null || need+=(cmake)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v go >/dev/null || need+=(golang-go)
 command -v readelf >/dev/null || need+=(binutils)

@@ -7,6 +7,8 @@
 #   - tests/cpp/test_wrapper.cpp (the C++ wrapper);
 #   - the examples (each built with -Wall -Wextra -Werror).
 set -euo pipefail
+# A check that must fail (`! cmd` alone is ignored by `set -e`).
+refute() { if "$@"; then echo "unexpectedly true: $*" >&2; exit 1; fi; }
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 out=$root/target/ctest
@@ -25,8 +27,30 @@ for f in lib/libndsr.so.0 lib/libndsr.a include/ndsr.h include/ndsr.hpp bin/ndsr
 done
 grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
 "$out/stage/opt/ndsr/bin/ndsr" --version >/dev/null
+# A CMake consumer through find_package(ndsr), shared and static.
+mkdir -p "$out/cmake"
+cat > "$out/cmake/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.13)
+project(consumer C)
+find_package(ndsr 0.1 REQUIRED)
+add_executable(consumer main.c)
+target_link_libraries(consumer ndsr::ndsr)
+add_executable(consumer_static main.c)
+target_link_libraries(consumer_static ndsr::ndsr_static)
+CMAKE
+printf '#include <ndsr.h>\n#include <string.h>\nint main(void) { return strcmp(ndsr_version(), "%s") != 0; }\n' \
+  "$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" > "$out/cmake/main.c"
+cmake -S "$out/cmake" -B "$out/cmake/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
+cmake --build "$out/cmake/build" >/dev/null
+"$out/cmake/build/consumer" && "$out/cmake/build/consumer_static"
+refute grep -q libndsr <(ldd "$out/cmake/build/consumer_static")
+# A newer major version than installed is refused.
+mkdir -p "$out/cmake2"
+sed 's/find_package(ndsr 0.1 REQUIRED)/find_package(ndsr 1.0 REQUIRED)/' "$out/cmake/CMakeLists.txt" > "$out/cmake2/CMakeLists.txt"
+cp "$out/cmake/main.c" "$out/cmake2/"
+refute cmake -S "$out/cmake2" -B "$out/cmake2/build" -DCMAKE_PREFIX_PATH="$prefix" -Wno-dev >/dev/null 2>&1
 # Installed without debug info; only ndsr_* is exported.
-! readelf -S "$prefix/lib/libndsr.so" | grep -q '\.debug_info'
+refute grep -q '\.debug_info' <(readelf -S "$prefix/lib/libndsr.so")
 extra=$(nm -D --defined-only "$prefix/lib/libndsr.so" | awk '{print $3}' | grep -v '^ndsr_' || true)
 [ -z "$extra" ] || { echo "exported besides ndsr_*: $extra"; exit 1; }
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
@@ -56,7 +80,7 @@ done
 (cd "$root" && cc "$out/c89.c" -Iinclude -Ltarget/release -lndsr -Wl,-rpath,"$PWD/target/release" -o "$out/uninstalled")
 env -u LD_LIBRARY_PATH "$out/uninstalled"
 # The static binary really carries the library.
-! ldd "$out/test_api_static" | grep -q libndsr
+refute grep -q libndsr <(ldd "$out/test_api_static")
 
 zk=$(bash tests/harness/zk.sh start standalone)
 base=$(sed -n 's/^BASE=//p' <<<"$zk")
