@@ -23,13 +23,15 @@
  * Errors are ndsr::Error exceptions carrying the status code; every operation also has a
  * non-throwing try_ form returning ndsr::Status. Registry, Subscription and Lock are move-only
  * RAII types (Snapshot too): destroying a Registry closes it (its ephemeral nodes disappear at once), and closing
- * twice is harmless. Exceptions thrown by a callback are caught and dropped at the library
- * boundary (they must never unwind into the library).
+ * twice is harmless. Exceptions thrown by a callback are caught at the library boundary (they
+ * must never unwind into the library) and reported: one line on stderr, or to the handler given
+ * to ndsr::set_callback_error_handler.
  */
 #ifndef NDSR_HPP
 #define NDSR_HPP
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <optional>
@@ -54,7 +56,7 @@ private:
 };
 
 /** The outcome of a non-throwing call: code >= 0 is success (NDSR_OK or NDSR_QUEUED). */
-struct Status {
+struct [[nodiscard]] Status {
     int code = NDSR_OK;
     std::string message;
     bool ok() const noexcept { return code >= 0; }
@@ -69,8 +71,34 @@ using ChangeFn = std::function<void(const std::string &path, const std::string &
 using DiffFn = std::function<void(const std::string &path, const std::string &diff)>;
 /** A state callback: an NDSR_STATE_* value. */
 using StateFn = std::function<void(int state)>;
+/** Called with what a callback threw (it never reaches the library, which calls on). */
+using CallbackErrorFn = std::function<void(const std::string &what)>;
 
 namespace detail {
+inline CallbackErrorFn &callback_error_fn() {
+    static CallbackErrorFn fn; /* empty: stderr */
+    return fn;
+}
+
+/** Reports an exception a callback threw: to the handler set, else one line on stderr. */
+inline void report_callback_error() noexcept {
+    std::string what = "an exception that is not a std::exception";
+    try {
+        throw;
+    } catch (const std::exception &e) {
+        what = e.what();
+    } catch (...) {
+    }
+    try {
+        if (callback_error_fn()) {
+            callback_error_fn()(what);
+            return;
+        }
+    } catch (...) {
+    }
+    std::fprintf(stderr, "ndsr: a callback threw: %s (the library carries on)\n", what.c_str());
+}
+
 inline Status status(int rc) {
     Status s;
     s.code = rc;
@@ -90,7 +118,7 @@ void change_trampoline(void *userdata, const char *path, const char *json, size_
     try {
         (*static_cast<F *>(userdata))(std::string(path), std::string(json, len));
     } catch (...) {
-        /* never unwind into the library */
+        report_callback_error(); /* never unwind into the library */
     }
 }
 
@@ -98,9 +126,14 @@ inline void state_trampoline(void *userdata, int state) {
     try {
         (*static_cast<StateFn *>(userdata))(state);
     } catch (...) {
+        report_callback_error();
     }
 }
 } // namespace detail
+
+/** Where exceptions thrown by callbacks go (an empty function: one line on stderr, the default).
+ *  Set it before the callbacks start; it is called on the callback thread. */
+inline void set_callback_error_handler(CallbackErrorFn fn) { detail::callback_error_fn() = std::move(fn); }
 
 /** A callback registration; the callback is not called again once this is destroyed or reset. */
 class Subscription {

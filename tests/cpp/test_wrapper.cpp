@@ -85,17 +85,21 @@ int main() {
     std::string out;
     CHECK(reg.try_get_json("relative", out).code == NDSR_E_INVALID_ARGUMENT);
 
-    // Callbacks with std::function; a throwing callback does not hurt the library.
-    Inbox inbox;
+    // Callbacks with std::function; a throwing callback does not hurt the library, and what it
+    // threw reaches the error handler.
+    Inbox inbox, thrown;
+    ndsr::set_callback_error_handler([&](const std::string &what) { thrown.push(what); });
     {
         ndsr::Subscription sub = reg.on_change("/cpp/svc", [&](const std::string &, const std::string &json) {
             inbox.push(json);
             throw std::runtime_error("ignored");
         });
         CHECK(inbox.wait_for("\"a:1\""));
+        CHECK(thrown.wait_for("ignored"));
         reg.set_node("/cpp/svc/b:2");
         CHECK(inbox.wait_for("\"b:2\""));
     } // unsubscribed here
+    ndsr::set_callback_error_handler(nullptr);
     size_t seen = inbox.size();
     reg.unset("/cpp/svc/b:2");
     Inbox other;
