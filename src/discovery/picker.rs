@@ -18,7 +18,6 @@ use rustc_hash::FxHashSet;
 use super::down::{Down, DownPolicy, Ejections};
 use super::instance::instance;
 use crate::document::Document;
-use crate::fork::Registry;
 use crate::memo;
 use crate::status::{Error, Result, Status};
 
@@ -156,9 +155,15 @@ struct Table {
     buckets: Box<[AtomicU16]>,
 }
 
+/// Where a picker gets a path's current document: the handle (see `fork::Registry`).
+pub trait Documents: Send + Sync {
+    /// The current document of `path` (read and watched on first use, within the timeout).
+    fn current(&self, path: &str) -> Result<Arc<Document>>;
+}
+
 /// A picker of one service's instances.
 pub struct Picker {
-    registry: Arc<Registry>,
+    documents: Arc<dyn Documents>,
     path: String,
     options: PickerOptions,
     table: ArcSwap<Table>,
@@ -171,13 +176,17 @@ pub struct Picker {
 
 impl Picker {
     /// A picker of the instances of `path` (read and watched, within the handle's timeout).
-    pub fn new(registry: Arc<Registry>, path: &str, options: PickerOptions) -> Result<Picker> {
+    pub fn new(
+        documents: Arc<dyn Documents>,
+        path: &str,
+        options: PickerOptions,
+    ) -> Result<Picker> {
         let epoch = memo::epoch();
-        let doc = registry.snapshot(path)?;
+        let doc = documents.current(path)?;
         let mut warned = FxHashSet::default();
         let table = build(doc, None, epoch, &options, path, &mut warned);
         Ok(Picker {
-            registry,
+            documents,
             path: path.to_string(),
             down: Down::new(options.down),
             options,
@@ -264,7 +273,7 @@ impl Picker {
             return Ok(()); // another thread rebuilt it
         }
         let epoch = memo::epoch();
-        let doc = self.registry.snapshot(&self.path)?;
+        let doc = self.documents.current(&self.path)?;
         let table = build(
             doc,
             Some(&current),

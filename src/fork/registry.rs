@@ -364,6 +364,12 @@ impl Registry {
     }
 }
 
+impl discovery::picker::Documents for Registry {
+    fn current(&self, path: &str) -> Result<Arc<Document>> {
+        self.snapshot(path)
+    }
+}
+
 impl Drop for Registry {
     fn drop(&mut self) {
         HANDLES.leave(self.id);

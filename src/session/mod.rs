@@ -292,44 +292,62 @@ impl Session {
             outage = None;
             let mut states = client.state_watcher();
             let _ = states.state();
-            let first_session = self.ids.lock().len() <= 1;
-            if !std::mem::take(&mut adopted) {
-                self.adopt(&client);
-            }
-            let established = format!(
-                "{} session established on {}",
-                self.tag(),
-                self.attempts.server.lock()
-            );
-            if first_session {
-                log::info!("{established}");
-            } else {
-                // As visible as the expiry it follows.
-                log::warn!("{established}");
-            }
+            self.announce(&client, std::mem::take(&mut adopted));
             drop(client);
-            let last = loop {
-                let s = tokio::select! {
-                    s = states.changed() => s,
-                    _ = closed.wait_for(|c| *c) => return,
-                };
-                let st = State::from_zk(s);
-                self.log_transition(st);
-                self.set_state(st);
-                // The outage, if the session is lost, began with the connection.
-                match st {
-                    State::Disconnected => outage = outage.or(Some(std::time::Instant::now())),
-                    State::Connected | State::ConnectedReadOnly => outage = None,
-                    _ => {}
-                }
-                if s.is_terminated() {
-                    break st;
-                }
+            let Some(last) = self.follow(&mut states, &mut closed, &mut outage).await else {
+                return;
             };
             // Drop the dead client so that nobody issues requests on it.
             self.current.send_replace(None);
             if last == State::AuthFailed || last == State::Closed {
                 return;
+            }
+        }
+    }
+
+    /// Publishes a new session's client (unless `adopted` already) and says so in the log.
+    fn announce(&self, client: &Client, adopted: bool) {
+        let first_session = self.ids.lock().len() <= 1;
+        if !adopted {
+            self.adopt(client);
+        }
+        let established = format!(
+            "{} session established on {}",
+            self.tag(),
+            self.attempts.server.lock()
+        );
+        if first_session {
+            log::info!("{established}");
+        } else {
+            // As visible as the expiry it follows.
+            log::warn!("{established}");
+        }
+    }
+
+    /// Follows a session's states until it ends (its last state), or the handle is closed
+    /// (None). Notes in `outage` when the connection was lost, for the pacing of what follows.
+    async fn follow(
+        &self,
+        states: &mut zookeeper_client::StateWatcher,
+        closed: &mut watch::Receiver<bool>,
+        outage: &mut Option<std::time::Instant>,
+    ) -> Option<State> {
+        loop {
+            let s = tokio::select! {
+                s = states.changed() => s,
+                _ = closed.wait_for(|c| *c) => return None,
+            };
+            let st = State::from_zk(s);
+            self.log_transition(st);
+            self.set_state(st);
+            // The outage, if the session is lost, began with the connection.
+            match st {
+                State::Disconnected => *outage = outage.or(Some(std::time::Instant::now())),
+                State::Connected | State::ConnectedReadOnly => *outage = None,
+                _ => {}
+            }
+            if s.is_terminated() {
+                return Some(st);
             }
         }
     }

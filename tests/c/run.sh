@@ -22,10 +22,18 @@ nocargo=(env PATH=/usr/bin:/bin)
 "${nocargo[@]}" make --quiet install PREFIX="$prefix" >/dev/null
 # DESTDIR stages the install; the pkg-config file still names the real prefix.
 "${nocargo[@]}" make --quiet install DESTDIR="$out/stage" PREFIX=/opt/ndsr >/dev/null
-for f in lib/libndsr.so.0 lib/libndsr.a include/ndsr.h include/ndsr.hpp bin/ndsr lib/pkgconfig/ndsr.pc; do
+for f in lib/libndsr.so.0 lib/libndsr.a include/ndsr.h include/ndsr.hpp bin/ndsr lib/pkgconfig/ndsr.pc \
+         lib/cmake/ndsr/ndsrConfig.cmake share/man/man1/ndsr.1 share/man/man3/ndsr.3; do
   [ -e "$out/stage/opt/ndsr/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
+# ndsr.3 documents every function of the header; ndsr.1 every command.
+for f in $(grep -o '^[a-z_ *]*\bndsr_[a-z_]*(' include/ndsr.h | grep -o 'ndsr_[a-z_]*' | sort -u); do
+  grep -q "$f(" "$out/stage/opt/ndsr/share/man/man3/ndsr.3" || { echo "ndsr.3 lacks $f"; exit 1; }
+done
+for c in get set unset watch lock pick; do
+  grep -q "^.SH COMMAND: ${c^^}" "$out/stage/opt/ndsr/share/man/man1/ndsr.1" || { echo "ndsr.1 lacks $c"; exit 1; }
+done
 "$out/stage/opt/ndsr/bin/ndsr" --version >/dev/null
 # A CMake consumer through find_package(ndsr), shared and static.
 mkdir -p "$out/cmake"
