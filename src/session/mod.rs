@@ -291,10 +291,13 @@ impl Session {
             backoff = BACKOFF_MIN;
             outage = None;
             let mut states = client.state_watcher();
-            let _ = states.state();
+            // The state now, which may have changed since the client was made (a connection
+            // lost before this watcher existed): followed like any later change.
+            let now = states.state();
             self.announce(&client, std::mem::take(&mut adopted));
             drop(client);
-            let Some(last) = self.follow(&mut states, &mut closed, &mut outage).await else {
+            let followed = self.follow(now, &mut states, &mut closed, &mut outage);
+            let Some(last) = followed.await else {
                 return;
             };
             // Drop the dead client so that nobody issues requests on it.
@@ -324,22 +327,30 @@ impl Session {
         }
     }
 
-    /// Follows a session's states until it ends (its last state), or the handle is closed
-    /// (None). Notes in `outage` when the connection was lost, for the pacing of what follows.
+    /// Follows a session's states, from `now` on, until it ends (its last state), or the handle
+    /// is closed (None). Notes in `outage` when the connection was lost, for the pacing of what
+    /// follows.
     async fn follow(
         &self,
+        now: zookeeper_client::SessionState,
         states: &mut zookeeper_client::StateWatcher,
         closed: &mut watch::Receiver<bool>,
         outage: &mut Option<std::time::Instant>,
     ) -> Option<State> {
+        let mut next = Some(now);
         loop {
-            let s = tokio::select! {
-                s = states.changed() => s,
-                _ = closed.wait_for(|c| *c) => return None,
+            let s = match next.take() {
+                Some(s) => s,
+                None => tokio::select! {
+                    s = states.changed() => s,
+                    _ = closed.wait_for(|c| *c) => return None,
+                },
             };
             let st = State::from_zk(s);
-            self.log_transition(st);
-            self.set_state(st);
+            if st != self.state() {
+                self.log_transition(st);
+                self.set_state(st);
+            }
             // The outage, if the session is lost, began with the connection.
             match st {
                 State::Disconnected => *outage = outage.or(Some(std::time::Instant::now())),
