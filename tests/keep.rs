@@ -24,6 +24,15 @@ fn children(d: &serde_json::Value) -> Vec<String> {
     d["children"].as_object().unwrap().keys().cloned().collect()
 }
 
+/// Makes `top/svc` with four children, a:1 to d:1.
+fn four_children(raw: &Raw, top: &str) {
+    raw.create(top, b"");
+    raw.create(&format!("{top}/svc"), b"");
+    for n in ["a", "b", "c", "d"] {
+        raw.create(&format!("{top}/svc/{n}:1"), b"{}");
+    }
+}
+
 /// Waits (polling: no event says a hold began) until `path` is held.
 fn until_held(r: &Registry, path: &str) {
     let t0 = Instant::now();
@@ -37,11 +46,7 @@ fn until_held(r: &Registry, path: &str) {
 fn a_mass_removal_is_held_until_it_lasts() {
     let zk = Zk::standalone();
     let raw = Raw::connect(&zk.connect);
-    raw.create("/k", b"");
-    raw.create("/k/svc", b"");
-    for n in ["a", "b", "c", "d"] {
-        raw.create(&format!("/k/svc/{n}:1"), b"{}");
-    }
+    four_children(&raw, "/k");
     let r = open(&zk, "50");
     let events = docs(&r, "/k/svc");
     until(&events, |d| children(d).len() == 4);
@@ -78,11 +83,7 @@ fn a_mass_removal_is_held_until_it_lasts() {
 fn a_list_that_comes_back_ends_the_hold_unseen() {
     let zk = Zk::standalone();
     let raw = Raw::connect(&zk.connect);
-    raw.create("/k2", b"");
-    raw.create("/k2/svc", b"");
-    for n in ["a", "b", "c", "d"] {
-        raw.create(&format!("/k2/svc/{n}:1"), b"{}");
-    }
+    four_children(&raw, "/k2");
     let r = open(&zk, "20");
     let events = docs(&r, "/k2/svc");
     until(&events, |d| children(d).len() == 4);
