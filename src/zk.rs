@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use zookeeper_client::{
-    AddWatchMode, Client, CreateOptions, OneshotWatcher, PersistentWatcher, Stat,
+    AddWatchMode, Client, CreateOptions, MultiReadResult, OneshotWatcher, PersistentWatcher, Stat,
 };
 
 /// The answer of an exists-with-watch already sent, to be awaited later, possibly by another
@@ -69,6 +69,7 @@ pub struct Counters {
     delete: AtomicU64,
     add_watch: AtomicU64,
     set_watches: AtomicU64,
+    multi_read: AtomicU64,
     /// When the last write was admitted: microseconds since `EPOCH`.
     last_write_us: AtomicU64,
 }
@@ -99,12 +100,19 @@ pub struct RequestCounts {
     pub add_watch: u64,
     /// SetWatches probes (what changed while disconnected, see `cache::resync`).
     pub set_watches: u64,
+    /// Multi-read requests (many children's data in one request, see `Zk::get_data_of_many`).
+    pub multi_read: u64,
 }
 
 impl RequestCounts {
     /// All reads (watch requests included: the server answers them from its tree too).
     pub fn reads(&self) -> u64 {
-        self.get_data + self.get_children + self.exists + self.add_watch + self.set_watches
+        self.get_data
+            + self.get_children
+            + self.exists
+            + self.add_watch
+            + self.set_watches
+            + self.multi_read
     }
 
     /// All writes.
@@ -123,6 +131,7 @@ impl RequestCounts {
             delete: self.delete - earlier.delete,
             add_watch: self.add_watch - earlier.add_watch,
             set_watches: self.set_watches - earlier.set_watches,
+            multi_read: self.multi_read - earlier.multi_read,
         }
     }
 }
@@ -175,11 +184,20 @@ impl Counters {
             delete: self.delete.load(Ordering::Relaxed),
             add_watch: self.add_watch.load(Ordering::Relaxed),
             set_watches: self.set_watches.load(Ordering::Relaxed),
+            multi_read: self.multi_read.load(Ordering::Relaxed),
         }
     }
 }
 
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
+
+/// Whether an error is about the request as a whole rather than its node.
+fn is_whole_request_error(e: &zookeeper_client::Error) -> bool {
+    !matches!(
+        e,
+        zookeeper_client::Error::NoNode | zookeeper_client::Error::NoAuth
+    )
+}
 
 /// The lists of a SetWatches2 probe (see [`Zk::probe_watches`]).
 #[derive(Default)]
@@ -235,6 +253,40 @@ impl<'a> Zk<'a> {
     pub async fn get_data(&self, path: &str) -> ZkResult<(Vec<u8>, Stat)> {
         self.counters.admit(&self.counters.get_data).await;
         self.client.get_data(path).await
+    }
+
+    /// The data of each of `paths` in one request, no watch: one result per path, in order
+    /// (`NoNode` for a node gone, `NoAuth` for one not readable). Two paths or more make a
+    /// multi-read (ZooKeeper 3.6+).
+    pub async fn get_data_of_many(
+        &self,
+        paths: &[String],
+    ) -> ZkResult<Vec<ZkResult<(Vec<u8>, Stat)>>> {
+        if let [one] = paths {
+            return match self.get_data(one).await {
+                Err(e) if is_whole_request_error(&e) => Err(e),
+                answer => Ok(vec![answer]),
+            };
+        }
+        let mut reader = self.client.new_multi_reader();
+        for p in paths {
+            reader.add_get_data(p)?;
+        }
+        self.counters.admit(&self.counters.multi_read).await;
+        let results = reader.commit().await?;
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                MultiReadResult::Data { data, stat } => Ok((data, stat)),
+                MultiReadResult::Error { err } => Err(err),
+                MultiReadResult::Children { .. } => Err(zookeeper_client::Error::UnexpectedError(
+                    "a multi-read of data answered with a listing".into(),
+                )),
+                _ => Err(zookeeper_client::Error::UnexpectedError(
+                    "an unknown multi-read result".into(),
+                )),
+            })
+            .collect())
     }
 
     /// getChildren2 with a watch.

@@ -408,9 +408,9 @@ fn reconnects_promptly_after_a_short_outage() {
     );
 }
 
-/// A long outage is paced for the ensemble's sake: after the first seconds, at most one
-/// connection attempt a second (counted at a proxy that refuses them), and a server that comes
-/// back is still found within the backed-off pause (at most 4 s).
+/// A long outage is paced for the ensemble's sake: after the first seconds, one connection
+/// attempt each 1–2 s (counted at a proxy that refuses them), and a server that comes back is
+/// still found within that pause (at most 2 s).
 #[test]
 fn a_long_outage_is_paced_to_at_most_one_attempt_a_second() {
     let zk = Zk::standalone();
@@ -431,11 +431,11 @@ fn a_long_outage_is_paced_to_at_most_one_attempt_a_second() {
     eprintln!("{quick} attempts in the first 3 s, {slow} from 5 s to 10 s");
     assert!(quick >= 10, "quick retries at first ({quick} in 3 s)");
     assert!(slow <= 5, "{slow} attempts in 5 s of a long outage");
-    assert!(slow >= 1, "it keeps trying");
+    assert!(slow >= 2, "it keeps trying ({slow} attempts in 5 s)");
     proxy.restore();
     let took = connected_again(&st, &r, session, Instant::now());
     assert!(
-        took < Duration::from_millis(4500),
+        took < Duration::from_millis(2500),
         "reconnected {took:?} after the server was back"
     );
 }

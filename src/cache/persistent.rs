@@ -40,6 +40,10 @@ type Error = zookeeper_client::Error;
 
 /// How many child reads are in flight at once.
 const CHILD_READ_BATCH: usize = 1000;
+/// How many children's data one multi-read request asks for: a fleet's resync after an expiry
+/// costs the ensemble a request per this many instances, not one per instance. (Instance data
+/// is small; a multi-read answer is not bounded by the packet limit on the client's side.)
+const CHILDREN_PER_MULTI_READ: usize = 250;
 /// The most bursts of events handled in a row before a document is published anyway.
 const BURSTS_PER_PUBLISH: usize = 8;
 
@@ -264,8 +268,9 @@ impl<'a> Follower<'a> {
         }
     }
 
-    /// Reads `names` in pipelined batches: each child's value and czxid (0 when unreadable); a
-    /// child gone since is left out.
+    /// Reads `names` in multi-read requests (persistent watches mean ZooKeeper 3.6+, which has
+    /// them), pipelined in batches: each child's value and czxid (0 when unreadable); a child
+    /// gone since is left out.
     async fn read_children(
         &self,
         names: impl Iterator<Item = CompactString>,
@@ -274,8 +279,14 @@ impl<'a> Follower<'a> {
         let mut read = Vec::with_capacity(names.len());
         for batch in names.chunks(CHILD_READ_BATCH) {
             let paths: Vec<String> = batch.iter().map(|n| path::join(self.path, n)).collect();
-            let results =
-                futures_util::future::join_all(paths.iter().map(|p| self.zk.get_data(p))).await;
+            let requests = paths
+                .chunks(CHILDREN_PER_MULTI_READ)
+                .map(|some| self.zk.get_data_of_many(some));
+            let answers = futures_util::future::join_all(requests).await;
+            let mut results = Vec::with_capacity(batch.len());
+            for answer in answers {
+                results.extend(answer?);
+            }
             for (name, result) in batch.iter().zip(results) {
                 match result {
                     Ok((raw, stat)) => read.push((name.clone(), ChildJson::read(&raw), stat.czxid)),

@@ -174,17 +174,16 @@ pub struct IterableEndpoints {
     next: usize,
     start: usize,
     endpoints: Vec<Endpoint>,
-    /// libndsr patch: when the attempts since the last established session began, and how many
-    /// were made after the quick window (see `pause`).
+    /// libndsr patch: when the attempts since the last established session began (see `pause`).
     outage: Option<Instant>,
-    slow_attempts: u32,
 }
 
 /// libndsr patch: how long an outage gets quick retries (a server restart or a leader election
 /// is over within it).
 pub const QUICK_WINDOW: Duration = Duration::from_secs(3);
-/// libndsr patch: the cap of the backed-off pause after the quick window.
-pub const SLOW_CAP: Duration = Duration::from_secs(4);
+/// libndsr patch: the longest pause before an attempt after the quick window; the shortest is
+/// half of it.
+pub const SLOW_CAP: Duration = Duration::from_secs(2);
 
 #[derive(Copy, Clone, Debug)]
 pub struct Index {
@@ -194,7 +193,7 @@ pub struct Index {
 
 impl IterableEndpoints {
     pub fn new(endpoints: impl Into<Vec<Endpoint>>) -> Self {
-        Self { cycle: false, start: 0, next: 0, endpoints: endpoints.into(), outage: None, slow_attempts: 0 }
+        Self { cycle: false, start: 0, next: 0, endpoints: endpoints.into(), outage: None }
     }
 
     pub fn len(&self) -> usize {
@@ -214,7 +213,6 @@ impl IterableEndpoints {
         self.next = 0;
         self.start = 0;
         self.outage = None;
-        self.slow_attempts = 0;
         fastrand::shuffle(&mut self.endpoints);
     }
 
@@ -247,16 +245,15 @@ impl IterableEndpoints {
     /// and a failover to the next server within a round, go at once; for the first
     /// [QUICK_WINDOW] of an outage a round of failed attempts is followed by a short pause
     /// ([Self::round_pause]), so a server that restarts is found within about 150 ms; after
-    /// that every attempt waits a random pause whose bound doubles from 2 s to [SLOW_CAP] (see
-    /// [Self::slow_pause]): a client in a long outage makes one attempt every 2–4 s,
-    /// and a fleet's attempts spread out instead of arriving together when the ensemble is back.
+    /// that every attempt waits a random pause of 1–2 s (see [Self::slow_pause]): a client in a
+    /// long outage makes less than one attempt a second, a fleet's attempts spread out instead
+    /// of arriving together, and an ensemble that is back is found within 2 s.
     /// Upstream paces each attempt by 50 ms per server and each round by up to the session
     /// timeout.
     fn pause(&mut self, index: Index) -> Duration {
         let outage = *self.outage.get_or_insert_with(Instant::now);
         if outage.elapsed() >= QUICK_WINDOW {
-            self.slow_attempts = self.slow_attempts.saturating_add(1);
-            return Self::slow_pause(self.slow_attempts);
+            return Self::slow_pause();
         }
         match (index.cycles, index.offset) {
             (0, _) | (_, 1..) => Duration::ZERO,
@@ -264,14 +261,12 @@ impl IterableEndpoints {
         }
     }
 
-    /// libndsr patch: the pause before the `n`th attempt (from 1) after the quick window: its
-    /// bound doubles from 2 s to [SLOW_CAP], and the pause is uniform between half the bound
-    /// and the bound ("equal jitter": spread enough that a fleet's attempts do not arrive
-    /// together, and never more than one attempt a second).
-    pub fn slow_pause(n: u32) -> Duration {
-        let bound = Duration::from_secs(2).saturating_mul(2u32.saturating_pow(n.max(1) - 1).min(64));
-        let bound = bound.min(SLOW_CAP);
-        bound / 2 + (bound / 2).mul_f64(fastrand::f64())
+    /// libndsr patch: the pause before an attempt after the quick window: uniform between half
+    /// of [SLOW_CAP] and all of it ("equal jitter": spread enough that a fleet's attempts do not
+    /// arrive together, never more than one attempt a second, and short enough that a fleet
+    /// has converged within about 3 s of the ensemble's return).
+    pub fn slow_pause() -> Duration {
+        SLOW_CAP / 2 + (SLOW_CAP / 2).mul_f64(fastrand::f64())
     }
 
     /// libndsr patch: the pause after `rounds` (at least 1) rounds of failed attempts: it doubles

@@ -300,7 +300,7 @@ impl Session {
         // Quick at first (as the rounds of an outage's first seconds), then as a long outage.
         let pause = match self.short_lived {
             n @ 0..=20 => IterableEndpoints::round_pause(n as usize),
-            n => IterableEndpoints::slow_pause(n as u32 - 20),
+            _ => IterableEndpoints::slow_pause(),
         };
         debug!("connection lasted {}ms; pausing {}ms before reconnecting", established.elapsed().as_millis(), pause.as_millis());
         Timer::after(pause).await;
