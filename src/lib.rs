@@ -26,6 +26,7 @@
 //! API, thin glue).
 
 mod acl;
+mod backoff;
 mod cache;
 mod codec;
 mod core;

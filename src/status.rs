@@ -226,8 +226,15 @@ impl Error {
     }
 }
 
+/// True for ZooKeeper's "throttled" (-127): the server's request throttle is full; the request
+/// is retried after a pause that grows (see `backoff`), never at once.
+pub(crate) fn is_throttled(err: &zookeeper_client::Error) -> bool {
+    matches!(err, zookeeper_client::Error::Throttled)
+}
+
 /// True for errors that say nothing about the operation itself, only that the session or the
-/// connection could not carry it: retrying on a (new) session is the answer.
+/// connection could not carry it (or, for "throttled", could not carry it now): retrying on a
+/// (new) session, or after a pause, is the answer.
 pub(crate) fn is_connection_error(err: &zookeeper_client::Error) -> bool {
     use zookeeper_client::Error as Z;
     !matches!(

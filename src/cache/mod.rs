@@ -14,6 +14,7 @@ mod persistent;
 mod resync;
 mod watcher;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -40,6 +41,8 @@ pub struct WatchCache {
     /// Whether paths are followed with persistent watches.
     persistence: Arc<Persistence>,
     holds: Arc<Holds>,
+    /// How many paths are watched (what the re-read after an expiry is spread over).
+    watched_paths: Arc<AtomicUsize>,
 }
 
 /// A watched path as a forked child takes it over: its last document and since when it was
@@ -66,6 +69,7 @@ impl WatchCache {
             entries: Mutex::default(),
             persistence: Arc::new(Persistence::new(persistent)),
             holds: Arc::new(Holds::new(hold)),
+            watched_paths: Arc::default(),
         }
     }
 
@@ -99,6 +103,7 @@ impl WatchCache {
             }
         }
         entries.insert(p.to_string(), entry.clone());
+        self.watched_paths.store(entries.len(), Ordering::Relaxed);
         drop(entries);
         self.start(&entry);
         entry
@@ -112,6 +117,7 @@ impl WatchCache {
             self.file.clone(),
             self.persistence.clone(),
             self.holds.clone(),
+            self.watched_paths.clone(),
         );
         self.shared.tasks.spawn(task);
     }

@@ -21,6 +21,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use compact_str::CompactString;
 use futures_util::FutureExt;
@@ -29,10 +32,11 @@ use zookeeper_client::{EventType, PersistentWatcher, SessionState, Stat, Watched
 use super::children::{decoded_json, render, ChildJson};
 use super::entry::Entry;
 use super::resync::{Ask, Enrolled, Resyncs};
+use crate::backoff::Backoff;
 use crate::document::Document;
 use crate::path;
 use crate::session::Generation;
-use crate::status::is_connection_error;
+use crate::status::{is_connection_error, is_throttled};
 use crate::zk::Zk;
 
 type ZkResult<T> = Result<T, zookeeper_client::Error>;
@@ -44,6 +48,9 @@ const CHILD_READ_BATCH: usize = 1000;
 /// costs the ensemble a request per this many instances, not one per instance. (Instance data
 /// is small; a multi-read answer is not bounded by the packet limit on the client's side.)
 const CHILDREN_PER_MULTI_READ: usize = 250;
+/// How long changes are gathered before they are read, for a while after an expiry (see
+/// `follow`).
+const GATHER_WINDOW: Duration = Duration::from_millis(100);
 /// The most bursts of events handled in a row before a document is published anyway.
 const BURSTS_PER_PUBLISH: usize = 8;
 
@@ -477,6 +484,7 @@ pub(super) async fn follow(
     entry: &Entry,
     generation: &Generation,
     publish: &impl Fn(Arc<Document>),
+    gather: Option<Instant>,
 ) -> ZkResult<()> {
     f.full_read().await?;
     // Marked before publishing: whoever sees the document sees it as live.
@@ -484,6 +492,7 @@ pub(super) async fn follow(
     publish(f.tree.render(&entry.path));
     // Bursts handled since the last document; whether an event came since the first one.
     let (mut bursts, mut changed) = (0, false);
+    let mut throttled = Backoff::default();
     loop {
         if !f.has_work() || f.disconnected {
             // One document per burst of changes, made once what it asked for is read.
@@ -498,8 +507,25 @@ pub(super) async fn follow(
             changed = true;
             continue;
         }
+        // After an expiry the fleet registers again all at once: the events of a short
+        // window make one read (a multi-read), not one read each.
+        if gather.is_some_and(|until| Instant::now() < until) {
+            tokio::time::sleep(GATHER_WINDOW).await;
+            let next = f.watcher.changed().now_or_never();
+            if next.is_some() && !f.drain(next) {
+                return Ok(());
+            }
+        }
         match f.step().await {
-            Ok(()) => bursts += 1,
+            Ok(()) => {
+                bursts += 1;
+                throttled.reset();
+            }
+            // The work is kept: done after a pause, or sooner if an event adds to it.
+            Err(e) if is_throttled(&e) => {
+                throttled.pause().await;
+                continue;
+            }
             Err(e) if is_connection_error(&e) => {
                 // Resumed (resync included) at the reconnect.
                 f.disconnected = true;

@@ -11,8 +11,12 @@ use std::collections::BTreeMap;
 use compact_str::CompactString;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
@@ -20,6 +24,7 @@ use zookeeper_client::{EventType, OneshotWatcher, Stat, WatchedEvent};
 use super::children::{decoded_json, render, ChildJson};
 use super::entry::Entry;
 use super::persistent::{self, Persistence};
+use crate::backoff::Backoff;
 use crate::document::Document;
 use crate::path;
 use crate::session::Session;
@@ -428,13 +433,27 @@ pub async fn run(
     cache: Option<Arc<super::file::CacheFile>>,
     persistence: Arc<Persistence>,
     holds: Arc<super::hold::Holds>,
+    watched_paths: Arc<AtomicUsize>,
 ) {
     let session = &shared.session;
     // Every live document goes to the subscribers and, if there is one, to the cache file.
     let publish =
         |doc: Arc<Document>| super::hold::offer(&holds, &entry, doc, &shared, cache.as_ref());
     let mut next_id = 0;
+    // Paces the re-reads after failures on one session (ZooKeeper throttling, an unreadable
+    // path); a new session starts it over.
+    let mut backoff = Backoff::default();
+    let mut last_generation = 0;
     while let Some(generation) = session.wait_connected().await {
+        if generation.id != last_generation {
+            backoff.reset();
+            last_generation = generation.id;
+        }
+        // Read before, on a session that expired: the whole fleet may be coming back at once.
+        let after_expiry = entry.synced().is_some_and(|(gen, _)| gen != generation.id);
+        if after_expiry {
+            settle_after_expiry(&shared, watched_paths.load(Ordering::Relaxed)).await;
+        }
         let mut w = Watcher {
             zk: Zk::new(&generation.client, &shared.counters),
             path: &entry.path,
@@ -445,7 +464,9 @@ pub async fn run(
             },
             pending: Pending::new(),
         };
-        let result = follow_either(&mut w, &entry, &generation, &publish, &persistence).await;
+        let gather = after_expiry.then(|| Instant::now() + GATHER_AFTER_EXPIRY);
+        let result =
+            follow_either(&mut w, &entry, &generation, &publish, &persistence, gather).await;
         next_id = w.local.next_id;
         if let Err(e) = result {
             handle_failure(&w, &entry, session, e).await;
@@ -454,23 +475,44 @@ pub async fn run(
         if generation_dead(session, generation.id) {
             continue;
         }
-        // Same session, lost a read: wait a moment for the state to settle before re-reading.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Same session, lost a read: wait for the state to settle, or the server's throttle to
+        // empty, before re-reading (at a growing pace if it fails again).
+        backoff.pause().await;
     }
 }
 
+/// After a session expiry, every handle of a fleet makes its registrations again and re-reads
+/// what it watches at the same moment. Waiting a random part of a spread that grows with the
+/// paths this handle watches (200 ms, plus 5 ms a path, at most 3 s), then for its own writes
+/// to pause (its registrations go out first), lets the fleet's registrations land before the
+/// reads: they are in the first read, not events that each cost another.
+async fn settle_after_expiry(shared: &Shared, paths: usize) {
+    let spread = (Duration::from_millis(200) + Duration::from_millis(5) * paths as u32)
+        .min(Duration::from_secs(3));
+    tokio::time::sleep(spread.mul_f64(fastrand::f64())).await;
+    shared
+        .counters
+        .writes_pause(Duration::from_millis(50), Duration::from_secs(1))
+        .await;
+}
+
+/// How long after the re-read that follows an expiry changes are gathered (see
+/// `persistent::follow`).
+const GATHER_AFTER_EXPIRY: Duration = Duration::from_secs(10);
+
 /// Follows the path with a persistent recursive watch if the handle uses them and the server
-/// takes it, else with one-shot watches.
+/// takes it, else with one-shot watches. Until `gather`, changes are read in gathered batches.
 async fn follow_either(
     w: &mut Watcher<'_>,
     entry: &Entry,
     generation: &crate::session::Generation,
     publish: &impl Fn(Arc<Document>),
     persistence: &Persistence,
+    gather: Option<Instant>,
 ) -> ZkResult<()> {
     if persistence.is_on() {
         match persistent::Follower::watch(w.zk, w.path, generation.id, persistence).await {
-            Ok(f) => return persistent::follow(f, entry, generation, publish).await,
+            Ok(f) => return persistent::follow(f, entry, generation, publish, gather).await,
             Err(e) if persistence.refused(&e, &w.tag) => {}
             Err(e) => return Err(e),
         }

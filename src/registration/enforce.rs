@@ -4,12 +4,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-
 use zookeeper_client::{EventType, Stat};
 
 use super::apply::{self, Failure};
 use super::{forget, Context, Kind, Outcome, Registration};
+use crate::backoff::Backoff;
 use crate::session::Generation;
 use crate::status::is_connection_error;
 use crate::zk::Zk;
@@ -40,6 +39,9 @@ struct Look {
 pub(super) async fn enforce(reg: Arc<Registration>, ctx: Context) {
     let session = &ctx.shared.session;
     let mut dirty = false;
+    // A failure on a live session (ZooKeeper throttling, a timeout) is retried at a growing
+    // pace; a lost connection waits for the next session anyway.
+    let mut backoff = Backoff::default();
     loop {
         let Some(gen) = session.wait_connected().await else {
             return;
@@ -50,10 +52,11 @@ pub(super) async fn enforce(reg: Arc<Registration>, ctx: Context) {
         };
         dirty = false;
         if let Next::Retry = look.next {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            backoff.pause().await;
             dirty = true;
             continue;
         }
+        backoff.reset();
         // Wait for a reason to look again: the node changed, the desired state changed, or the
         // session was replaced.
         let node_event = node_event(&reg, &ctx, &gen, &look.next);

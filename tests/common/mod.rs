@@ -196,6 +196,16 @@ impl Raw {
         }
     }
 
+    /// The names of `path`'s children (none when it does not exist).
+    #[allow(dead_code)]
+    pub fn children(&self, path: &str) -> Vec<String> {
+        match self.rt.block_on(self.client.list_children(path)) {
+            Ok(names) => names,
+            Err(zookeeper_client::Error::NoNode) => Vec::new(),
+            Err(e) => panic!("list {path}: {e}"),
+        }
+    }
+
     pub fn exists(&self, path: &str) -> bool {
         self.rt
             .block_on(self.client.check_stat(path))
@@ -251,6 +261,10 @@ struct ProxyState {
     conns: std::sync::Mutex<Vec<std::net::TcpStream>>,
     /// Connections refused while cut (each a client's connection attempt).
     refused: std::sync::atomic::AtomicUsize,
+    /// Every reply to a request becomes ZooKeeper's "throttled" (-127) answer.
+    throttle: std::sync::atomic::AtomicBool,
+    /// How many replies were turned into "throttled".
+    throttled: std::sync::atomic::AtomicUsize,
 }
 
 use std::sync::atomic::Ordering::SeqCst;
@@ -269,6 +283,8 @@ impl Proxy {
             stop: false.into(),
             conns: std::sync::Mutex::new(Vec::new()),
             refused: 0.into(),
+            throttle: false.into(),
+            throttled: 0.into(),
         });
         let (st, target) = (state.clone(), target.to_string());
         std::thread::spawn(move || {
@@ -318,6 +334,7 @@ impl Proxy {
                     std::thread::spawn(move || {
                         use std::io::{Read, Write};
                         let mut buf = [0u8; 16384];
+                        let mut frames = Frames::default();
                         while let Ok(n) = from.read(&mut buf) {
                             if !replies {
                                 let after = st.mute_after.lock().unwrap();
@@ -327,10 +344,15 @@ impl Proxy {
                                     }
                                 }
                             }
-                            if n == 0
-                                || (!(replies && st.mute.load(SeqCst))
-                                    && to.write_all(&buf[..n]).is_err())
-                            {
+                            if n == 0 {
+                                break;
+                            }
+                            let out = if replies {
+                                frames.pass(&buf[..n], &st)
+                            } else {
+                                buf[..n].to_vec()
+                            };
+                            if !(replies && st.mute.load(SeqCst)) && to.write_all(&out).is_err() {
                                 break;
                             }
                         }
@@ -380,10 +402,62 @@ impl Proxy {
         self.state.swallowed.load(SeqCst)
     }
 
+    /// While on, every reply to a request is turned into ZooKeeper's "throttled" answer (-127);
+    /// events and pings pass.
+    pub fn throttle(&self, on: bool) {
+        self.state.throttle.store(on, SeqCst);
+    }
+
+    /// How many replies were turned into "throttled" so far.
+    #[allow(dead_code)]
+    pub fn throttled(&self) -> usize {
+        self.state.throttled.load(SeqCst)
+    }
+
     /// From now on the server's replies are lost (requests still arrive and are carried out),
     /// until [`Proxy::cut`] and [`Proxy::restore`].
     pub fn mute_replies(&self) {
         self.state.mute.store(true, SeqCst);
+    }
+}
+
+/// The server-to-client stream of one connection, cut into frames (a 4-byte length, then the
+/// frame) so that replies can be rewritten; the first frame is the connect response.
+#[derive(Default)]
+struct Frames {
+    pending: Vec<u8>,
+    past_handshake: bool,
+}
+
+impl Frames {
+    /// The bytes to pass on for `bytes` received: the complete frames among what is pending,
+    /// replies turned into "throttled" while the proxy throttles.
+    fn pass(&mut self, bytes: &[u8], st: &ProxyState) -> Vec<u8> {
+        self.pending.extend_from_slice(bytes);
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut at = 0;
+        while self.pending.len() - at >= 4 {
+            let len = u32::from_be_bytes(self.pending[at..at + 4].try_into().unwrap()) as usize;
+            if self.pending.len() - at - 4 < len {
+                break;
+            }
+            let frame = &self.pending[at..at + 4 + len];
+            at += 4 + len;
+            // A reply header: xid (>= 0 for a request's reply; events and pings are negative),
+            // zxid, error.
+            let xid = (len >= 16).then(|| i32::from_be_bytes(frame[4..8].try_into().unwrap()));
+            if self.past_handshake && st.throttle.load(SeqCst) && xid.is_some_and(|x| x >= 0) {
+                st.throttled.fetch_add(1, SeqCst);
+                out.extend_from_slice(&16u32.to_be_bytes());
+                out.extend_from_slice(&frame[4..16]);
+                out.extend_from_slice(&(-127i32).to_be_bytes());
+            } else {
+                out.extend_from_slice(frame);
+            }
+            self.past_handshake = true;
+        }
+        self.pending.drain(..at);
+        out
     }
 }
 

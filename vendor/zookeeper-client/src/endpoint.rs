@@ -241,8 +241,9 @@ impl IterableEndpoints {
         Some((self.endpoints[index.offset].to_ref(), timeout))
     }
 
-    /// libndsr patch: the pause before the attempt at `index`. The first attempt of an outage,
-    /// and a failover to the next server within a round, go at once; for the first
+    /// libndsr patch: the pause before the attempt at `index`. A connection's first attempt (an
+    /// outage's first, or a new session's after an expiry), and in the quick window a failover
+    /// to the next server within a round, go at once; for the first
     /// [QUICK_WINDOW] of an outage a round of failed attempts is followed by a short pause
     /// ([Self::round_pause]), so a server that restarts is found within about 150 ms; after
     /// that every attempt waits a random pause of 1–2 s (see [Self::slow_pause]): a client in a
@@ -252,10 +253,11 @@ impl IterableEndpoints {
     /// timeout.
     fn pause(&mut self, index: Index) -> Duration {
         let outage = *self.outage.get_or_insert_with(Instant::now);
-        if outage.elapsed() >= QUICK_WINDOW {
-            return Self::slow_pause();
-        }
         match (index.cycles, index.offset) {
+            // A connection's first attempt: an outage's first, or a new session's after an
+            // expiry (which a server has just answered: no reason to wait).
+            (0, 0) => Duration::ZERO,
+            _ if outage.elapsed() >= QUICK_WINDOW => Self::slow_pause(),
             (0, _) | (_, 1..) => Duration::ZERO,
             (rounds, 0) => Self::round_pause(rounds),
         }
