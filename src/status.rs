@@ -219,6 +219,16 @@ impl Error {
             Z::BadArguments(why) if **why == *zookeeper_client::TOO_LARGE => Status::TooLarge,
             Z::BadArguments(_) | Z::InvalidAcl => Status::InvalidArgument,
             Z::ClientClosed => Status::Closed,
+            // The only MarshallingError the vendored client makes: a reply over its limit.
+            Z::MarshallingError => {
+                return Self::new(
+                    Status::TooLarge,
+                    format!(
+                        "{path}: the answer (its children's names) is larger than {} MiB",
+                        zookeeper_client::MAX_REPLY_LEN >> 20
+                    ),
+                )
+            }
             e if is_connection_error(e) => Status::NoConnection,
             _ => Status::ZooKeeper,
         };
@@ -252,6 +262,7 @@ pub(crate) fn is_connection_error(err: &zookeeper_client::Error) -> bool {
             | Z::QuotaExceeded
             | Z::ClientClosed
             | Z::Unimplemented
+            | Z::MarshallingError
     )
 }
 

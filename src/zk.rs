@@ -273,7 +273,15 @@ impl<'a> Zk<'a> {
             reader.add_get_data(p)?;
         }
         self.counters.admit(&self.counters.multi_read).await;
-        let results = reader.commit().await?;
+        let results = match reader.commit().await {
+            // The answer passed the client's reply limit (children with large data): one
+            // request per path instead, each of which fits.
+            Err(zookeeper_client::Error::MarshallingError) => {
+                let each = paths.iter().map(|p| self.get_data(p));
+                return Ok(futures_util::future::join_all(each).await);
+            }
+            r => r?,
+        };
         Ok(results
             .into_iter()
             .map(|r| match r {

@@ -172,16 +172,9 @@ fn a_lazy_open_returns_at_once() {
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
 }
 
-/// A listing whose names alone exceed one ZooKeeper packet (jute.maxbuffer, 1 MiB): ZooKeeper
-/// sends it (it checks only what it receives), and the Java and C clients, which refuse an
-/// answer that long, drop the connection and read it again in a loop. libndsr reads it, the
-/// session stays up, and other paths keep working.
-#[test]
-fn a_listing_over_one_packet_is_read_and_the_session_stays_up() {
-    let zk = Zk::standalone();
-    let raw = Raw::connect(&zk.connect);
-    raw.create("/big", b"");
-    let paths: Vec<String> = (0..11_000).map(|i| format!("/big/{i:0>100}")).collect();
+/// Creates `/big/<i>` (100-byte names) for `range`, pipelined.
+fn create_big_children(raw: &Raw, range: std::ops::Range<usize>) {
+    let paths: Vec<String> = range.map(|i| format!("/big/{i:0>100}")).collect();
     let opts =
         zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
     raw.rt.block_on(async {
@@ -195,16 +188,39 @@ fn a_listing_over_one_packet_is_read_and_the_session_stays_up() {
             }
         }
     });
+}
+
+/// A listing whose names alone exceed one ZooKeeper packet (jute.maxbuffer, 1 MiB): ZooKeeper
+/// sends it (it checks only what it receives), and the Java and C clients, which refuse an
+/// answer that long, drop the connection and read it again in a loop. libndsr reads a listing
+/// up to 2 MiB; a longer one fails that path's read with NDSR_E_TOO_LARGE (its bytes dropped as
+/// they come: memory stays bounded). Either way the session stays up and other paths work.
+#[test]
+fn a_listing_over_one_packet_is_read_and_one_over_2_mib_is_refused() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/big", b"");
+    create_big_children(&raw, 0..11_000);
     let mut o = Options::default();
     o.set("timeout_ms", "20000").unwrap();
-    let r = Registry::open(Some(&zk.connect), o).unwrap();
+    let r = Registry::open(Some(&zk.connect), o.clone()).unwrap();
     let session = r.session_id();
     let st = states(&r);
     assert_eq!(st.next(), ndsr::State::Connected);
     let doc = r.snapshot("/big").expect("read");
-    assert_eq!(doc.count(), 11_000);
-    r.set_data("/other", r#"{"ok":1}"#).unwrap();
-    assert_eq!(json(&r.get_json("/other").unwrap())["data"]["ok"], 1);
+    assert_eq!(doc.count(), 11_000, "1.1 MB of names: read");
+
+    create_big_children(&raw, 11_000..21_000);
+    let fresh = Registry::open(Some(&zk.connect), o).unwrap();
+    let fresh_session = fresh.session_id();
+    let e = fresh.get_json("/big").unwrap_err();
+    assert_eq!(e.code, ndsr::Status::TooLarge, "{e:?}");
+    assert!(e.message.contains("2 MiB"), "{}", e.message);
+    for h in [&r, &fresh] {
+        h.set_data("/other", r#"{"ok":1}"#).unwrap();
+        assert_eq!(json(&h.get_json("/other").unwrap())["data"]["ok"], 1);
+    }
+    assert_eq!(fresh.session_id(), fresh_session);
     assert_eq!(r.session_id(), session);
     st.assert_quiet(Duration::from_millis(300));
 }

@@ -20,7 +20,7 @@ the time to convergence, and the registrations lost and phantom instances left (
 ensemble's own listing). A client has converged when it is connected and sees exactly the N
 instances (libndsr: a live, not last-known, list).
 
-    python3 bench/fleet/fleet.py [--clients N] [--procs P] [--kinds ndsr,kazoo,original]
+    python3 bench/fleet/fleet.py [--clients N] [--per-proc P] [--kinds ndsr,kazoo,original]
                                  [--scenarios leader,outage,expiry] [--out FILE]
 """
 import argparse
@@ -219,14 +219,14 @@ class Proxies:
 class Fleet:
     """The client processes of one kind, with the number of converged clients in each."""
 
-    def __init__(self, kind, connect, clients, procs):
+    def __init__(self, kind, connect, clients, per_proc):
         self.n = clients
+        procs = (clients + per_proc - 1) // per_proc
         self.conv = [0] * procs
         self.cond = threading.Condition()
         self.procs = []
-        per = (clients + procs - 1) // procs
         for p in range(procs):
-            first, count = p * per, min(per, clients - p * per)
+            first, count = p * per_proc, min(per_proc, clients - p * per_proc)
             args = [str(first), str(count), str(clients), str(SESSION_TIMEOUT_MS)]
             cmd = ([MEMBER_C, connect] + args if kind == "ndsr"
                    else [PYTHON, MEMBER_PY, kind, connect] + args)
@@ -301,6 +301,13 @@ def outcome(ens, fleet, proxies, requests, back, base, out_window=None):
     return r
 
 
+def noticed(fleet):
+    """Every client saw the outage (a client process that is stuck would not)."""
+    if fleet.converged() != 0:
+        raise SystemExit("%d clients still report themselves connected in an outage: a client"
+                         " process is stuck or dead" % fleet.converged())
+
+
 def leader(ens, fleet, proxies, requests):
     victim = int(ens.cmd("leader"))
     base, t0 = requests.now(), time.monotonic()
@@ -317,6 +324,7 @@ def outage(ens, fleet, proxies, requests):
     for n in (1, 2, 3):
         ens.cmd("stop", n)
     time.sleep(20 - (time.monotonic() - t0))
+    noticed(fleet)
     t1 = time.monotonic()
     base = requests.now()
     for n in (1, 2, 3):
@@ -333,6 +341,7 @@ def expiry(ens, fleet, proxies, requests):
     t0 = time.monotonic()
     proxies.refuse(True)
     time.sleep(SESSION_TIMEOUT_MS / 1000 + 10)
+    noticed(fleet)
     t1 = time.monotonic()
     base = requests.now()
     proxies.refuse(False)
@@ -347,9 +356,13 @@ def run_kind(kind, args):
     with Ensemble() as ens:
         proxies = Proxies(ens.ports)
         requests = Requests(ens)
-        log("%s: starting %d clients in %d processes" % (NAMES[kind], args.clients, args.procs))
+        # kazoo starts a thread per DataWatch when a connection comes back: 50 clients of 300
+        # watches in one process pass what one process can start, so Python clients go ten to
+        # a process.
+        per_proc = args.per_proc if kind == "ndsr" else min(args.per_proc, 10)
+        fleet = Fleet(kind, proxies.connect, args.clients, per_proc)
+        log("%s: %d clients in %d processes" % (NAMES[kind], args.clients, len(fleet.procs)))
         t = time.monotonic()
-        fleet = Fleet(kind, proxies.connect, args.clients, args.procs)
         try:
             if fleet.wait(lambda k: k == args.clients, 600) is None:
                 raise SystemExit("%s: the fleet never converged (%d of %d)"
@@ -389,7 +402,8 @@ def table(results, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=300)
-    ap.add_argument("--procs", type=int, default=6)
+    ap.add_argument("--per-proc", type=int, default=50,
+                    help="clients per process (at most 10 for the Python kinds)")
     ap.add_argument("--kinds", default="ndsr,kazoo,original")
     ap.add_argument("--scenarios", default="leader,outage,expiry")
     ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench", "fleet.json"))

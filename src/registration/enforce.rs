@@ -42,12 +42,20 @@ pub(super) async fn enforce(reg: Arc<Registration>, ctx: Context) {
     // A failure on a live session (ZooKeeper throttling, a timeout) is retried at a growing
     // pace; a lost connection waits for the next session anyway.
     let mut backoff = Backoff::default();
+    // The session this registration last counted itself restored on (see `Restoring`).
+    let mut counted_in = 0;
     loop {
         let Some(gen) = session.wait_connected().await else {
             return;
         };
         let mut generations = session.subscribe_current();
-        let Some(look) = look(&reg, &ctx, &gen, dirty).await else {
+        let looked = look(&reg, &ctx, &gen, dirty).await;
+        if gen.id != counted_in {
+            // Registrations before reads: the cache's re-read after an expiry waits for this.
+            session.restoring.restored_one();
+            counted_in = gen.id;
+        }
+        let Some(look) = looked else {
             return; // forgotten
         };
         dirty = false;
@@ -115,7 +123,7 @@ async fn look(
         let r = apply::apply(&zk, session, gen.id, &reg.path, &mut st, &acls).await;
         reg.settle(&st);
         if st.finished() {
-            forget(&ctx.map, reg);
+            forget(ctx, reg);
             return None;
         }
         r

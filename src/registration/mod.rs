@@ -237,10 +237,11 @@ type Map = parking_lot::Mutex<HashMap<String, Arc<Registration>>>;
 
 /// Removes `reg` from the map and ends its task. Called with its state locked, so that a call
 /// waiting for that lock finds it retired and takes a new registration.
-fn forget(map: &Map, reg: &Arc<Registration>) {
-    let mut m = map.lock();
+fn forget(ctx: &Context, reg: &Arc<Registration>) {
+    let mut m = ctx.map.lock();
     if m.get(&reg.path).is_some_and(|r| Arc::ptr_eq(r, reg)) {
         m.remove(&reg.path);
+        ctx.shared.session.restoring.set_registered(m.len());
     }
     reg.retired.store(true, Ordering::SeqCst);
     reg.changed.notify_one();
@@ -303,6 +304,7 @@ impl Registrations {
         }
         let reg = Registration::new(p, desired.clone());
         regs.insert(p.to_string(), reg.clone());
+        self.ctx.shared.session.restoring.set_registered(regs.len());
         (reg, true)
     }
 
@@ -393,7 +395,7 @@ impl Registrations {
         let result = apply::apply(&zk, &shared.session, gen.id, &reg.path, st, &acls).await;
         reg.settle(st);
         if st.finished() {
-            forget(&self.ctx.map, reg);
+            forget(&self.ctx, reg);
         }
         match result {
             Ok(Outcome::Applied) => Ok(Applied::Done),

@@ -12,8 +12,10 @@ use tokio::sync::watch;
 use zookeeper_client::{Client, SessionState};
 
 mod attempts;
+mod restoring;
 
 use self::attempts::Attempts;
+pub use self::restoring::Restoring;
 use crate::logging::Repeated;
 use crate::status::{Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION};
 
@@ -124,6 +126,8 @@ pub struct Session {
     /// Unix ms of the last state transition, and of the last new session.
     state_since: AtomicI64,
     generation_since: AtomicI64,
+    /// Registrations still to be made again on the newest session.
+    pub restoring: Restoring,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -160,6 +164,7 @@ impl Session {
             ids: parking_lot::Mutex::new(Vec::new()),
             state_since: AtomicI64::new(now_ms()),
             generation_since: AtomicI64::new(now_ms()),
+            restoring: Restoring::default(),
         })
     }
 
@@ -233,6 +238,7 @@ impl Session {
         self.ids.lock().push(id);
         self.generation_since.store(now_ms(), Ordering::SeqCst);
         let id = GENERATIONS.fetch_add(1, Ordering::SeqCst) + 1;
+        self.restoring.begin();
         self.current.send_replace(Some(Generation {
             id,
             client: client.clone(),

@@ -60,6 +60,7 @@ pub use crate::session::{
     SessionState,
     WatchedEvent,
     MAX_FRAME_LEN,
+    MAX_REPLY_LEN,
     TOO_LARGE,
 };
 #[cfg(feature = "tls")]

@@ -71,6 +71,13 @@ const HEALTHY_CONNECTION: Duration = Duration::from_secs(1);
 /// libndsr patch: the longest answer a connect request can get (a ConnectResponse is under 64
 /// bytes); a longer length prefix means the port is not a ZooKeeper server's.
 const MAX_CONNECT_RESPONSE: usize = 4096;
+/// libndsr patch: the longest reply kept. A longer one (a listing of a node with children whose
+/// names pass 2 MiB: ZooKeeper checks jute.maxbuffer only on what it receives, so it sends it)
+/// fails its request with [Error::MarshallingError] and is dropped as it arrives, so memory
+/// stays bounded and the connection and the other requests are unaffected. (The Java and C
+/// clients close the connection on a reply over jute.maxbuffer, and read it again for ever.)
+/// Any one node's data fits: the server takes at most 1 MiB.
+pub const MAX_REPLY_LEN: usize = 2 << 20;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Default)]
@@ -187,6 +194,7 @@ impl Builder {
             watch_manager,
             observer: self.observer,
             short_lived: 0,
+            skipping: 0,
         };
         let timeout = if self.session_timeout.is_zero() { DEFAULT_SESSION_TIMEOUT } else { self.session_timeout };
         session.reset_timeout(timeout);
@@ -233,6 +241,8 @@ pub struct Session {
     observer: Option<ConnectObserver>,
     /// libndsr patch: connections in a row that ended right after their handshake.
     short_lived: u32,
+    /// libndsr patch: bytes still to come of a reply too long to keep (see [MAX_REPLY_LEN]).
+    skipping: usize,
 }
 
 impl Session {
@@ -554,6 +564,16 @@ impl Session {
     }
 
     fn handle_recv_buf(&mut self, recved: &mut Vec<u8>, depot: &mut Depot) -> Result<(), Error> {
+        // libndsr patch: the rest of a reply too long to keep (see [MAX_REPLY_LEN]).
+        if self.skipping > 0 {
+            let n = self.skipping.min(recved.len());
+            recved.drain(..n);
+            self.skipping -= n;
+            self.last_recv = Instant::now();
+            if self.skipping > 0 {
+                return Ok(());
+            }
+        }
         let mut reading = recved.as_slice();
         if self.session_state == SessionState::Disconnected {
             // libndsr patch: another protocol's answer (an HTTP or SSH server on the port) reads
@@ -569,7 +589,10 @@ impl Session {
                 return Ok(());
             }
         }
-        while let Some(mut body) = record::try_deserialize::<&[u8]>(&mut reading)? {
+        while self.skipping == 0 && !self.fail_oversized_reply(&mut reading, depot)? {
+            let Some(mut body) = record::try_deserialize::<&[u8]>(&mut reading)? else {
+                break;
+            };
             let header: ReplyHeader = record::unmarshal(&mut body)?;
             self.handle_reply(header, body, depot)?;
         }
@@ -577,6 +600,28 @@ impl Session {
         recved.drain(..consumed_bytes);
         self.last_recv = Instant::now();
         Ok(())
+    }
+
+    /// libndsr patch: if the next reply in `reading` is longer than [MAX_REPLY_LEN], fails its
+    /// request with [Error::MarshallingError], consumes what has arrived of it and notes how
+    /// much is still to come. True when it did; false for a reply of normal length, or when
+    /// its header has not arrived yet.
+    fn fail_oversized_reply(&mut self, reading: &mut &[u8], depot: &mut Depot) -> Result<bool, Error> {
+        let Some(len) = reading.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) else {
+            return Ok(false);
+        };
+        if len <= MAX_REPLY_LEN || reading.len() < 4 + 16 {
+            return Ok(false);
+        }
+        let mut header_bytes = &reading[4..20];
+        let header: ReplyHeader = record::unmarshal(&mut header_bytes)?;
+        debug!("dropped a reply of {len} bytes (more than {MAX_REPLY_LEN}) to request xid {}", header.xid);
+        let have = reading.len().min(4 + len);
+        *reading = &reading[have..];
+        self.skipping = 4 + len - have;
+        let failed = ReplyHeader { err: ErrorCode::MarshallingError as i32, ..header };
+        self.handle_reply(failed, &[], depot)?;
+        Ok(true)
     }
 
     async fn serve_connecting(
