@@ -630,7 +630,10 @@ impl Session {
         buf: &mut Vec<u8>,
         depot: &mut Depot,
     ) -> Result<(), Error> {
-        let mut pinged = false;
+        // libndsr patch: a session resumed on a new connection was checked when it began; the
+        // ping below (an AuthFailed probe) is for new sessions only, one request less per
+        // client when a fleet reconnects.
+        let mut pinged = self.session.id.0 != 0;
         let (mut reader, mut writer) = conn.split();
         let mut tick = pin!(Timer::interval(self.tick_timeout));
         let mut handshake = pin!(Timer::after(self.handshake_timeout)); // libndsr patch
