@@ -464,6 +464,38 @@ int ndsr_registration_status(ndsr_t *h, const char *path);
 int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
 
 /**
+ * Stores in `*out` the handle's stats as a JSON object: counters since `ndsr_open` and gauges
+ * as they are now. `state`, `session_id` (hex), `server` (of the last session established);
+ * `requests`: `total` and by kind (`get_data`, `get_children`, `exists`, `multi_read`,
+ * `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `session`: `reconnects`,
+ * `expiries`, `disconnected_ms` (in all, the current outage included); `watch`: `events`,
+ * `resync_probes`; `registrations`: `count`, `reregistrations` (made again after an expiry),
+ * `conflicts`; `cache`: `paths`, `nodes` (children in their documents),
+ * `oldest_last_known_ms` (0 when every document is live), `held_updates` (keep last good);
+ * `rate_limit`: `waits`, `wait_ms`; `callbacks`: `delivered`, `queued`, `wait_us_mean`,
+ * `wait_us_max` (time in the queue), `run_us_max`. New fields may be added; none is removed.
+ * `*out` is NUL-terminated, `*len` bytes long without the NUL (`len` may be NULL), to be freed
+ * with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK or
+ * NDSR_E_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
+int ndsr_stats_json(ndsr_t *h, char **out, size_t *len);
+
+/**
+ * The same stats as `ndsr_stats_json` in Prometheus' text exposition format, for a daemon that
+ * serves `/metrics`: `ndsr_requests_total{kind=…}`, one `ndsr_<group>_<field>` metric per other
+ * field (counters end in `_total`), and `ndsr_connected` (1 or 0, with the session and the
+ * server as labels); every metric is labelled `handle="<connect string> 0x<session>"`. Output,
+ * blocking and returns as `ndsr_stats_json`.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
+int ndsr_stats_prometheus(ndsr_t *h, char **out, size_t *len);
+
+/**
  * Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
  * and logs show it, in hex). It changes when a session expires and a new one is made. Never
  * blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,

@@ -387,6 +387,26 @@ public:
         return detail::status(get(path, out));
     }
 
+    /** The handle's stats as JSON (ndsr_stats_json). */
+    std::string stats_json() {
+        std::string out;
+        detail::check(text(ndsr_stats_json, out));
+        return out;
+    }
+    Status try_stats_json(std::string &out) noexcept {
+        return detail::status(text(ndsr_stats_json, out));
+    }
+
+    /** The handle's stats in Prometheus' text format (ndsr_stats_prometheus). */
+    std::string stats_prometheus() {
+        std::string out;
+        detail::check(text(ndsr_stats_prometheus, out));
+        return out;
+    }
+    Status try_stats_prometheus(std::string &out) noexcept {
+        return detail::status(text(ndsr_stats_prometheus, out));
+    }
+
     /** Calls `fn` with the document of `path` now and after every change (ndsr_on_change). */
     [[nodiscard]] Subscription on_change(const std::string &path, ChangeFn fn) {
         uint64_t id = 0;
@@ -538,6 +558,21 @@ private:
             rc = ndsr_options_set(opts, it->first.c_str(), it->second.c_str());
         if (rc >= 0) rc = ndsr_open(server.empty() ? nullptr : server.c_str(), opts, out);
         ndsr_options_free(opts);
+        return rc;
+    }
+
+    int text(int (*fn)(ndsr_t *, char **, size_t *), std::string &out) noexcept {
+        char *text = nullptr;
+        size_t len = 0;
+        int rc = fn(h_, &text, &len);
+        if (rc == NDSR_OK) {
+            try {
+                out.assign(text, len);
+            } catch (...) {
+                rc = NDSR_E_INTERNAL;
+            }
+            ndsr_string_free(text);
+        }
         return rc;
     }
 

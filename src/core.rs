@@ -397,6 +397,32 @@ impl Core {
     }
 
     /// The current session's id (0 when there is none).
+    /// The handle's stats (see `crate::stats`). Never touches the network.
+    pub(crate) fn stats(&self) -> crate::stats::Parts {
+        let session = &self.shared.session;
+        let now = crate::session::now_ms();
+        let (paths, nodes, oldest_last_known_ms) = self.cache.summary(now);
+        crate::stats::Parts {
+            state: self.state(),
+            session_id: self.session_id(),
+            server: session.server(),
+            requests: self.shared.counters.snapshot(),
+            activity: self.shared.counters.activity(),
+            tally: session.tally.now(now),
+            registrations: self.registrations.count(),
+            paths,
+            nodes,
+            oldest_last_known_ms,
+            held_updates: self.cache.held_updates(),
+            callbacks: self.shared.dispatcher.stats(),
+        }
+    }
+
+    /// The tag that names the handle in log lines (`[connect string 0x<session>]`).
+    pub fn tag(&self) -> String {
+        self.shared.session.tag()
+    }
+
     pub fn session_id(&self) -> i64 {
         self.shared
             .session

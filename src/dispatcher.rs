@@ -10,19 +10,79 @@
 //! are dropped where they are queued.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::ThreadId;
 use std::time::Instant;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What the callback thread has done, for the handle's stats.
+#[derive(Default)]
+pub struct DispatchStats {
+    queued: AtomicU64,
+    done: AtomicU64,
+    wait_us: AtomicU64,
+    wait_us_max: AtomicU64,
+    run_us_max: AtomicU64,
+}
+
+/// [`DispatchStats`] at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DispatchNow {
+    /// Jobs (callback deliveries) run, and waiting now.
+    pub delivered: u64,
+    pub queued: u64,
+    /// Their time in the queue: mean and longest; the longest run.
+    pub wait_us_mean: u64,
+    pub wait_us_max: u64,
+    pub run_us_max: u64,
+}
+
+impl DispatchStats {
+    /// Queues `job` on `tx`, counted: its wait and its run measured when it runs.
+    fn send(self: &Arc<Self>, tx: &mpsc::Sender<Job>, job: impl FnOnce() + Send + 'static) -> bool {
+        let sent = tx.send(self.wrap(job)).is_ok();
+        if sent {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    fn wrap(self: &Arc<Self>, job: impl FnOnce() + Send + 'static) -> Job {
+        let (stats, queued_at) = (self.clone(), Instant::now());
+        Box::new(move || {
+            let started = Instant::now();
+            let waited = (started - queued_at).as_micros() as u64;
+            stats.wait_us.fetch_add(waited, Ordering::Relaxed);
+            stats.wait_us_max.fetch_max(waited, Ordering::Relaxed);
+            job();
+            let ran = started.elapsed().as_micros() as u64;
+            stats.run_us_max.fetch_max(ran, Ordering::Relaxed);
+            stats.done.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// The counts now.
+    pub fn now(&self) -> DispatchNow {
+        let done = self.done.load(Ordering::Relaxed);
+        DispatchNow {
+            delivered: done,
+            queued: self.queued.load(Ordering::Relaxed).saturating_sub(done),
+            wait_us_mean: self.wait_us.load(Ordering::Relaxed) / done.max(1),
+            wait_us_max: self.wait_us_max.load(Ordering::Relaxed),
+            run_us_max: self.run_us_max.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Queues jobs on a dispatcher from elsewhere (see [`Dispatcher::submitter`]).
-pub struct Submitter(mpsc::Sender<Job>);
+pub struct Submitter(mpsc::Sender<Job>, Arc<DispatchStats>);
 
 impl Submitter {
     /// Queues a job; false once the dispatcher's thread is gone (the job is dropped here).
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        self.0.send(Box::new(job)).is_ok()
+        self.1.send(&self.0, job)
     }
 }
 
@@ -69,6 +129,7 @@ pub struct Dispatcher {
     thread: parking_lot::Mutex<Option<libc::pthread_t>>,
     thread_id: ThreadId,
     ended: Arc<Ended>,
+    stats: Arc<DispatchStats>,
 }
 
 impl Dispatcher {
@@ -113,6 +174,7 @@ impl Dispatcher {
             thread: parking_lot::Mutex::new(Some(thread)),
             thread_id,
             ended,
+            stats: Arc::default(),
         })
     }
 
@@ -120,14 +182,20 @@ impl Dispatcher {
     /// dropped here).
     pub fn submit(&self, job: impl FnOnce() + Send + 'static) -> bool {
         match &*self.tx.lock() {
-            Some(tx) => tx.send(Box::new(job)).is_ok(),
+            Some(tx) => self.stats.send(tx, job),
             None => false,
         }
     }
 
     /// A handle to queue jobs later, from anywhere (a timer): None once shut down.
     pub fn submitter(&self) -> Option<Submitter> {
-        self.tx.lock().clone().map(Submitter)
+        let stats = self.stats.clone();
+        self.tx.lock().clone().map(|tx| Submitter(tx, stats))
+    }
+
+    /// What the thread has done so far.
+    pub fn stats(&self) -> DispatchNow {
+        self.stats.now()
     }
 
     /// True when called from the dispatcher thread (that is, from inside a callback).

@@ -49,6 +49,7 @@ mod registration;
 mod runtime;
 mod session;
 mod shared;
+mod stats;
 pub mod status;
 pub mod testing;
 mod zk;

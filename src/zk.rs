@@ -70,6 +70,12 @@ pub struct Counters {
     add_watch: AtomicU64,
     set_watches: AtomicU64,
     multi_read: AtomicU64,
+    /// What else the handle's parts count for its stats (see [`Activity`]).
+    events: AtomicU64,
+    reregistrations: AtomicU64,
+    conflicts: AtomicU64,
+    limited: AtomicU64,
+    limited_us: AtomicU64,
     /// When the last write was admitted: microseconds since `EPOCH`.
     last_write_us: AtomicU64,
 }
@@ -136,6 +142,20 @@ impl RequestCounts {
     }
 }
 
+/// What a handle's parts counted besides requests, at one moment (see `ndsr_stats_json`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    /// Watch events the cache took (a persistent watch's or a one-shot watch's).
+    pub events: u64,
+    /// Registrations made again on a new session (after an expiry).
+    pub reregistrations: u64,
+    /// Times a registration found another session's node in its way.
+    pub conflicts: u64,
+    /// Requests the rate limit held back, and for how long in all.
+    pub limited: u64,
+    pub limited_us: u64,
+}
+
 impl Counters {
     /// Counters for a handle with an optional rate limit.
     pub fn new(limiter: Option<RateLimiter>) -> Counters {
@@ -148,9 +168,42 @@ impl Counters {
     /// Counts one request of kind `which`, after the rate limit (if any) admits it.
     async fn admit(&self, which: &AtomicU64) {
         if let Some(l) = &self.limiter {
+            let asked = Instant::now();
             l.acquire().await;
+            let waited = asked.elapsed();
+            if waited >= Duration::from_micros(100) {
+                self.limited.fetch_add(1, Ordering::Relaxed);
+                self.limited_us
+                    .fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+            }
         }
         which.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cache took a watch event.
+    pub fn note_event(&self) {
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A registration is being made again on a new session.
+    pub fn note_reregistration(&self) {
+        self.reregistrations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A registration found another session's node in its way.
+    pub fn note_conflict(&self) {
+        self.conflicts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What was counted besides requests.
+    pub fn activity(&self) -> Activity {
+        Activity {
+            events: self.events.load(Ordering::Relaxed),
+            reregistrations: self.reregistrations.load(Ordering::Relaxed),
+            conflicts: self.conflicts.load(Ordering::Relaxed),
+            limited: self.limited.load(Ordering::Relaxed),
+            limited_us: self.limited_us.load(Ordering::Relaxed),
+        }
     }
 
     /// Counts one write, and notes when it was made (see [`Counters::writes_pause`]).

@@ -156,6 +156,16 @@ enum Command {
         /// The path to watch.
         path: String,
     },
+    /// Print this command's own handle's stats (see ndsr_stats_json), after reading PATHs (to
+    /// see what watching them cost): a connection check with numbers.
+    #[command(after_help = "Examples:\n  ndsr stats /services/web\n  ndsr stats --prometheus")]
+    Stats {
+        /// Paths to read (and watch) first.
+        paths: Vec<String>,
+        /// Prometheus' text format instead of JSON.
+        #[arg(long)]
+        prometheus: bool,
+    },
     /// Run COMMAND while holding the lock PATH (like flock); exit with COMMAND's status, or 5 if
     /// the lock was not acquired within --wait.
     #[command(after_help = "Example:\n  ndsr lock /locks/nightly --wait 60 -- ./nightly-job.sh")]
@@ -329,6 +339,21 @@ fn wait_for_signal(mut signals: Signals) -> i32 {
     signals.forever().next().unwrap_or(libc::SIGTERM)
 }
 
+/// `ndsr stats`: reads `paths`, then prints the handle's stats.
+fn print_stats(r: &Registry, paths: &[String], prometheus: bool) -> Result<u8, Fail> {
+    for p in paths {
+        r.get_json(p)?;
+    }
+    let text = if prometheus {
+        r.stats_prometheus()?
+    } else {
+        r.stats_json()?
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", text.trim_end()).map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+    Ok(0)
+}
+
 fn run(cli: Cli) -> Result<u8, Fail> {
     // Taken before anything happens, so that an early SIGINT/SIGTERM/SIGHUP still ends a waiting
     // command cleanly (an ephemeral node is removed at once, a lock released, not left for the
@@ -355,6 +380,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             key,
             filter,
         } => pick(&r, &path, &strategy, key.as_deref(), filter.as_deref())?,
+        Command::Stats { paths, prometheus } => print_stats(&r, &paths, prometheus)?,
         Command::Get {
             path,
             data,

@@ -474,3 +474,21 @@ fn pick_and_get_instances() {
     let o = ndsr(&zk, &["pick", "/svc/web", "--strategy", "fastest"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn stats_print_the_handles_numbers_in_json_or_prometheus() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    raw.create("/stats", b"");
+    raw.create("/stats/a", b"{}");
+    let o = ndsr(&zk, &["stats", "/stats"]);
+    assert!(o.status.success(), "{o:?}");
+    let s = json(&stdout(&o));
+    assert_eq!(s["state"], "connected");
+    assert_eq!(s["cache"]["paths"], 1);
+    assert_eq!(s["cache"]["nodes"], 1);
+    assert!(s["requests"]["total"].as_u64().unwrap() >= 2, "{s}");
+    let o = ndsr(&zk, &["stats", "--prometheus"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("# TYPE ndsr_requests_total counter"));
+}

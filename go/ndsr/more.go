@@ -75,6 +75,34 @@ func (r *Registry) SessionID() (int64, error) {
 	return int64(id), err
 }
 
+// StatsJSON is the handle's stats as a JSON object (counters since Open, gauges now; see
+// ndsr_stats_json in ndsr.h for the fields). It never touches the network.
+func (r *Registry) StatsJSON() (string, error) {
+	return r.text(func(h *C.ndsr_t, out **C.char, n *C.size_t, e **C.char) C.int {
+		return C.ndsr_go_stats_json(h, out, n, e)
+	})
+}
+
+// StatsPrometheus is the same stats in Prometheus' text format, for a /metrics endpoint.
+func (r *Registry) StatsPrometheus() (string, error) {
+	return r.text(func(h *C.ndsr_t, out **C.char, n *C.size_t, e **C.char) C.int {
+		return C.ndsr_go_stats_prometheus(h, out, n, e)
+	})
+}
+
+// text calls fn for a string the library allocates, and returns a Go copy of it.
+func (r *Registry) text(fn func(*C.ndsr_t, **C.char, *C.size_t, **C.char) C.int) (string, error) {
+	var out *C.char
+	var n C.size_t
+	_, err := r.withHandle(func(h *C.ndsr_t, e **C.char) C.int { return fn(h, &out, &n, e) })
+	if err != nil {
+		return "", err
+	}
+	s := C.GoStringN(out, C.int(n))
+	C.ndsr_string_free(out)
+	return s, nil
+}
+
 // Rebuild gives a forked child its own session now (any call does it too); queued is true when
 // the new session is still connecting. Go programs rarely fork without exec; it is here for
 // parity with the C API.

@@ -445,6 +445,12 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 	if id, err := r.SessionID(); err != nil || id == 0 {
 		t.Fatalf("SessionID: %v %v", id, err)
 	}
+	if s, err := r.StatsJSON(); err != nil || !strings.Contains(s, `"state":"connected"`) {
+		t.Fatalf("StatsJSON: %q %v", s, err)
+	}
+	if s, err := r.StatsPrometheus(); err != nil || !strings.Contains(s, "ndsr_connected{") {
+		t.Fatalf("StatsPrometheus: %q %v", s, err)
+	}
 	if q, err := r.Rebuild(); err != nil || q {
 		t.Fatalf("Rebuild: %v %v", q, err)
 	}

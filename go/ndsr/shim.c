@@ -68,6 +68,12 @@ int ndsr_go_get_freshness(ndsr_t *h, const char *p, int *live, int64_t *since_ms
 int ndsr_go_set_credentials(ndsr_t *h, const char *user, const char *password, char **err) {
     return done(ndsr_set_credentials(h, user, password), err);
 }
+int ndsr_go_stats_json(ndsr_t *h, char **out, size_t *len, char **err) {
+    return done(ndsr_stats_json(h, out, len), err);
+}
+int ndsr_go_stats_prometheus(ndsr_t *h, char **out, size_t *len, char **err) {
+    return done(ndsr_stats_prometheus(h, out, len), err);
+}
 int ndsr_go_session_id(ndsr_t *h, int64_t *out, char **err) { return done(ndsr_session_id(h, out), err); }
 int ndsr_go_rebuild(ndsr_t *h, char **err) { return done(ndsr_rebuild(h), err); }
 int ndsr_go_acquire_lock(ndsr_t *h, const char *p, const char *n, int simultaneous, int64_t wait_ms,

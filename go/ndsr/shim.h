@@ -11,6 +11,8 @@ int ndsr_go_open(const char *server, char **keys, char **values, int n, ndsr_t *
 int ndsr_go_set_node(ndsr_t *h, const char *path, const char *json, char **err);
 int ndsr_go_set_data(ndsr_t *h, const char *path, const char *json, char **err);
 int ndsr_go_unset(ndsr_t *h, const char *path, char **err);
+int ndsr_go_stats_json(ndsr_t *h, char **out, size_t *len, char **err);
+int ndsr_go_stats_prometheus(ndsr_t *h, char **out, size_t *len, char **err);
 int ndsr_go_get_json(ndsr_t *h, const char *path, char **out, size_t *len, char **err);
 int ndsr_go_on_change(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);
 int ndsr_go_on_diff(ndsr_t *h, const char *path, uintptr_t handle, uint64_t *sub, char **err);

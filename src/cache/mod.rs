@@ -73,6 +73,25 @@ impl WatchCache {
         }
     }
 
+    /// The watched paths, the children in their documents, and the age (ms at `now`) of the
+    /// oldest last-known document (0 when every one is live). Never touches the network.
+    pub fn summary(&self, now: i64) -> (usize, usize, i64) {
+        let entries: Vec<Arc<Entry>> = self.entries.lock().values().cloned().collect();
+        let nodes = entries
+            .iter()
+            .filter_map(|e| e.current())
+            .map(|d| d.count())
+            .sum();
+        let oldest = entries
+            .iter()
+            .filter_map(|e| self.freshness(&e.path).ok())
+            .filter(|(live, _)| !live)
+            .map(|(_, since)| (now - since).max(0))
+            .max()
+            .unwrap_or(0);
+        (entries.len(), nodes, oldest)
+    }
+
     /// How many times an update was held back (see `hold`).
     pub fn held_updates(&self) -> u64 {
         self.holds.held()

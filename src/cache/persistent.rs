@@ -309,6 +309,7 @@ impl<'a> Follower<'a> {
 
     /// Notes what an event asks for; a removal is applied at once (it needs no read).
     fn note(&mut self, event: &WatchedEvent) {
+        self.zk.counters.note_event();
         let own = event.path == self.path;
         let child = !own && event.path != "/" && path::parent(&event.path) == self.path;
         match (event.event_type, own, child) {

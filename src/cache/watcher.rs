@@ -318,6 +318,7 @@ impl Watcher<'_> {
 
     /// Handles one watch event; true when the document may have changed.
     async fn handle(&mut self, source: Source, event: WatchedEvent) -> ZkResult<bool> {
+        self.zk.counters.note_event();
         let kind = event.event_type;
         match source {
             Source::Node(id) if id == self.local.node_watch => self.node_changed(kind).await,

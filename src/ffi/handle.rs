@@ -292,6 +292,77 @@ pub unsafe extern "C" fn ndsr_set_credentials(
     })
 }
 
+/// Stores in `*out` the handle's stats as a JSON object: counters since `ndsr_open` and gauges
+/// as they are now. `state`, `session_id` (hex), `server` (of the last session established);
+/// `requests`: `total` and by kind (`get_data`, `get_children`, `exists`, `multi_read`,
+/// `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `session`: `reconnects`,
+/// `expiries`, `disconnected_ms` (in all, the current outage included); `watch`: `events`,
+/// `resync_probes`; `registrations`: `count`, `reregistrations` (made again after an expiry),
+/// `conflicts`; `cache`: `paths`, `nodes` (children in their documents),
+/// `oldest_last_known_ms` (0 when every document is live), `held_updates` (keep last good);
+/// `rate_limit`: `waits`, `wait_ms`; `callbacks`: `delivered`, `queued`, `wait_us_mean`,
+/// `wait_us_max` (time in the queue), `run_us_max`. New fields may be added; none is removed.
+/// `*out` is NUL-terminated, `*len` bytes long without the NUL (`len` may be NULL), to be freed
+/// with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK or
+/// NDSR_E_INVALID_ARGUMENT.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_stats_json(
+    h: *mut ndsr_t,
+    out: *mut *mut c_char,
+    len: *mut usize,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { text_out(h, out, len, |r| r.stats_json()) }
+}
+
+/// The same stats as `ndsr_stats_json` in Prometheus' text exposition format, for a daemon that
+/// serves `/metrics`: `ndsr_requests_total{kind=…}`, one `ndsr_<group>_<field>` metric per other
+/// field (counters end in `_total`), and `ndsr_connected` (1 or 0, with the session and the
+/// server as labels); every metric is labelled `handle="<connect string> 0x<session>"`. Output,
+/// blocking and returns as `ndsr_stats_json`.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_stats_prometheus(
+    h: *mut ndsr_t,
+    out: *mut *mut c_char,
+    len: *mut usize,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { text_out(h, out, len, |r| r.stats_prometheus()) }
+}
+
+/// Stores in `*out` (and its length in `*len`, if not NULL) a copy of the text `make` gives
+/// for the handle `h`.
+///
+/// # Safety
+/// `out` is NULL or a valid `char **`, `len` NULL or a valid `size_t *`.
+unsafe fn text_out(
+    h: *mut ndsr_t,
+    out: *mut *mut c_char,
+    len: *mut usize,
+    make: impl FnOnce(&Registry) -> Result<String, Error>,
+) -> c_int {
+    status(|| {
+        let r = registry(h)?;
+        let out = arg_ptr(out, "out")?;
+        let text = make(&r)?;
+        let buf = copy_out(text.as_bytes())?;
+        // SAFETY: checked non-NULL (out) or NULL-checked (len); the caller provides them.
+        unsafe {
+            *out = buf;
+            if let Some(len) = len.as_mut() {
+                *len = text.len();
+            }
+        }
+        Ok(Status::Ok)
+    })
+}
+
 /// Stores in `*out` the id of the handle's current ZooKeeper session (as the server's `cons`
 /// and logs show it, in hex). It changes when a session expires and a new one is made. Never
 /// blocks. Returns NDSR_OK, NDSR_E_NO_CONNECTION (no session yet), NDSR_E_INVALID_ARGUMENT,

@@ -253,6 +253,18 @@ impl Registry {
         Ok(self.core()?.is_held(path))
     }
 
+    /// The handle's stats as JSON (see `ndsr_stats_json` for the layout). Never touches the
+    /// network.
+    pub fn stats_json(&self) -> Result<String> {
+        Ok(crate::stats::to_json(&self.core()?.stats()).to_string())
+    }
+
+    /// The same stats in Prometheus' text format (see `ndsr_stats_prometheus`).
+    pub fn stats_prometheus(&self) -> Result<String> {
+        let core = self.core()?;
+        Ok(crate::stats::to_prometheus(&core.stats(), &core.tag()))
+    }
+
     /// How many updates keep-last-good has held back on this handle so far.
     pub fn held_updates(&self) -> Result<u64> {
         Ok(self.core()?.held_updates())

@@ -190,7 +190,10 @@ async fn place(
                 Some(done) => return Ok(done),
                 None => continue,
             },
-            Verdict::Conflict(owner) => return Ok(Outcome::Conflict(owner)),
+            Verdict::Conflict(owner) => {
+                zk.counters.note_conflict();
+                return Ok(Outcome::Conflict(owner));
+            }
             Verdict::Replace => {
                 let owner = stat.ephemeral_owner;
                 log::warn!(

@@ -119,6 +119,9 @@ async fn look(
     let known_conflict = st.conflict_in == gen.id;
     let stale = !known_conflict && (st.applied_in == 0 || (ephemeral && st.applied_in != gen.id));
     let result = if dirty || stale {
+        if stale && ephemeral && st.applied_in != 0 {
+            zk.counters.note_reregistration();
+        }
         let acls = ctx.acl.current();
         let r = apply::apply(&zk, session, gen.id, &reg.path, &mut st, &acls).await;
         reg.settle(&st);

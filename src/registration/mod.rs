@@ -280,6 +280,11 @@ pub struct Registrations {
 }
 
 impl Registrations {
+    /// How many registrations there are (enforced or waiting).
+    pub fn count(&self) -> usize {
+        self.ctx.map.lock().len()
+    }
+
     /// No registrations yet; the returned future serves the batches of deferred work (see
     /// [`Armer`]) and is to be spawned with the handle's tasks.
     pub fn new(

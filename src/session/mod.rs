@@ -13,9 +13,11 @@ use zookeeper_client::{Client, SessionState};
 
 mod attempts;
 mod restoring;
+mod tally;
 
 use self::attempts::Attempts;
 pub use self::restoring::Restoring;
+pub use self::tally::{Tally, TallyNow};
 use crate::logging::Repeated;
 use crate::status::{Error, Result, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION};
 
@@ -128,6 +130,8 @@ pub struct Session {
     generation_since: AtomicI64,
     /// Registrations still to be made again on the newest session.
     pub restoring: Restoring,
+    /// Reconnects, expiries, time without a connection (for the stats).
+    pub tally: Tally,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -165,6 +169,7 @@ impl Session {
             state_since: AtomicI64::new(now_ms()),
             generation_since: AtomicI64::new(now_ms()),
             restoring: Restoring::default(),
+            tally: Tally::default(),
         })
     }
 
@@ -229,6 +234,11 @@ impl Session {
     /// `[connect string, session 0x…]`, naming the handle in log lines.
     pub fn tag(&self) -> String {
         self.attempts.tag()
+    }
+
+    /// The server the last session was established with (`host:port`; empty before the first).
+    pub fn server(&self) -> String {
+        self.attempts.server.lock().clone()
     }
 
     /// Publishes the first client at once, so that calls made right after `open` find it.
@@ -414,6 +424,7 @@ impl Session {
             }
         });
         if changed {
+            self.tally.note(s, now_ms());
             self.state_since.store(now_ms(), Ordering::SeqCst);
             *seq += 1;
             let _ = self.transitions.send((*seq, s));

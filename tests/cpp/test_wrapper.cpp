@@ -211,6 +211,16 @@ int main() {
     }
     CHECK(reg.session_id().has_value());
 
+    // Stats, both renderings.
+    {
+        std::string json = reg.stats_json();
+        CHECK(json.find("\"state\":\"connected\"") != std::string::npos);
+        CHECK(json.find("\"requests\":{") != std::string::npos);
+        std::string prom;
+        CHECK(reg.try_stats_prometheus(prom).ok());
+        CHECK(prom.find("ndsr_connected{") != std::string::npos);
+    }
+
     // Pickers and wait_for.
     {
         CHECK(reg.wait_for("/cpp/pick", 2, 100).code == NDSR_E_TIMEOUT);

@@ -1,0 +1,98 @@
+//! The stats (`ndsr_stats_json`, `ndsr_stats_prometheus`) against what the server saw: the
+//! requests a handle counts are the requests ZooKeeper received from its session (`cons`: the
+//! last request number), and the gauges and counters follow a registration, a watched path, a
+//! change, a callback and a lost connection.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use ndsr::{Options, Registry, State};
+use serde_json::Value;
+
+/// The last request number (xid) the server has seen from `session` (every request but pings
+/// and the client's own SetWatches after a reconnect has the next number).
+fn last_request_number(zk: &Zk, session: i64) -> u64 {
+    let cons = zk.cmd(&["4lw", "1", "cons"]);
+    let line = cons
+        .lines()
+        .find(|l| l.contains(&format!("sid=0x{session:x},")))
+        .unwrap_or_else(|| panic!("session 0x{session:x} not in {cons}"));
+    let lcxid = line.split("lcxid=0x").nth(1).unwrap().split(',').next();
+    u64::from_str_radix(lcxid.unwrap(), 16).unwrap()
+}
+
+fn stats(r: &Registry) -> Value {
+    json(&r.stats_json().unwrap())
+}
+
+#[test]
+fn stats_count_what_the_server_saw() {
+    let zk = Zk::standalone();
+    let proxy = Proxy::start(&zk.connect);
+    let r = Registry::open(Some(&proxy.addr), Options::default()).unwrap();
+    let writer = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    r.set_node("/st/svc/me:1", "{}").unwrap();
+    writer.set_node("/st/svc/other:1", "{}").unwrap();
+    let events = docs(&r, "/st/svc");
+    until(&events, |d| d["children"].as_object().unwrap().len() == 2);
+    writer.set_data("/st/svc", r#"{"v":1}"#).unwrap();
+    until(&events, |d| d["data"]["v"] == 1);
+    events.assert_quiet(Duration::from_millis(300));
+
+    let s = stats(&r);
+    assert_eq!(
+        s["requests"]["total"],
+        last_request_number(&zk, r.session_id()),
+        "{s}"
+    );
+    assert_eq!(s["state"], "connected");
+    assert_eq!(s["session_id"], format!("0x{:x}", r.session_id()));
+    assert_eq!(s["registrations"]["count"], 1);
+    assert_eq!(s["cache"]["paths"], 1);
+    assert_eq!(s["cache"]["nodes"], 2);
+    assert_eq!(s["cache"]["oldest_last_known_ms"], 0);
+    assert_eq!(s["watch"]["events"], 1, "the data change: {s}");
+    assert!(s["callbacks"]["delivered"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(s["callbacks"]["queued"], 0);
+    assert_eq!(s["session"]["reconnects"], 0);
+
+    // A lost connection, some time without one, then back.
+    let st = states(&r);
+    assert_eq!(st.next(), State::Connected);
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    let away = stats(&r);
+    assert_eq!(away["state"], "disconnected");
+    std::thread::sleep(Duration::from_millis(300)); // time spent away, to be counted
+    proxy.restore();
+    until_state(&st, State::Connected);
+    let s = stats(&r);
+    assert_eq!(s["session"]["reconnects"], 1, "{s}");
+    assert!(
+        s["session"]["disconnected_ms"].as_u64().unwrap() >= 300,
+        "{s}"
+    );
+    assert_eq!(s["session"]["expiries"], 0);
+
+    let text = r.stats_prometheus().unwrap();
+    let tag = format!("0x{:x}", r.session_id());
+    assert!(
+        text.contains("# TYPE ndsr_requests_total counter\n"),
+        "{text}"
+    );
+    assert!(text.contains("kind=\"get_data\"}"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ndsr_connected{") && l.contains(&tag) && l.ends_with(" 1")),
+        "{text}"
+    );
+    assert!(text.contains("ndsr_session_reconnects_total{"), "{text}");
+    assert!(text.contains("ndsr_cache_nodes{"), "{text}");
+    r.close();
+    assert_eq!(
+        stats(&r)["state"],
+        "closed",
+        "the last numbers stay readable"
+    );
+}
