@@ -485,12 +485,12 @@ pub async fn run(
 /// After a session expiry, every handle of a fleet makes its registrations again and re-reads
 /// what it watches at the same moment. The re-read waits until this handle's registrations are
 /// made again (at most 1 s: it finds its own nodes in place), then a random part of a spread
-/// that grows with the paths it watches (200 ms, plus 5 ms a path, at most 3 s), so that the
+/// that grows with the paths it watches (2 s, plus 5 ms a path, at most 3 s), so that the
 /// fleet's registrations land before its reads: they are in the first read, not events that
 /// each cost another.
 async fn settle_after_expiry(shared: &Shared, paths: usize) {
     shared.session.restoring.wait(Duration::from_secs(1)).await;
-    let spread = (Duration::from_millis(200) + Duration::from_millis(5) * paths as u32)
+    let spread = (Duration::from_millis(2000) + Duration::from_millis(5) * paths as u32)
         .min(Duration::from_secs(3));
     tokio::time::sleep(spread.mul_f64(fastrand::f64())).await;
 }
