@@ -224,8 +224,8 @@ impl Error {
                 return Self::new(
                     Status::TooLarge,
                     format!(
-                        "{path}: the answer (its children's names) is larger than {} MiB",
-                        zookeeper_client::MAX_REPLY_LEN >> 20
+                        "{path}: the answer (its children's names) is larger than one ZooKeeper \
+                         packet (1 MiB, jute.maxbuffer)"
                     ),
                 )
             }

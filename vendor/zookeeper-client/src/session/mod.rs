@@ -71,13 +71,15 @@ const HEALTHY_CONNECTION: Duration = Duration::from_secs(1);
 /// libndsr patch: the longest answer a connect request can get (a ConnectResponse is under 64
 /// bytes); a longer length prefix means the port is not a ZooKeeper server's.
 const MAX_CONNECT_RESPONSE: usize = 4096;
-/// libndsr patch: the longest reply kept. A longer one (a listing of a node with children whose
-/// names pass 2 MiB: ZooKeeper checks jute.maxbuffer only on what it receives, so it sends it)
+/// libndsr patch: the longest reply kept: one packet, the server's default jute.maxbuffer
+/// (1 MiB), plus room for a reply's own header and stat around a node's data (which the
+/// server took within that limit). A longer one (a listing of a node with children whose
+/// names pass 1 MiB: ZooKeeper checks jute.maxbuffer only on what it receives, so it sends it)
 /// fails its request with [Error::MarshallingError] and is dropped as it arrives, so memory
 /// stays bounded and the connection and the other requests are unaffected. (The Java and C
-/// clients close the connection on a reply over jute.maxbuffer, and read it again for ever.)
-/// Any one node's data fits: the server takes at most 1 MiB.
-pub const MAX_REPLY_LEN: usize = 2 << 20;
+/// clients close the connection on such a reply, and read it again after reconnecting, for
+/// ever.)
+pub const MAX_REPLY_LEN: usize = (1 << 20) + 4096;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 #[derive(Default)]
