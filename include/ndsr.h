@@ -409,7 +409,8 @@ int ndsr_unset(ndsr_t *h, const char *path);
  * `out_len` may be NULL. Outputs are written only on success.
  *
  * Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
- * and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+ * and no session), NDSR_E_TIMEOUT, NDSR_E_TOO_LARGE (the path's children's names alone pass
+ * one ZooKeeper packet, 1 MiB), NDSR_E_CLOSED.
  *
  * # Safety
  * Each pointer argument is NULL or points to what the description above says.
@@ -475,8 +476,8 @@ int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
  * `rate_limit`: `waits`, `wait_ms`; `callbacks`: `delivered`, `queued`, `wait_us_mean`,
  * `wait_us_max` (time in the queue), `run_us_max`. New fields may be added; none is removed.
  * `*out` is NUL-terminated, `*len` bytes long without the NUL (`len` may be NULL), to be freed
- * with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK or
- * NDSR_E_INVALID_ARGUMENT.
+ * with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK,
+ * NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED (a handle already closed).
  *
  * # Safety
  * Each pointer argument is NULL or points to what the description above says.
@@ -541,7 +542,9 @@ int ndsr_state(ndsr_t *h);
  * lock as soon as a holder releases it. The ZooKeeper layout is kazoo's Semaphore, so Python
  * processes using nd_service_registry's locks and libndsr processes exclude each other.
  *
- * Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`). Returns
+ * Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`; and, while a
+ * lease is free but another contender is taking one, up to 2 s for its turn in the queue: a
+ * free lease is never refused for that). Returns
  * NDSR_OK and a lock in `*out`; NDSR_E_TIMEOUT if not acquired in time (nothing is left in
  * ZooKeeper); NDSR_E_INVALID_ARGUMENT (bad path, `simultaneous` < 1, negative wait, or a lock
  * created with another `simultaneous`); NDSR_E_READ_ONLY; NDSR_E_NO_CONNECTION; NDSR_E_CLOSED.

@@ -69,8 +69,38 @@ using Settings = std::map<std::string, std::string>;
 using ChangeFn = std::function<void(const std::string &path, const std::string &json)>;
 /** A diff callback: the watched path and what changed, as JSON (see ndsr_on_diff). */
 using DiffFn = std::function<void(const std::string &path, const std::string &diff)>;
-/** A state callback: an NDSR_STATE_* value. */
-using StateFn = std::function<void(int state)>;
+/** A connection state (the NDSR_STATE_* values). */
+enum class State : int {
+    Disconnected = NDSR_STATE_DISCONNECTED,
+    Connected = NDSR_STATE_CONNECTED,
+    ConnectedReadOnly = NDSR_STATE_CONNECTED_READ_ONLY,
+    Expired = NDSR_STATE_EXPIRED,
+    AuthFailed = NDSR_STATE_AUTH_FAILED,
+    Closed = NDSR_STATE_CLOSED,
+};
+
+/** "disconnected", "connected", "connected_read_only", "expired", "auth_failed", "closed". */
+inline const char *to_string(State s) noexcept {
+    switch (s) {
+    case State::Disconnected: return "disconnected";
+    case State::Connected: return "connected";
+    case State::ConnectedReadOnly: return "connected_read_only";
+    case State::Expired: return "expired";
+    case State::AuthFailed: return "auth_failed";
+    case State::Closed: return "closed";
+    }
+    return "unknown";
+}
+
+/** What a state callback is given: a State, and for code written before State, an int (an
+ *  NDSR_STATE_* value): a callback may take either. */
+struct StateArg {
+    int value;
+    operator State() const noexcept { return static_cast<State>(value); }
+    operator int() const noexcept { return value; }
+};
+/** A state callback. */
+using StateFn = std::function<void(StateArg state)>;
 /** Called with what a callback threw (it never reaches the library, which calls on). */
 using CallbackErrorFn = std::function<void(const std::string &what)>;
 
@@ -124,7 +154,7 @@ void change_trampoline(void *userdata, const char *path, const char *json, size_
 
 inline void state_trampoline(void *userdata, int state) {
     try {
-        (*static_cast<StateFn *>(userdata))(state);
+        (*static_cast<StateFn *>(userdata))(StateArg{state});
     } catch (...) {
         report_callback_error();
     }
@@ -416,6 +446,21 @@ public:
         return Subscription(h_, id);
     }
 
+    /** on_change without exceptions: the subscription in `out` on success. */
+    Status try_on_change(const std::string &path, ChangeFn fn, Subscription &out) noexcept {
+        uint64_t id = 0;
+        ChangeFn *heap = nullptr;
+        try {
+            heap = new ChangeFn(std::move(fn));
+        } catch (...) {
+            return Status{NDSR_E_INTERNAL, "out of memory"};
+        }
+        Status st = detail::status(ndsr_on_change(h_, path.c_str(), detail::change_trampoline<ChangeFn>,
+                                                  heap, detail::free_fn<ChangeFn>, &id));
+        if (st) out = Subscription(h_, id);
+        return st;
+    }
+
     /** Calls `fn` with what changed in `path`: first every child as added, then each change
      *  (ndsr_on_diff). */
     [[nodiscard]] Subscription on_diff(const std::string &path, DiffFn fn) {
@@ -445,6 +490,21 @@ public:
         auto *heap = new StateFn(std::move(fn));
         detail::check(ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
         return Subscription(h_, id);
+    }
+
+    /** on_state without exceptions: the subscription in `out` on success. */
+    Status try_on_state(StateFn fn, Subscription &out) noexcept {
+        uint64_t id = 0;
+        StateFn *heap = nullptr;
+        try {
+            heap = new StateFn(std::move(fn));
+        } catch (...) {
+            return Status{NDSR_E_INTERNAL, "out of memory"};
+        }
+        Status st = detail::status(
+            ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
+        if (st) out = Subscription(h_, id);
+        return st;
     }
 
     /** Acquires the lock `path` (kazoo Semaphore layout), waiting up to `wait_ms` ms for a holder
@@ -545,6 +605,8 @@ public:
 
     /** The connection state (NDSR_STATE_*). */
     int state() const noexcept { return ndsr_state(h_); }
+    /** The connection state now, as a State. */
+    State connection_state() const noexcept { return static_cast<State>(ndsr_state(h_)); }
     /** The C handle, for calls the wrapper does not cover. */
     ndsr_t *handle() const noexcept { return h_; }
 

@@ -37,9 +37,21 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Encodes user data (as returned by [`parse_user_data`]) for `pid` and local time `created`.
 pub fn encode(data: &Value, pid: u32, created: &str) -> Result<Vec<u8>> {
+    encode_with(data, Some((pid, created)))
+}
+
+/// `data` as [`encode`] stores it, without the `pid` and `created` stamp (a configuration node
+/// written as its owner wants it, `ndsr set --raw`).
+pub fn encode_raw(data: &Value) -> Result<Vec<u8>> {
+    encode_with(data, None)
+}
+
+fn encode_with(data: &Value, stamp: Option<(u32, &str)>) -> Result<Vec<u8>> {
     let mut obj = Map::new();
-    obj.insert("pid".into(), Value::from(pid));
-    obj.insert("created".into(), Value::from(created));
+    if let Some((pid, created)) = stamp {
+        obj.insert("pid".into(), Value::from(pid));
+        obj.insert("created".into(), Value::from(created));
+    }
     match data {
         Value::Null => {}
         Value::String(s) => {

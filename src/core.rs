@@ -214,10 +214,23 @@ impl Core {
         self.set(p, json, Kind::Persistent)
     }
 
+    /// Stores `json` in the persistent node `p` as it is: without the `pid` and `created` the
+    /// original (and `set_data`) add.
+    pub fn set_data_raw(&self, p: &str, json: &str) -> Result<Applied> {
+        self.set_encoded(p, json, Kind::Persistent, true)
+    }
+
     fn set(&self, p: &str, json: &str, kind: Kind) -> Result<Applied> {
+        self.set_encoded(p, json, kind, false)
+    }
+
+    fn set_encoded(&self, p: &str, json: &str, kind: Kind, raw: bool) -> Result<Applied> {
         let full = self.write_check(p)?;
         let user = codec::parse_user_data(json)?;
-        let encoded = codec::encode(&user, self.pid, &codec::now_created())?;
+        let encoded = match raw {
+            true => codec::encode_raw(&user)?,
+            false => codec::encode(&user, self.pid, &codec::now_created())?,
+        };
         self.acl
             .with_current(|acls| limits::check_create(&full, encoded.len(), acls))?;
         let desired = Desired {

@@ -257,3 +257,30 @@ fn python_original_and_libndsr_exclude_each_other() {
     r.unlock(&lease).unwrap();
     assert_eq!(py.ask("acquire /interop/lock 5"), "True");
 }
+
+/// Two contenders for a semaphore of two, both without waiting, at the same moment: both get a
+/// lease. They queue for kazoo's guard one after the other, and the wait for the guard alone
+/// (held only while the first takes its free lease) is not "the lock is taken".
+#[test]
+fn contention_for_the_guard_alone_is_not_a_refusal() {
+    let zk = Zk::standalone();
+    let (a, b) = (open(&zk.connect), open(&zk.connect));
+    for round in 0..20 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let take = |r: &std::sync::Arc<ndsr::Registry>, name: &'static str| {
+            let (r, barrier) = (r.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                r.lock("/sem/race", name, 2, NO_WAIT).map(|l| (r, l))
+            })
+        };
+        let (ta, tb) = (take(&a, "a"), take(&b, "b"));
+        for t in [ta, tb] {
+            let (r, lease) = t
+                .join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            r.unlock(&lease).unwrap();
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The stats (`ndsr_stats_json`, `ndsr_stats_prometheus`) against what the server saw: the
 //! requests a handle counts are the requests ZooKeeper received from its session (`cons`: the
 //! last request number), and the gauges and counters follow a registration, a watched path, a
-//! change, a callback and a lost connection.
+//! change, a callback, a lost connection and an expiry.
 mod common;
 
 use std::time::Duration;
@@ -30,7 +30,9 @@ fn stats(r: &Registry) -> Value {
 fn stats_count_what_the_server_saw() {
     let zk = Zk::standalone();
     let proxy = Proxy::start(&zk.connect);
-    let r = Registry::open(Some(&proxy.addr), Options::default()).unwrap();
+    let mut o = Options::default();
+    o.set("timeout_ms", "2000").unwrap();
+    let r = Registry::open(Some(&proxy.addr), o).unwrap();
     let writer = Registry::open(Some(&zk.connect), Options::default()).unwrap();
     r.set_node("/st/svc/me:1", "{}").unwrap();
     writer.set_node("/st/svc/other:1", "{}").unwrap();
@@ -74,6 +76,35 @@ fn stats_count_what_the_server_saw() {
         "{s}"
     );
     assert_eq!(s["session"]["expiries"], 0);
+
+    // An expiry: cut until the server has dropped the session (its node goes), then back.
+    let raw = Raw::connect(&zk.connect);
+    proxy.cut();
+    until_state(&st, State::Disconnected);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while raw.exists("/st/svc/me:1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session never expired"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    proxy.restore();
+    until_state(&st, State::Expired);
+    until_state(&st, State::Connected);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !raw.exists("/st/svc/me:1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never registered again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let s = stats(&r);
+    assert_eq!(s["session"]["expiries"], 1, "{s}");
+    assert_eq!(s["session"]["reconnects"], 2, "{s}");
+    assert_eq!(s["registrations"]["reregistrations"], 1, "{s}");
+    assert_eq!(s["registrations"]["count"], 1, "{s}");
 
     let text = r.stats_prometheus().unwrap();
     let tag = format!("0x{:x}", r.session_id());

@@ -109,6 +109,10 @@ enum Command {
         /// as instances: see the README's "Discovery").
         #[arg(long, conflicts_with_all = ["data", "recursive"])]
         instances: bool,
+        /// Print libndsr's document of the path instead (one JSON line, the shape `watch`
+        /// prints: children with their data).
+        #[arg(long, conflicts_with_all = ["data", "recursive", "instances"])]
+        doc: bool,
     },
     /// Pick one instance of a service and print its `host:port` (exit 1 when none is usable).
     #[command(after_help = "Examples:
@@ -141,14 +145,25 @@ enum Command {
         /// Register an ephemeral node and keep it until interrupted.
         #[arg(long, short = 'e')]
         ephemeral: bool,
+        /// Store the JSON as given, without the `pid` and `created` keys the original (and
+        /// libndsr) add to what they write: for a configuration node other programs read.
+        #[arg(long, conflicts_with = "ephemeral")]
+        raw: bool,
     },
     /// Delete a path. A path that does not exist is not an error.
-    #[command(after_help = "Example:\n  ndsr unset /config/old")]
+    #[command(
+        after_help = "Example:\n  ndsr unset /config/old\n  ndsr unset /services/old --recursive"
+    )]
     Unset {
         /// The path to delete.
         path: String,
+        /// Delete its children first, all the way down.
+        #[arg(long, short = 'r')]
+        recursive: bool,
     },
-    /// Print the path's document as one JSON line now and after every change, until interrupted.
+    /// Print the path's document as one JSON line now and after every change, until interrupted;
+    /// connection changes go to stderr (a silent stdout may mean "no change" or "no
+    /// connection": the stderr line tells which).
     #[command(
         after_help = "Example:\n  ndsr watch /services/web | while read -r doc; do echo \"$doc\" | jq '.children|keys'; done"
     )]
@@ -339,6 +354,59 @@ fn wait_for_signal(mut signals: Signals) -> i32 {
     signals.forever().next().unwrap_or(libc::SIGTERM)
 }
 
+/// `unset --recursive`: deletes the children of `path`, deepest first.
+fn unset_children(r: &Registry, path: &str) -> Result<(), Fail> {
+    let doc: Value = serde_json::from_str(&r.get_json(path)?)
+        .map_err(|e| Fail(EXIT_ERROR, format!("{path}: {e}")))?;
+    let names: Vec<String> = doc["children"]
+        .as_object()
+        .map(|c| c.keys().cloned().collect())
+        .unwrap_or_default();
+    for name in names {
+        let child = if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        };
+        unset_children(r, &child)?;
+        if r.unset(&child)? == ndsr::Applied::Queued {
+            return Err(Fail(
+                EXIT_NO_CONNECTION,
+                format!("{child}: not deleted: no connection to ZooKeeper"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `watch`: one stderr line per connection change after the first state, saying whether the
+/// document is live or last-known.
+fn report_connection_changes(r: &Registry, path: &str, quiet: bool) -> Result<(), Fail> {
+    if quiet {
+        return Ok(());
+    }
+    let path = path.to_string();
+    let first = std::sync::atomic::AtomicBool::new(true);
+    let first = Arc::new(first);
+    r.on_state(ndsr::callback(move |e| {
+        let Event::State(s) = e else { return };
+        let was_first = first.swap(false, std::sync::atomic::Ordering::SeqCst);
+        let line = match s {
+            ndsr::State::Connected if was_first => return,
+            ndsr::State::Connected => "connected: the document is live again",
+            ndsr::State::ConnectedReadOnly => "connected read-only: the document is live",
+            ndsr::State::Disconnected => {
+                "disconnected: the document is last-known until the connection is back"
+            }
+            ndsr::State::Expired => "session expired: reading again on a new session",
+            ndsr::State::AuthFailed => "authentication failed: the document is last-known",
+            ndsr::State::Closed => return,
+        };
+        eprintln!("ndsr: {path}: {line}");
+    }))?;
+    Ok(())
+}
+
 /// `ndsr stats`: reads `paths`, then prints the handle's stats.
 fn print_stats(r: &Registry, paths: &[String], prometheus: bool) -> Result<u8, Fail> {
     for p in paths {
@@ -370,10 +438,17 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         _ => None,
     };
     let r = open(&cli.common)?;
+    let quiet = cli.common.quiet;
     let code = match cli.command {
         Command::Get {
             path, instances, ..
         } if instances => print_instances(&r, &path)?,
+        Command::Get { path, doc, .. } if doc => {
+            let json = r.get_json(&path)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{json}").map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+            0
+        }
         Command::Pick {
             path,
             strategy,
@@ -408,11 +483,12 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             path,
             json,
             ephemeral,
+            raw,
         } => {
-            let applied = if ephemeral {
-                r.set_node(&path, &json)?
-            } else {
-                r.set_data(&path, &json)?
+            let applied = match (ephemeral, raw) {
+                (true, _) => r.set_node(&path, &json)?,
+                (false, true) => r.set_data_raw(&path, &json)?,
+                (false, false) => r.set_data(&path, &json)?,
             };
             if applied == ndsr::Applied::Queued {
                 return Err(Fail(
@@ -421,14 +497,19 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                 ));
             }
             if ephemeral {
-                log::info!("{path} registered; interrupt to remove it");
+                if !quiet {
+                    eprintln!("ndsr: {path} registered; held until interrupted (SIGINT, SIGTERM)");
+                }
                 if let Some(signals) = signals {
                     wait_for_signal(signals);
                 }
             }
             0
         }
-        Command::Unset { path } => {
+        Command::Unset { path, recursive } => {
+            if recursive {
+                unset_children(&r, &path)?;
+            }
             if r.unset(&path)? == ndsr::Applied::Queued {
                 return Err(Fail(
                     EXIT_NO_CONNECTION,
@@ -438,6 +519,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             0
         }
         Command::Watch { path } => {
+            report_connection_changes(&r, &path, quiet)?;
             let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
             let broken = tx.clone();
             r.on_change(
@@ -589,10 +671,19 @@ fn hostname() -> String {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        // A usage error: one line, as every other error (clap's own is a paragraph).
+        Err(e) if e.use_stderr() => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("usage error");
+            eprintln!(
+                "ndsr: {} (ndsr --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(0);
         }
     };
     let level = if cli.common.quiet {

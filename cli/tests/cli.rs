@@ -151,6 +151,8 @@ fn set_unset_and_exit_codes() {
         let o = ndsr(&zk, args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(o.stdout.is_empty());
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
     // No connection: 3.
     let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
@@ -491,4 +493,81 @@ fn stats_print_the_handles_numbers_in_json_or_prometheus() {
     let o = ndsr(&zk, &["stats", "--prometheus"]);
     assert!(o.status.success(), "{o:?}");
     assert!(stdout(&o).contains("# TYPE ndsr_requests_total counter"));
+}
+
+#[test]
+fn get_doc_set_raw_and_unset_recursive() {
+    let zk = Zk::standalone();
+    let raw = Raw::connect(&zk.connect);
+    // set --raw: the data as given, no pid/created; get --doc: the document, one line.
+    let o = ndsr(&zk, &["set", "/conf/web", r#"{"threads":8}"#, "--raw"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(raw.get("/conf/web").unwrap().0, br#"{"threads":8}"#);
+    let o = ndsr(&zk, &["get", "/conf/web", "--doc"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o).lines().count(), 1);
+    let doc = json(&stdout(&o));
+    assert_eq!(doc["data"], json(r#"{"threads":8}"#));
+    assert_eq!(doc["path"], "/conf/web");
+    // unset --recursive: the whole subtree; without it, a node with children is refused.
+    raw.create("/tree", b"");
+    raw.create("/tree/a", b"");
+    raw.create("/tree/a/b", b"");
+    raw.create("/tree/c", b"");
+    assert_eq!(ndsr(&zk, &["unset", "/tree"]).status.code(), Some(1));
+    let o = ndsr(&zk, &["unset", "/tree", "--recursive"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(!raw.exists("/tree"));
+}
+
+#[test]
+fn watch_reports_connection_changes_on_stderr() {
+    let zk = Zk::standalone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ndsr"))
+        .args(["--server", &zk.connect, "--timeout", "4", "watch", "/w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"path\":\"/w\""), "{line}");
+    zk.cmd(&["stop", "1"]);
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    err.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("disconnected: the document is last-known"),
+        "{first}"
+    );
+    zk.cmd(&["start", "1"]);
+    let mut next = String::new();
+    while !next.contains("live again") {
+        next.clear();
+        assert!(err.read_line(&mut next).unwrap() > 0, "stderr ended");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn two_locks_of_a_semaphore_of_two_both_run() {
+    let zk = Zk::standalone();
+    for _ in 0..5 {
+        let run = || {
+            Command::new(env!("CARGO_BIN_EXE_ndsr"))
+                .args(["--server", &zk.connect, "lock", "/sem/cli"])
+                .args(["--simultaneous", "2", "--", "sleep", "0.3"])
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (run(), run());
+        assert_eq!(a.wait().unwrap().code(), Some(0), "the first holder ran");
+        assert_eq!(
+            b.wait().unwrap().code(),
+            Some(0),
+            "a free slot is not refused"
+        );
+    }
 }

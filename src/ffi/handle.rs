@@ -162,7 +162,8 @@ pub unsafe extern "C" fn ndsr_unset(h: *mut ndsr_t, path: *const c_char) -> c_in
 /// `out_len` may be NULL. Outputs are written only on success.
 ///
 /// Returns NDSR_OK, NDSR_E_INVALID_ARGUMENT, NDSR_E_NO_CONNECTION (nothing known about the path
-/// and no session), NDSR_E_TIMEOUT, NDSR_E_CLOSED.
+/// and no session), NDSR_E_TIMEOUT, NDSR_E_TOO_LARGE (the path's children's names alone pass
+/// one ZooKeeper packet, 1 MiB), NDSR_E_CLOSED.
 ///
 /// # Safety
 /// Each pointer argument is NULL or points to what the description above says.
@@ -303,8 +304,8 @@ pub unsafe extern "C" fn ndsr_set_credentials(
 /// `rate_limit`: `waits`, `wait_ms`; `callbacks`: `delivered`, `queued`, `wait_us_mean`,
 /// `wait_us_max` (time in the queue), `run_us_max`. New fields may be added; none is removed.
 /// `*out` is NUL-terminated, `*len` bytes long without the NUL (`len` may be NULL), to be freed
-/// with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK or
-/// NDSR_E_INVALID_ARGUMENT.
+/// with `ndsr_string_free`. Never blocks (no network); thread-safe. Returns NDSR_OK,
+/// NDSR_E_INVALID_ARGUMENT, NDSR_E_CLOSED (a handle already closed).
 ///
 /// # Safety
 /// Each pointer argument is NULL or points to what the description above says.

@@ -73,7 +73,9 @@ fn held(lock: &ndsr_lock_t, take: bool) -> Result<Lease, Error> {
 /// lock as soon as a holder releases it. The ZooKeeper layout is kazoo's Semaphore, so Python
 /// processes using nd_service_registry's locks and libndsr processes exclude each other.
 ///
-/// Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`). Returns
+/// Blocks up to `wait_ms` (plus the time to reach ZooKeeper, at most `timeout_ms`; and, while a
+/// lease is free but another contender is taking one, up to 2 s for its turn in the queue: a
+/// free lease is never refused for that). Returns
 /// NDSR_OK and a lock in `*out`; NDSR_E_TIMEOUT if not acquired in time (nothing is left in
 /// ZooKeeper); NDSR_E_INVALID_ARGUMENT (bad path, `simultaneous` < 1, negative wait, or a lock
 /// created with another `simultaneous`); NDSR_E_READ_ONLY; NDSR_E_NO_CONNECTION; NDSR_E_CLOSED.

@@ -152,6 +152,12 @@ impl Registry {
         self.core()?.set_data(path, json)
     }
 
+    /// Stores `json` in the persistent node `path` as it is, without the `pid` and `created`
+    /// that `set_data` adds (as the original does).
+    pub fn set_data_raw(&self, path: &str, json: &str) -> Result<Applied> {
+        self.core()?.set_data_raw(path, json)
+    }
+
     /// Deletes the node `path` and forgets any registration of it.
     pub fn unset(&self, path: &str) -> Result<Applied> {
         self.core()?.unset(path)

@@ -196,15 +196,38 @@ async fn enqueue(
     }
 }
 
-/// Waits in the queue until no contender is before us: false if the deadline came first.
-async fn wait_turn(zk: &Zk<'_>, c: &Contender, deadline: Instant) -> ZkResult<bool> {
+/// How long a contender waits for the one before it in the queue even when its own wait is
+/// shorter (`--wait 0`), while a lease is free: that one holds its guard only while it takes a
+/// free lease (a round trip or two). Contention for the guard alone is not "the lock is taken".
+const GUARD_GRACE: Duration = Duration::from_secs(2);
+
+/// Waits in the queue until no contender is before us: false if the deadline came first (or,
+/// while a lease is free, [`GUARD_GRACE`] after it).
+async fn wait_turn(
+    zk: &Zk<'_>,
+    spec: &LockSpec,
+    c: &Contender,
+    deadline: Instant,
+) -> ZkResult<bool> {
     loop {
         let children = zk.get_children(&c.dir).await?;
         let Some(pred) = predecessor(&children, &c.name) else {
             return Ok(true);
         };
         let (stat, watcher) = zk.check_and_watch_stat(&path::join(&c.dir, pred)).await?;
-        if stat.is_some() && !wait_or_deadline(watcher, deadline).await {
+        if stat.is_none() {
+            continue;
+        }
+        let free = match zk.get_children(&spec.path).await {
+            Ok(leases) => leases.len() < spec.simultaneous as usize,
+            Err(zookeeper_client::Error::NoNode) => true,
+            Err(e) => return Err(e),
+        };
+        let until = match free {
+            true => deadline.max(Instant::now() + GUARD_GRACE),
+            false => deadline,
+        };
+        if !wait_or_deadline(watcher, until).await {
             return Ok(false);
         }
     }
@@ -256,7 +279,7 @@ pub async fn acquire(
     check_semaphore(&zk, spec, acls).await?;
     let contender = enqueue(&zk, session, gen.id, spec, deadline, acls).await?;
     let lease = path::join(&spec.path, &contender.id);
-    let result = match wait_turn(&zk, &contender, deadline).await {
+    let result = match wait_turn(&zk, spec, &contender, deadline).await {
         Ok(true) => take_lease(&zk, spec, &lease, deadline, acls).await,
         other => other,
     };

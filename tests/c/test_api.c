@@ -179,6 +179,8 @@ static void test_null_handle(void) {
     CHECK_RC(ndsr_state(NULL), NDSR_STATE_CLOSED);
     int64_t sid = 0;
     CHECK_RC(ndsr_session_id(NULL, &sid), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_stats_json(NULL, &s, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_stats_prometheus(NULL, &s, NULL), NDSR_E_INVALID_ARGUMENT);
     ndsr_close(NULL);
     ndsr_string_free(NULL);
     /* A pointer that was never a handle is reported as closed, not dereferenced. */
@@ -192,6 +194,17 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_session_id(h, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_session_id(h, &sid), NDSR_OK);
     CHECK(sid != 0);
+
+    /* Stats: JSON and Prometheus, owned by the caller. */
+    char *stats = NULL;
+    size_t stats_len = 0;
+    CHECK_RC(ndsr_stats_json(h, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_stats_json(h, &stats, &stats_len), NDSR_OK);
+    CHECK(strstr(stats, "\"state\":\"connected\"") != NULL && strlen(stats) == stats_len);
+    ndsr_string_free(stats);
+    CHECK_RC(ndsr_stats_prometheus(h, &stats, NULL), NDSR_OK);
+    CHECK(strstr(stats, "ndsr_connected{") != NULL);
+    ndsr_string_free(stats);
 
     /* Bad arguments */
     CHECK_RC(ndsr_set_node(h, NULL, NULL), NDSR_E_INVALID_ARGUMENT);

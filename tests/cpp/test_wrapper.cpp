@@ -133,11 +133,27 @@ int main() {
     dsub.reset();
 
     int last_state = -1;
+    ndsr::State last_enum = ndsr::State::Closed;
     std::mutex smu;
     auto ssub = reg.on_state([&](int s) {
         std::lock_guard<std::mutex> g(smu);
         last_state = s;
     });
+    ndsr::Subscription esub;
+    CHECK(reg.try_on_state(
+                 [&](ndsr::State s) {
+                     std::lock_guard<std::mutex> g(smu);
+                     last_enum = s;
+                 },
+                 esub)
+              .ok());
+    CHECK(std::string(ndsr::to_string(ndsr::State::ConnectedReadOnly)) == "connected_read_only");
+    CHECK(reg.connection_state() == ndsr::State::Connected);
+    {
+        ndsr::Subscription bad;
+        CHECK(reg.try_on_change("bad", [](const std::string &, const std::string &) {}, bad).code ==
+              NDSR_E_INVALID_ARGUMENT);
+    }
 
     // RAII locks.
     {
@@ -264,6 +280,7 @@ int main() {
     {
         std::lock_guard<std::mutex> g(smu);
         CHECK(last_state == NDSR_STATE_CONNECTED);
+        CHECK(last_enum == ndsr::State::Connected);
     }
 
     std::printf("%d passed, %d failed\n", passed, failed);

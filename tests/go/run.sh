@@ -8,6 +8,11 @@ cd "$root"
 make --quiet >/dev/null
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local
 (cd go/ndsr && go vet ./... && test -z "$(gofmt -l .)")
+echo "== CGO_ENABLED=0: a clear error"
+if out=$(cd go/ndsr && CGO_ENABLED=0 go build . 2>&1); then
+  echo "CGO_ENABLED=0 built" >&2; exit 1
+fi
+grep -q 'ndsr_needs_cgo__build_with_CGO_ENABLED_1' <<<"$out" || { echo "$out" >&2; exit 1; }
 echo "== go test"
 (cd go/ndsr && go test -count=1 ./...)
 echo "== go test -race"
@@ -26,4 +31,4 @@ wait $first
 cat target/go-register.log
 grep -q 'servers: \[a:1 b:2\]' target/go-register.log
 grep -q 'leaving' target/go-register.log
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"
