@@ -165,11 +165,6 @@ fn throttled_answers_are_retried_at_a_growing_pace() {
     until(&events, |d| {
         d["children"].get("me:1").is_some() && d["children"].get("other:1").is_some()
     });
-    // The node is seen before the create's answer is taken in: polled, as no event tells.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while r.registration_status("/th/svc/me:1") != Ok(ndsr::status::NDSR_OK) {
-        assert!(Instant::now() < deadline, "the registration never settled");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    until_registered(&r, "/th/svc/me:1");
     st.assert_quiet(Duration::from_millis(100)); // never disconnected
 }

@@ -52,8 +52,5 @@ fn start_with_no_server_up() {
         }
     };
     assert_eq!(d["children"]["me:1"]["me"], 1);
-    assert_eq!(
-        r.registration_status("/n/svc/me:1").unwrap(),
-        ndsr::status::NDSR_OK
-    );
+    until_registered(&r, "/n/svc/me:1");
 }

@@ -64,7 +64,7 @@ fn deleted_or_changed_registration_is_restored() {
         .await
         .expect("data not restored")
     });
-    assert_eq!(r.registration_status("/own/svc/me:1").unwrap(), NDSR_OK);
+    until_registered(&r, "/own/svc/me:1");
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn every_registration_of_a_burst_is_restored() {
     // One create per registration, and one per restore: nothing re-created twice.
     assert_eq!(r.request_counts().create as usize, n + 3);
     for i in 0..n {
-        assert_eq!(r.registration_status(&path(i)).unwrap(), NDSR_OK);
+        until_registered(&r, &path(i));
     }
 }
 
@@ -171,7 +171,7 @@ fn a_stale_node_is_taken_over_once_and_a_live_session_is_never_fought() {
     assert_eq!(owner, Some(waiter.session_id()));
     let data = json(std::str::from_utf8(&raw.get("/own/svc/x:1").unwrap().0).unwrap());
     assert_eq!(data["who"], "waiter");
-    assert_eq!(waiter.registration_status("/own/svc/x:1").unwrap(), NDSR_OK);
+    until_registered(&waiter, "/own/svc/x:1");
 }
 
 #[test]

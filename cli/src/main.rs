@@ -422,6 +422,98 @@ fn print_stats(r: &Registry, paths: &[String], prometheus: bool) -> Result<u8, F
     Ok(0)
 }
 
+/// Prints `text` and a newline on stdout.
+fn print_line(text: &str) -> Result<(), Fail> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").map_err(|e| Fail(EXIT_ERROR, e.to_string()))
+}
+
+/// `ndsr get` (without --instances or --doc): the original's output, byte for byte.
+fn print_tree(
+    r: &Registry,
+    path: &str,
+    data: bool,
+    recursive: bool,
+    format: Format,
+) -> Result<u8, Fail> {
+    ndsr::validate_path(path)?;
+    let tree = node_tree(r, path, data, recursive)?;
+    // The original prints the formatted text with print(), which adds a newline.
+    let text = match format {
+        Format::Yaml => yaml::dump(&tree),
+        Format::Json => json::dump(&tree),
+        Format::Dir => {
+            let mut p = Vec::new();
+            paths(&tree, &mut p);
+            p.join("\n")
+        }
+    };
+    print_line(&text)?;
+    Ok(0)
+}
+
+/// `ndsr set`: persistent data (as given with `raw`), or an ephemeral registration held until
+/// one of `signals`.
+fn set(
+    r: &Registry,
+    path: &str,
+    json: &str,
+    ephemeral: bool,
+    raw: bool,
+    quiet: bool,
+    signals: Option<Signals>,
+) -> Result<u8, Fail> {
+    let applied = match (ephemeral, raw) {
+        (true, _) => r.set_node(path, json)?,
+        (false, true) => r.set_data_raw(path, json)?,
+        (false, false) => r.set_data(path, json)?,
+    };
+    if applied == ndsr::Applied::Queued {
+        return Err(Fail(
+            EXIT_NO_CONNECTION,
+            format!("{path}: not written: no connection to ZooKeeper"),
+        ));
+    }
+    if ephemeral {
+        if !quiet {
+            eprintln!("ndsr: {path} registered; held until interrupted (SIGINT, SIGTERM)");
+        }
+        if let Some(signals) = signals {
+            wait_for_signal(signals);
+        }
+    }
+    Ok(0)
+}
+
+/// `ndsr watch`: one JSON line per document until one of `signals` or a closed stdout;
+/// connection changes on stderr.
+fn watch(r: &Registry, path: &str, quiet: bool, signals: Option<Signals>) -> Result<u8, Fail> {
+    report_connection_changes(r, path, quiet)?;
+    let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let broken = tx.clone();
+    r.on_change(
+        path,
+        ndsr::callback(move |e| {
+            if let Event::Document { json, .. } = e {
+                let mut out = std::io::stdout().lock();
+                if let Err(err) = writeln!(out, "{json}").and_then(|_| out.flush()) {
+                    let _ = broken.send(Err(err.to_string()));
+                }
+            }
+        }),
+    )?;
+    std::thread::spawn(move || {
+        if let Some(signals) = signals {
+            wait_for_signal(signals);
+        }
+        let _ = tx.send(Ok(()));
+    });
+    // Either way: a signal, or the reader went away (a closed pipe: stop quietly, as
+    // `yes | head` does).
+    let _ = rx.recv();
+    Ok(0)
+}
+
 fn run(cli: Cli) -> Result<u8, Fail> {
     // Taken before anything happens, so that an early SIGINT/SIGTERM/SIGHUP still ends a waiting
     // command cleanly (an ephemeral node is removed at once, a lock released, not left for the
@@ -444,9 +536,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             path, instances, ..
         } if instances => print_instances(&r, &path)?,
         Command::Get { path, doc, .. } if doc => {
-            let json = r.get_json(&path)?;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{json}").map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
+            print_line(&r.get_json(&path)?)?;
             0
         }
         Command::Pick {
@@ -462,50 +552,13 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             recursive,
             format,
             ..
-        } => {
-            ndsr::validate_path(&path)?;
-            let tree = node_tree(&r, &path, data, recursive)?;
-            // The original prints the formatted text with print(), which adds a newline.
-            let text = match format {
-                Format::Yaml => yaml::dump(&tree),
-                Format::Json => json::dump(&tree),
-                Format::Dir => {
-                    let mut p = Vec::new();
-                    paths(&tree, &mut p);
-                    p.join("\n")
-                }
-            };
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{text}").map_err(|e| Fail(EXIT_ERROR, e.to_string()))?;
-            0
-        }
+        } => print_tree(&r, &path, data, recursive, format)?,
         Command::Set {
             path,
             json,
             ephemeral,
             raw,
-        } => {
-            let applied = match (ephemeral, raw) {
-                (true, _) => r.set_node(&path, &json)?,
-                (false, true) => r.set_data_raw(&path, &json)?,
-                (false, false) => r.set_data(&path, &json)?,
-            };
-            if applied == ndsr::Applied::Queued {
-                return Err(Fail(
-                    EXIT_NO_CONNECTION,
-                    format!("{path}: not written: no connection to ZooKeeper"),
-                ));
-            }
-            if ephemeral {
-                if !quiet {
-                    eprintln!("ndsr: {path} registered; held until interrupted (SIGINT, SIGTERM)");
-                }
-                if let Some(signals) = signals {
-                    wait_for_signal(signals);
-                }
-            }
-            0
-        }
+        } => set(&r, &path, &json, ephemeral, raw, quiet, signals)?,
         Command::Unset { path, recursive } => {
             if recursive {
                 unset_children(&r, &path)?;
@@ -518,32 +571,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             }
             0
         }
-        Command::Watch { path } => {
-            report_connection_changes(&r, &path, quiet)?;
-            let (tx, rx) = std::sync::mpsc::channel::<Result<(), String>>();
-            let broken = tx.clone();
-            r.on_change(
-                &path,
-                ndsr::callback(move |e| {
-                    if let Event::Document { json, .. } = e {
-                        let mut out = std::io::stdout().lock();
-                        if let Err(err) = writeln!(out, "{json}").and_then(|_| out.flush()) {
-                            let _ = broken.send(Err(err.to_string()));
-                        }
-                    }
-                }),
-            )?;
-            std::thread::spawn(move || {
-                if let Some(signals) = signals {
-                    wait_for_signal(signals);
-                }
-                let _ = tx.send(Ok(()));
-            });
-            match rx.recv() {
-                // The reader went away (a closed pipe): stop quietly, as `yes | head` does.
-                Ok(Err(_)) | Ok(Ok(())) | Err(_) => 0,
-            }
-        }
+        Command::Watch { path } => watch(&r, &path, quiet, signals)?,
         Command::Lock {
             path,
             simultaneous,

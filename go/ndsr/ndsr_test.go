@@ -1,6 +1,7 @@
 package ndsr
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -580,4 +581,48 @@ func firstKey(m map[string]int) string {
 		return k
 	}
 	return ""
+}
+
+func TestWatchContextAndDecodeChildren(t *testing.T) {
+	r := open(t)
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	docs, err := r.Watch(ctx, "/go/watch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetNode("/go/watch/a:1", map[string]int{"weight": 3}); err != nil {
+		t.Fatal(err)
+	}
+	d := next(t, docs, func(d *Document) bool { return len(d.Children) == 1 })
+	var instances map[string]struct {
+		Weight int `json:"weight"`
+	}
+	if err := d.DecodeChildren(&instances); err != nil || instances["a:1"].Weight != 3 {
+		t.Fatalf("DecodeChildren: %v %v", instances, err)
+	}
+	if err := r.WaitForContext(ctx, "/go/watch", 1); err != nil {
+		t.Fatalf("WaitForContext, satisfied: %v", err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer stop()
+	started := time.Now()
+	if err := r.WaitForContext(short, "/go/watch", 5); err != context.DeadlineExceeded {
+		t.Fatalf("WaitForContext past its deadline: %v", err)
+	}
+	if took := time.Since(started); took > 2*time.Second {
+		t.Fatalf("WaitForContext took %v for a 300 ms context", took)
+	}
+	cancel()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, more := <-docs:
+			if !more {
+				return // the channel is closed once the context is done
+			}
+		case <-deadline:
+			t.Fatal("Watch's channel still open 5 s after the cancel")
+		}
+	}
 }

@@ -536,6 +536,21 @@ pub fn until(
     }
 }
 
+/// Waits until the registration of `path` on `r` is in place (NDSR_OK). Polled: a node shows
+/// in ZooKeeper (and in documents) before the create's answer is taken in, and no event tells.
+#[allow(dead_code)]
+pub fn until_registered(r: &ndsr::Registry, path: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while r.registration_status(path) != Ok(ndsr::status::NDSR_OK) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: {:?}",
+            r.registration_status(path)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Waits for the state `want`, skipping others.
 pub fn until_state(events: &Events<ndsr::State>, want: ndsr::State) {
     while events.next() != want {}

@@ -1,0 +1,83 @@
+package ndsr
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// Watch sends the document of path now and after every change on the returned channel, until
+// ctx is done; then the subscription ends and the channel is closed. A slow reader gets the
+// latest document, never a backlog (the channel holds one; a newer one replaces it).
+func (r *Registry) Watch(ctx context.Context, path string) (<-chan *Document, error) {
+	ch := make(chan *Document, 1)
+	var mu sync.Mutex
+	closed := false
+	sub, err := r.OnChange(path, func(d *Document) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case ch <- d:
+		default: // the reader is behind: the newer document replaces the pending one
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- d
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = sub.Close()
+		mu.Lock()
+		closed = true
+		close(ch)
+		mu.Unlock()
+	}()
+	return ch, nil
+}
+
+// WaitForContext is WaitFor bounded by ctx instead of a timeout: it returns ctx.Err() once ctx
+// is done (within 100 ms of a cancellation).
+func (r *Registry) WaitForContext(ctx context.Context, path string, min int) error {
+	for {
+		slice := 100 * time.Millisecond
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < slice {
+			slice = time.Until(deadline)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := r.WaitFor(path, min, slice)
+		if statusCode(err) != ETimeout {
+			return err
+		}
+	}
+}
+
+// DecodeChildren decodes the children's data into out, a pointer to a map from child name to
+// the caller's own type (say map[string]Instance), with encoding/json's rules.
+func (d *Document) DecodeChildren(out interface{}) error {
+	var doc struct {
+		Children json.RawMessage `json:"children"`
+	}
+	if err := json.Unmarshal([]byte(d.Raw), &doc); err != nil {
+		return err
+	}
+	return json.Unmarshal(doc.Children, out)
+}
+
+// statusCode is the status code of err, or 0 when it is not a *Error.
+func statusCode(err error) int {
+	if e, ok := err.(*Error); ok {
+		return e.Code
+	}
+	return 0
+}
