@@ -422,6 +422,18 @@ fn print_stats(r: &Registry, paths: &[String], prometheus: bool) -> Result<u8, F
     Ok(0)
 }
 
+/// A clap error on one line: its message and what it lists (the missing arguments, say),
+/// without the usage paragraph and the hints.
+fn one_line(error: &str) -> String {
+    let message = error.split("\nUsage:").next().unwrap_or(error);
+    let words: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:") && !l.starts_with("For more"))
+        .collect();
+    words.join(" ").trim_start_matches("error: ").to_string()
+}
+
 /// Prints `text` and a newline on stdout.
 fn print_line(text: &str) -> Result<(), Fail> {
     let mut out = std::io::stdout().lock();
@@ -701,12 +713,7 @@ fn main() -> ExitCode {
         Ok(c) => c,
         // A usage error: one line, as every other error (clap's own is a paragraph).
         Err(e) if e.use_stderr() => {
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("usage error");
-            eprintln!(
-                "ndsr: {} (ndsr --help)",
-                first.trim_start_matches("error: ")
-            );
+            eprintln!("ndsr: {} (ndsr --help)", one_line(&e.to_string()));
             return ExitCode::from(EXIT_USAGE);
         }
         Err(e) => {

@@ -154,6 +154,10 @@ fn set_unset_and_exit_codes() {
         let err = String::from_utf8(o.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
+    // What is missing is named on that line.
+    let o = ndsr(&zk, &["set"]);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("<PATH>") && err.lines().count() == 1, "{err}");
     // No connection: 3.
     let o = Command::new(env!("CARGO_BIN_EXE_ndsr"))
         .args(["--server", "127.0.0.1:1", "--timeout", "0.5", "get", "/"])
