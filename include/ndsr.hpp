@@ -418,57 +418,37 @@ public:
     }
 
     /** The handle's stats as JSON (ndsr_stats_json). */
-    std::string stats_json() {
-        std::string out;
-        detail::check(text(ndsr_stats_json, out));
-        return out;
-    }
+    std::string stats_json() { return checked_text(ndsr_stats_json); }
     Status try_stats_json(std::string &out) noexcept {
         return detail::status(text(ndsr_stats_json, out));
     }
 
     /** The handle's stats in Prometheus' text format (ndsr_stats_prometheus). */
-    std::string stats_prometheus() {
-        std::string out;
-        detail::check(text(ndsr_stats_prometheus, out));
-        return out;
-    }
+    std::string stats_prometheus() { return checked_text(ndsr_stats_prometheus); }
     Status try_stats_prometheus(std::string &out) noexcept {
         return detail::status(text(ndsr_stats_prometheus, out));
     }
 
     /** Calls `fn` with the document of `path` now and after every change (ndsr_on_change). */
     [[nodiscard]] Subscription on_change(const std::string &path, ChangeFn fn) {
-        uint64_t id = 0;
-        auto *heap = new ChangeFn(std::move(fn)); /* owned by the library from here on */
-        detail::check(ndsr_on_change(h_, path.c_str(), detail::change_trampoline<ChangeFn>, heap,
-                                     detail::free_fn<ChangeFn>, &id));
-        return Subscription(h_, id);
+        Subscription sub;
+        detail::check(change_sub(path, std::move(fn), sub));
+        return sub;
     }
-
     /** on_change without exceptions: the subscription in `out` on success. */
     Status try_on_change(const std::string &path, ChangeFn fn, Subscription &out) noexcept {
-        uint64_t id = 0;
-        ChangeFn *heap = nullptr;
-        try {
-            heap = new ChangeFn(std::move(fn));
-        } catch (...) {
-            return Status{NDSR_E_INTERNAL, "out of memory"};
-        }
-        Status st = detail::status(ndsr_on_change(h_, path.c_str(), detail::change_trampoline<ChangeFn>,
-                                                  heap, detail::free_fn<ChangeFn>, &id));
-        if (st) out = Subscription(h_, id);
-        return st;
+        return detail::status(change_sub(path, std::move(fn), out));
     }
 
     /** Calls `fn` with what changed in `path`: first every child as added, then each change
      *  (ndsr_on_diff). */
     [[nodiscard]] Subscription on_diff(const std::string &path, DiffFn fn) {
-        uint64_t id = 0;
-        auto *heap = new DiffFn(std::move(fn)); /* owned by the library from here on */
-        detail::check(ndsr_on_diff(h_, path.c_str(), detail::change_trampoline<DiffFn>, heap,
-                                   detail::free_fn<DiffFn>, &id));
-        return Subscription(h_, id);
+        Subscription sub;
+        detail::check(subscribe(std::move(fn), sub, [&](DiffFn *heap, uint64_t *id) {
+            return ndsr_on_diff(h_, path.c_str(), detail::change_trampoline<DiffFn>, heap,
+                                detail::free_fn<DiffFn>, id);
+        }));
+        return sub;
     }
 
     /** A snapshot of the document of `path` (ndsr_snapshot_get): no copy. Throws Error. */
@@ -486,25 +466,13 @@ public:
 
     /** Calls `fn` with the connection state now and after every change (ndsr_on_state). */
     [[nodiscard]] Subscription on_state(StateFn fn) {
-        uint64_t id = 0;
-        auto *heap = new StateFn(std::move(fn));
-        detail::check(ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
-        return Subscription(h_, id);
+        Subscription sub;
+        detail::check(state_sub(std::move(fn), sub));
+        return sub;
     }
-
     /** on_state without exceptions: the subscription in `out` on success. */
     Status try_on_state(StateFn fn, Subscription &out) noexcept {
-        uint64_t id = 0;
-        StateFn *heap = nullptr;
-        try {
-            heap = new StateFn(std::move(fn));
-        } catch (...) {
-            return Status{NDSR_E_INTERNAL, "out of memory"};
-        }
-        Status st = detail::status(
-            ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, &id));
-        if (st) out = Subscription(h_, id);
-        return st;
+        return detail::status(state_sub(std::move(fn), out));
     }
 
     /** Acquires the lock `path` (kazoo Semaphore layout), waiting up to `wait_ms` ms for a holder
@@ -621,6 +589,38 @@ private:
         if (rc >= 0) rc = ndsr_open(server.empty() ? nullptr : server.c_str(), opts, out);
         ndsr_options_free(opts);
         return rc;
+    }
+
+    /** Moves `fn` to the heap and subscribes it with `call(heap, &id)`, a C call that owns the
+     *  heap copy from then on, whatever it returns; the subscription in `out` on success. */
+    template <typename Fn, typename Call> int subscribe(Fn fn, Subscription &out, Call call) noexcept {
+        Fn *heap = nullptr;
+        try {
+            heap = new Fn(std::move(fn));
+        } catch (...) {
+            return NDSR_E_INTERNAL;
+        }
+        uint64_t id = 0;
+        int rc = call(heap, &id);
+        if (rc >= 0) out = Subscription(h_, id);
+        return rc;
+    }
+    int change_sub(const std::string &path, ChangeFn fn, Subscription &out) noexcept {
+        return subscribe(std::move(fn), out, [&](ChangeFn *heap, uint64_t *id) {
+            return ndsr_on_change(h_, path.c_str(), detail::change_trampoline<ChangeFn>, heap,
+                                  detail::free_fn<ChangeFn>, id);
+        });
+    }
+    int state_sub(StateFn fn, Subscription &out) noexcept {
+        return subscribe(std::move(fn), out, [&](StateFn *heap, uint64_t *id) {
+            return ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, id);
+        });
+    }
+
+    std::string checked_text(int (*fn)(ndsr_t *, char **, size_t *)) {
+        std::string out;
+        detail::check(text(fn, out));
+        return out;
     }
 
     int text(int (*fn)(ndsr_t *, char **, size_t *), std::string &out) noexcept {

@@ -94,12 +94,7 @@ fn assert_calls_bounded(r: &Arc<Registry>, p: &Picker) {
 
 /// The drain took effect: the node is gone from ZooKeeper (within 30 s of the fault's end).
 fn assert_drained(zk: &Zk) {
-    let raw = Raw::connect(&zk.connect);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while raw.exists(MINE) {
-        assert!(Instant::now() < deadline, "the drained node is still there");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Raw::connect(&zk.connect).wait_exists(MINE, false, Duration::from_secs(30));
 }
 
 #[test]

@@ -81,25 +81,11 @@ fn stats_count_what_the_server_saw() {
     let raw = Raw::connect(&zk.connect);
     proxy.cut();
     until_state(&st, State::Disconnected);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while raw.exists("/st/svc/me:1") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the session never expired"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    raw.wait_exists("/st/svc/me:1", false, Duration::from_secs(20));
     proxy.restore();
     until_state(&st, State::Expired);
     until_state(&st, State::Connected);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !raw.exists("/st/svc/me:1") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never registered again"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    raw.wait_exists("/st/svc/me:1", true, Duration::from_secs(20));
     let s = stats(&r);
     assert_eq!(s["session"]["expiries"], 1, "{s}");
     assert_eq!(s["session"]["reconnects"], 2, "{s}");

@@ -354,22 +354,18 @@ fn wait_for_signal(mut signals: Signals) -> i32 {
     signals.forever().next().unwrap_or(libc::SIGTERM)
 }
 
-/// `unset --recursive`: deletes the children of `path`, deepest first.
+/// `unset --recursive`: deletes the children of `path`, deepest first (the tree `get
+/// --recursive` walks; a path already gone has none).
 fn unset_children(r: &Registry, path: &str) -> Result<(), Fail> {
-    let doc: Value = serde_json::from_str(&r.get_json(path)?)
-        .map_err(|e| Fail(EXIT_ERROR, format!("{path}: {e}")))?;
-    let names: Vec<String> = doc["children"]
-        .as_object()
-        .map(|c| c.keys().cloned().collect())
-        .unwrap_or_default();
-    for name in names {
-        let child = if path == "/" {
-            format!("/{name}")
-        } else {
-            format!("{path}/{name}")
-        };
-        unset_children(r, &child)?;
-        if r.unset(&child)? == ndsr::Applied::Queued {
+    let tree = match node_tree(r, path, false, true) {
+        Err(Fail(EXIT_NOT_FOUND, _)) => return Ok(()),
+        other => other?,
+    };
+    let mut all = Vec::new();
+    paths(&tree, &mut all);
+    // Depth first, parents before children: reversed, children first; `path` itself is left.
+    for child in all.iter().rev().filter(|p| *p != path) {
+        if r.unset(child)? == ndsr::Applied::Queued {
             return Err(Fail(
                 EXIT_NO_CONNECTION,
                 format!("{child}: not deleted: no connection to ZooKeeper"),

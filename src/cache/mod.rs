@@ -84,7 +84,7 @@ impl WatchCache {
             .sum();
         let oldest = entries
             .iter()
-            .filter_map(|e| self.freshness(&e.path).ok())
+            .filter_map(|e| self.freshness_of(e))
             .filter(|(live, _)| !live)
             .map(|(_, since)| (now - since).max(0))
             .max()
@@ -214,16 +214,18 @@ impl WatchCache {
     /// nothing is known about `p` yet. Never touches the network.
     pub fn freshness(&self, p: &str) -> Result<(bool, i64)> {
         let entry = self.entries.lock().get(p).cloned();
-        let Some(entry) = entry.filter(|e| e.current().is_some()) else {
-            return Err(Error::new(
-                Status::NotFound,
-                format!("{p}: nothing known (never read)"),
-            ));
-        };
+        entry
+            .and_then(|e| self.freshness_of(&e))
+            .ok_or_else(|| Error::new(Status::NotFound, format!("{p}: nothing known (never read)")))
+    }
+
+    /// [`WatchCache::freshness`] of an entry; None when it has no document yet.
+    fn freshness_of(&self, entry: &Entry) -> Option<(bool, i64)> {
+        entry.current()?;
         let session = &self.shared.session;
         let connected = self.connected();
         let gen = session.current().map(|g| g.id);
-        Ok(match entry.synced() {
+        Some(match entry.synced() {
             Some((g, at)) if connected && Some(g) == gen => (true, at.max(session.state_since())),
             // Never read live: the cache file's document, as of when it was saved.
             None if entry.cached_since().is_some() => (false, entry.cached_since().unwrap_or(0)),

@@ -179,16 +179,25 @@ pub unsafe extern "C" fn ndsr_get_json(
         // Copied once, from the shared document into the caller's string.
         // SAFETY: per the contract.
         let doc = unsafe { super::snapshot::document_for_c(h, path)? };
-        let json = doc.json();
-        let buf = copy_out(json.as_bytes())?;
-        unsafe {
-            *out = buf;
-            if let Some(len) = out_len.as_mut() {
-                *len = json.len();
-            }
-        }
-        Ok(Status::Ok)
+        // SAFETY: `out` checked non-NULL; `out_len` NULL or valid, per the contract.
+        unsafe { write_text(out, out_len, doc.json()) }
     })
+}
+
+/// Stores a caller-owned copy of `text` in `*out` and its length in `*len` (if not NULL).
+///
+/// # Safety
+/// `out` is a valid `char **`, `len` NULL or a valid `size_t *`.
+unsafe fn write_text(out: *mut *mut c_char, len: *mut usize, text: &str) -> Result<Status, Error> {
+    let buf = copy_out(text.as_bytes())?;
+    // SAFETY: per the contract.
+    unsafe {
+        *out = buf;
+        if let Some(len) = len.as_mut() {
+            *len = text.len();
+        }
+    }
+    Ok(Status::Ok)
 }
 
 /// Tells whether the document `ndsr_get_json` gives for `path` is live or last-known:
@@ -352,15 +361,8 @@ unsafe fn text_out(
         let r = registry(h)?;
         let out = arg_ptr(out, "out")?;
         let text = make(&r)?;
-        let buf = copy_out(text.as_bytes())?;
-        // SAFETY: checked non-NULL (out) or NULL-checked (len); the caller provides them.
-        unsafe {
-            *out = buf;
-            if let Some(len) = len.as_mut() {
-                *len = text.len();
-            }
-        }
-        Ok(Status::Ok)
+        // SAFETY: `out` checked non-NULL; `len` NULL or valid, per the contract.
+        unsafe { write_text(out, len, &text) }
     })
 }
 

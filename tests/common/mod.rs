@@ -206,6 +206,21 @@ impl Raw {
         }
     }
 
+    /// Waits (polling: no event of the handle under test tells) until `path` exists or not, as
+    /// `present` says; fails after `within`.
+    #[allow(dead_code)]
+    pub fn wait_exists(&self, path: &str, present: bool, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        while self.exists(path) != present {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: still {}",
+                if present { "missing" } else { "there" }
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn exists(&self, path: &str) -> bool {
         self.rt
             .block_on(self.client.check_stat(path))
