@@ -1,7 +1,8 @@
-//! The bounds the discovery calls promise, checked where they would break: a hung server (the
-//! connection stays up, replies are lost), a paused server (SIGSTOP) and a callback that does
-//! not return. `pick` never blocks, `wait_for` returns within its timeout, `drain` returns at
-//! once, and the drain still takes effect once the server is back. (The limits leave room for
+//! The bounds the discovery calls (and the stats) promise, checked where they would break: a
+//! hung server (the connection stays up, replies are lost), a paused server (SIGSTOP) and a
+//! callback that does not return. `pick` and the stats never block, `wait_for` returns within
+//! its timeout, `drain` returns at once, and the drain still takes effect once the server is
+//! back. (The limits leave room for
 //! a loaded machine; a call that waited on the server would take the handle's 3 s timeout.)
 mod common;
 
@@ -89,6 +90,15 @@ fn assert_calls_bounded(r: &Arc<Registry>, p: &Picker) {
     assert!(
         slowest < Duration::from_millis(200),
         "a pick took {slowest:?} while draining"
+    );
+    // The stats never touch the network either.
+    let t = Instant::now();
+    assert!(r.stats_json().unwrap().contains("\"requests\""));
+    r.stats_prometheus().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(200),
+        "stats took {:?}",
+        t.elapsed()
     );
 }
 
