@@ -222,6 +222,12 @@ typedef void (*ndsr_diff_fn)(void *userdata,
 typedef void (*ndsr_state_fn)(void *userdata, int state);
 
 /**
+ * Called with the handle's stats: `json` (NUL-terminated, `json_len` bytes without the NUL),
+ * as `ndsr_stats_json` gives them, valid for the call only. See `ndsr_on_stats`.
+ */
+typedef void (*ndsr_stats_fn)(void *userdata, const char *json, size_t json_len);
+
+/**
  * A log callback: `level` is 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace; `message`
  * ("component: text", e.g. "session: [zk1:2181 0x1000] connection lost; reconnecting") is valid
  * for the call only. It may be called from any library thread, and from the thread of a call in
@@ -309,7 +315,27 @@ int ndsr_on_state(ndsr_t *h,
                   uint64_t *subscription);
 
 /**
- * Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff` or `ndsr_on_state`. Once it
+ * Calls `func(userdata, json, json_len)` with the handle's stats (what `ndsr_stats_json`
+ * gives) every `interval_ms` milliseconds, the first after one interval, on the handle's
+ * callback thread, until `ndsr_off` or `ndsr_close` (librdkafka's `statistics.interval.ms`).
+ * A callback that falls behind skips ticks (at most one call waits). The other rules of
+ * `ndsr_on_change` apply (`userdata_free` included). A forked child's handle does not carry it
+ * over. Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns
+ * NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL `func`, `interval_ms` below 1), NDSR_E_CLOSED.
+ *
+ * # Safety
+ * Each pointer argument is NULL or points to what the description above says.
+ */
+int ndsr_on_stats(ndsr_t *h,
+                  int interval_ms,
+                  ndsr_stats_fn func,
+                  void *userdata,
+                  ndsr_free_fn userdata_free,
+                  uint64_t *subscription);
+
+/**
+ * Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff`, `ndsr_on_state` or
+ * `ndsr_on_stats`. Once it
  * returns, no new call of the callback starts (a call already running on the callback thread
  * finishes); its `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
  * NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,
@@ -468,7 +494,8 @@ int ndsr_set_credentials(ndsr_t *h, const char *username, const char *password);
  * Stores in `*out` the handle's stats as a JSON object: counters since `ndsr_open` and gauges
  * as they are now. `state`, `session_id` (hex), `server` (of the last session established);
  * `requests`: `total` and by kind (`get_data`, `get_children`, `exists`, `multi_read`,
- * `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `session`: `reconnects`,
+ * `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `bytes`: `sent`, `received`
+ * (every connection's, handshakes and pings included); `session`: `reconnects`,
  * `expiries`, `disconnected_ms` (in all, the current outage included); `watch`: `events`,
  * `resync_probes`; `registrations`: `count`, `reregistrations` (made again after an expiry),
  * `conflicts`; `cache`: `paths`, `nodes` (children in their documents),

@@ -99,6 +99,8 @@ struct StateArg {
     operator State() const noexcept { return static_cast<State>(value); }
     operator int() const noexcept { return value; }
 };
+/** A stats callback: the stats as JSON (what stats_json gives). */
+using StatsFn = std::function<void(const std::string &json)>;
 /** A state callback. */
 using StateFn = std::function<void(StateArg state)>;
 /** Called with what a callback threw (it never reaches the library, which calls on). */
@@ -149,6 +151,14 @@ void change_trampoline(void *userdata, const char *path, const char *json, size_
         (*static_cast<F *>(userdata))(std::string(path), std::string(json, len));
     } catch (...) {
         report_callback_error(); /* never unwind into the library */
+    }
+}
+
+inline void stats_trampoline(void *userdata, const char *json, size_t len) {
+    try {
+        (*static_cast<StatsFn *>(userdata))(std::string(json, len));
+    } catch (...) {
+        report_callback_error();
     }
 }
 
@@ -429,6 +439,18 @@ public:
         return detail::status(text(ndsr_stats_prometheus, out));
     }
 
+    /** Calls `fn` with the handle's stats every `interval_ms` ms on the callback thread
+     *  (ndsr_on_stats). */
+    [[nodiscard]] Subscription on_stats(int interval_ms, StatsFn fn) {
+        Subscription sub;
+        detail::check(stats_sub(interval_ms, std::move(fn), sub));
+        return sub;
+    }
+    /** on_stats without exceptions: the subscription in `out` on success. */
+    Status try_on_stats(int interval_ms, StatsFn fn, Subscription &out) noexcept {
+        return detail::status(stats_sub(interval_ms, std::move(fn), out));
+    }
+
     /** Calls `fn` with the document of `path` now and after every change (ndsr_on_change). */
     [[nodiscard]] Subscription on_change(const std::string &path, ChangeFn fn) {
         Subscription sub;
@@ -614,6 +636,13 @@ private:
     int state_sub(StateFn fn, Subscription &out) noexcept {
         return subscribe(std::move(fn), out, [&](StateFn *heap, uint64_t *id) {
             return ndsr_on_state(h_, detail::state_trampoline, heap, detail::free_fn<StateFn>, id);
+        });
+    }
+
+    int stats_sub(int interval_ms, StatsFn fn, Subscription &out) noexcept {
+        return subscribe(std::move(fn), out, [&](StatsFn *heap, uint64_t *id) {
+            return ndsr_on_stats(h_, interval_ms, detail::stats_trampoline, heap,
+                                 detail::free_fn<StatsFn>, id);
         });
     }
 

@@ -375,6 +375,17 @@ impl Core {
         self.events.on_state(callback)
     }
 
+    /// Calls `callback` with the stats `source` makes every `interval` (see `ndsr_on_stats`).
+    pub fn on_stats(
+        &self,
+        interval: std::time::Duration,
+        callback: Callback,
+        source: crate::events::subscription::StatsSource,
+    ) -> Result<u64> {
+        self.shared.check_open()?;
+        self.events.on_stats(interval, callback, source)
+    }
+
     /// Removes a subscription; its callback is not called again once this returns (unless this
     /// is called from that callback, which finishes first), and its resources are released on
     /// the dispatcher thread after its last call.
@@ -382,7 +393,7 @@ impl Core {
         self.shared.check_open()?;
         let sub = self
             .events
-            .off_state(id)
+            .off_own(id)
             .or_else(|| self.cache.unsubscribe(id))
             .ok_or_else(|| Error::new(Status::NotFound, format!("no subscription {id}")))?;
         self.events.retire(sub);
@@ -525,7 +536,7 @@ impl Core {
             return;
         }
         let tasks = self.shared.tasks.close();
-        let mut subs = self.events.take_states();
+        let mut subs = self.events.take_own();
         subs.extend(self.cache.take_subscribers());
         let (shared, file) = (self.shared.clone(), self.cache.file());
         let tag = shared.session.tag();

@@ -40,6 +40,7 @@ pub(crate) fn to_json(p: &Parts) -> Value {
             "multi_read": r.multi_read, "add_watch": r.add_watch, "set_watches": r.set_watches,
             "create": r.create, "set_data": r.set_data, "delete": r.delete,
         },
+        "bytes": { "sent": p.tally.bytes_sent, "received": p.tally.bytes_received },
         "session": {
             "reconnects": p.tally.reconnects,
             "expiries": p.tally.expiries,
@@ -105,6 +106,7 @@ pub(crate) fn to_prometheus(p: &Parts, handle: &str) -> String {
         }
     }
     for group in [
+        "bytes",
         "session",
         "watch",
         "registrations",

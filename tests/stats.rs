@@ -92,7 +92,22 @@ fn stats_count_what_the_server_saw() {
     assert_eq!(s["registrations"]["reregistrations"], 1, "{s}");
     assert_eq!(s["registrations"]["count"], 1, "{s}");
 
+    // Bytes: every connection's, the three sessions' connections through the proxy. What the
+    // proxy passed on before the stats were taken was written (or read) by the client before;
+    // what the client counted reaches the proxy (or came through it) soon after.
+    let (to_server, to_client) = proxy.bytes();
+    let s = stats(&r);
+    let (sent, received) = (
+        s["bytes"]["sent"].as_u64().unwrap(),
+        s["bytes"]["received"].as_u64().unwrap(),
+    );
+    assert!(sent >= to_server && received <= proxy.bytes().1, "{s}");
+    assert!(to_server > 200 && to_client > 200, "{s}");
+    until_true(|| proxy.bytes().0 >= sent);
+    until_true(|| stats(&r)["bytes"]["received"].as_u64().unwrap() >= to_client);
+
     let text = r.stats_prometheus().unwrap();
+    assert!(text.contains("ndsr_bytes_sent_total{"), "{text}");
     let tag = format!("0x{:x}", r.session_id());
     assert!(
         text.contains("# TYPE ndsr_requests_total counter\n"),
@@ -112,4 +127,82 @@ fn stats_count_what_the_server_saw() {
         "closed",
         "the last numbers stay readable"
     );
+}
+
+/// Sends `()` on drop: tells the test that a callback was released.
+struct OnDrop(std::sync::mpsc::Sender<()>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+#[test]
+fn periodic_stats_follow_the_handle_and_skip_ticks_when_slow() {
+    use std::sync::mpsc::channel;
+    use std::time::Instant;
+    let zk = Zk::standalone();
+    let r = Registry::open(Some(&zk.connect), Options::default()).unwrap();
+    assert_eq!(
+        r.on_stats(Duration::ZERO, ndsr::callback(|_| {}))
+            .unwrap_err()
+            .code,
+        ndsr::Status::InvalidArgument
+    );
+    let (tx, calls) = channel::<(Instant, Value)>();
+    let (freed_tx, freed) = channel();
+    let guard = std::sync::Arc::new(OnDrop(freed_tx));
+    let start = Instant::now();
+    let id = r
+        .on_stats(
+            Duration::from_millis(100),
+            ndsr::callback(move |e| {
+                let _keep = &guard;
+                if let ndsr::Event::Stats { json } = e {
+                    let _ = tx.send((Instant::now(), serde_json::from_str(json).unwrap()));
+                }
+            }),
+        )
+        .unwrap();
+    let (first_at, first) = calls.recv_timeout(Duration::from_secs(5)).unwrap();
+    // The first call comes after one interval, with what ndsr_stats_json gives.
+    assert!(first_at - start >= Duration::from_millis(90));
+    assert_eq!(first["registrations"]["count"], 0, "{first}");
+    r.set_node("/st/periodic/me:1", "{}").unwrap();
+    // A later call shows the registration: the stats are made at each tick.
+    let later = loop {
+        let (_, s) = calls.recv_timeout(Duration::from_secs(5)).unwrap();
+        if s["registrations"]["count"] == 1 {
+            break s;
+        }
+    };
+    assert!(
+        later["requests"]["create"].as_u64().unwrap() >= 1,
+        "{later}"
+    );
+    r.off(id).unwrap();
+    // Ended: the callback is released, and no call comes after.
+    freed.recv_timeout(Duration::from_secs(5)).unwrap();
+    while calls.try_recv().is_ok() {}
+    assert!(calls.recv_timeout(Duration::from_millis(300)).is_err());
+
+    // A callback stuck for 50 intervals leaves at most one call waiting, not 50 (the count
+    // includes the stuck call itself).
+    let (release_tx, release) = channel::<()>();
+    let release = std::sync::Arc::new(std::sync::Mutex::new(release));
+    let (entered_tx, entered) = channel();
+    r.on_stats(
+        Duration::from_millis(10),
+        ndsr::callback(move |_| {
+            let _ = entered_tx.send(());
+            let _ = release.lock().unwrap().recv();
+        }),
+    )
+    .unwrap();
+    entered.recv_timeout(Duration::from_secs(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // 50 ticks go by
+    let s = stats(&r);
+    assert!(s["callbacks"]["queued"].as_u64().unwrap() <= 2, "{s}");
+    drop(release_tx);
 }

@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"log"
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"time"
@@ -20,6 +21,7 @@ import (
 type changeFn func(doc *Document)
 type diffFn func(diff *Diff)
 type stateFn func(state State)
+type statsFn func(json string)
 
 //export ndsrGoChange
 func ndsrGoChange(handle C.uintptr_t, path *C.char, text *C.char, n C.size_t) {
@@ -49,6 +51,12 @@ func ndsrGoDiff(handle C.uintptr_t, path *C.char, text *C.char, n C.size_t) {
 func ndsrGoState(handle C.uintptr_t, state C.int) {
 	defer recoverCallback("OnState")
 	cgo.Handle(handle).Value().(stateFn)(State(state))
+}
+
+//export ndsrGoStats
+func ndsrGoStats(handle C.uintptr_t, text *C.char, n C.size_t) {
+	defer recoverCallback("OnStats")
+	cgo.Handle(handle).Value().(statsFn)(C.GoStringN(text, C.int(n)))
 }
 
 //export ndsrGoFree
@@ -144,14 +152,35 @@ func (r *Registry) subscribe(path string, h cgo.Handle, diffs bool) (*Subscripti
 
 // OnState calls fn with the connection state now and after every change.
 func (r *Registry) OnState(fn func(state State)) (*Subscription, error) {
+	return r.subscribeOwn(stateFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
+		return C.ndsr_go_on_state(ch, h, sub, msg)
+	})
+}
+
+// OnStats calls fn with the registry's stats (what StatsJSON gives) every interval (1 ms or
+// more), on the callback thread, until the subscription is closed. A callback that falls behind
+// skips ticks.
+func (r *Registry) OnStats(interval time.Duration, fn func(json string)) (*Subscription, error) {
+	ms := interval.Milliseconds()
+	if ms < 1 || ms > math.MaxInt32 {
+		return nil, &Error{Code: EInvalidArgument, Message: "the stats interval must be 1 ms or more"}
+	}
+	return r.subscribeOwn(statsFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
+		return C.ndsr_go_on_stats(ch, C.int(ms), h, sub, msg)
+	})
+}
+
+// subscribeOwn makes a subscription that is not kept by a path, with call; from the call on, the
+// library owns the callback's handle.
+func (r *Registry) subscribeOwn(fn any, call func(*C.ndsr_t, C.uintptr_t, *C.uint64_t, **C.char) C.int) (*Subscription, error) {
 	ch, err := r.handle()
 	if err != nil {
 		return nil, err
 	}
-	h := cgo.NewHandle(stateFn(fn))
+	h := cgo.NewHandle(fn)
 	var sub C.uint64_t
 	var msg *C.char
-	rc := C.ndsr_go_on_state(ch, C.uintptr_t(h), &sub, &msg)
+	rc := call(ch, C.uintptr_t(h), &sub, &msg)
 	runtime.KeepAlive(r)
 	if err := toError(rc, msg); err != nil {
 		return nil, err

@@ -452,6 +452,28 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 	if s, err := r.StatsPrometheus(); err != nil || !strings.Contains(s, "ndsr_connected{") {
 		t.Fatalf("StatsPrometheus: %q %v", s, err)
 	}
+	ticks := make(chan string, 100)
+	tsub, err := r.OnStats(20*time.Millisecond, func(j string) {
+		select {
+		case ticks <- j:
+		default:
+		}
+	})
+	if err != nil {
+		t.Fatalf("OnStats: %v", err)
+	}
+	select {
+	case j := <-ticks:
+		if !strings.Contains(j, `"requests":{`) {
+			t.Fatalf("OnStats gave %q", j)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no stats call")
+	}
+	tsub.Close()
+	if _, err := r.OnStats(0, func(string) {}); code(err) != EInvalidArgument {
+		t.Fatalf("OnStats(0): %v", err)
+	}
 	if q, err := r.Rebuild(); err != nil || q {
 		t.Fatalf("Rebuild: %v %v", q, err)
 	}

@@ -5,6 +5,7 @@
 extern void ndsrGoChange(uintptr_t handle, char *path, char *json, size_t len);
 extern void ndsrGoDiff(uintptr_t handle, char *path, char *json, size_t len);
 extern void ndsrGoState(uintptr_t handle, int state);
+extern void ndsrGoStats(uintptr_t handle, char *json, size_t len);
 extern void ndsrGoFree(uintptr_t handle);
 extern void ndsrGoLog(uintptr_t handle, int level, char *component, char *message);
 
@@ -15,6 +16,9 @@ static void diff_tramp(void *ud, const char *path, const char *json, size_t len)
     ndsrGoDiff((uintptr_t)ud, (char *)path, (char *)json, len);
 }
 static void state_tramp(void *ud, int state) { ndsrGoState((uintptr_t)ud, state); }
+static void stats_tramp(void *ud, const char *json, size_t len) {
+    ndsrGoStats((uintptr_t)ud, (char *)json, len);
+}
 static void free_tramp(void *ud) { ndsrGoFree((uintptr_t)ud); }
 
 static int done(int rc, char **err) {
@@ -50,6 +54,10 @@ int ndsr_go_snapshot_release(ndsr_snapshot_t *s, char **err) { return done(ndsr_
 int ndsr_go_snapshot_child_int(const ndsr_snapshot_t *s, size_t i, const char *key, int64_t *out, char **err) {
     return done(ndsr_snapshot_child_int(s, i, key, out), err);
 }
+int ndsr_go_on_stats(ndsr_t *h, int interval_ms, uintptr_t handle, uint64_t *sub, char **err) {
+    return done(ndsr_on_stats(h, interval_ms, stats_tramp, (void *)handle, free_tramp, sub), err);
+}
+
 int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err) {
     return done(ndsr_on_state(h, state_tramp, (void *)handle, free_tramp, sub), err);
 }

@@ -20,6 +20,7 @@ int ndsr_go_snapshot_get(ndsr_t *h, const char *path, ndsr_snapshot_t **out, cha
 int ndsr_go_snapshot_release(ndsr_snapshot_t *s, char **err);
 int ndsr_go_snapshot_child_int(const ndsr_snapshot_t *s, size_t i, const char *key, int64_t *out, char **err);
 int ndsr_go_on_state(ndsr_t *h, uintptr_t handle, uint64_t *sub, char **err);
+int ndsr_go_on_stats(ndsr_t *h, int interval_ms, uintptr_t handle, uint64_t *sub, char **err);
 int ndsr_go_off(ndsr_t *h, uint64_t sub, char **err);
 int ndsr_go_lock_acquire(ndsr_t *h, const char *path, const char *name, int simultaneous, int64_t wait_ms,
                          ndsr_lock_t **out, char **err);

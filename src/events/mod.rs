@@ -6,11 +6,13 @@
 pub(crate) mod subscription;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use self::subscription::{Callback, Delivered, Form, Subscription};
+use self::subscription::{Callback, Delivered, Form, StatsSource, Subscription};
+use crate::dispatcher::Submitter;
 use crate::session::State;
 use crate::shared::Shared;
 use crate::status::{Error, Result};
@@ -23,6 +25,8 @@ pub struct Events {
     shared: Arc<Shared>,
     next_id: AtomicU64,
     states: Arc<StateSubs>,
+    /// Stats subscriptions (see [`Events::on_stats`]).
+    stats: Mutex<Vec<Arc<Subscription>>>,
 }
 
 impl Events {
@@ -39,6 +43,7 @@ impl Events {
             shared,
             next_id: AtomicU64::new(next_id),
             states,
+            stats: Mutex::default(),
         };
         (events, forward)
     }
@@ -70,11 +75,42 @@ impl Events {
         Ok(id)
     }
 
-    /// Removes the state subscription `id`, if it is one.
-    pub fn off_state(&self, id: u64) -> Option<Arc<Subscription>> {
+    /// Calls `callback` with the stats `source` makes every `interval`, on the callback thread.
+    /// Not carried into a forked child.
+    pub fn on_stats(
+        &self,
+        interval: Duration,
+        callback: Callback,
+        source: StatsSource,
+    ) -> Result<u64> {
+        let sub = self.subscription(Form::Document, callback);
+        let id = sub.id;
+        let Some(later) = self.shared.dispatcher.submitter() else {
+            self.retire(sub);
+            return Err(Error::closed());
+        };
+        let mut subs = self.stats.lock();
+        if self.shared.is_closed() {
+            drop(subs);
+            self.retire(sub);
+            return Err(Error::closed());
+        }
+        let ticks = tick_stats(Arc::downgrade(&sub), later, interval, source);
+        self.shared.tasks.spawn(ticks);
+        subs.push(sub);
+        Ok(id)
+    }
+
+    /// Removes the state or stats subscription `id`, if it is one.
+    pub fn off_own(&self, id: u64) -> Option<Arc<Subscription>> {
         let mut subs = self.states.lock();
-        let i = subs.iter().position(|(s, _)| s.id == id)?;
-        Some(subs.remove(i).0)
+        if let Some(i) = subs.iter().position(|(s, _)| s.id == id) {
+            return Some(subs.remove(i).0);
+        }
+        drop(subs);
+        let mut stats = self.stats.lock();
+        let i = stats.iter().position(|s| s.id == id)?;
+        Some(stats.remove(i))
     }
 
     /// Ends `sub`: no call starts after this, and it is released on the callback thread after
@@ -83,12 +119,14 @@ impl Events {
         sub.retire(&self.shared.dispatcher);
     }
 
-    /// Removes every state subscriber (on close).
-    pub fn take_states(&self) -> Vec<Arc<Subscription>> {
-        std::mem::take(&mut *self.states.lock())
+    /// Removes every state and stats subscriber (on close).
+    pub fn take_own(&self) -> Vec<Arc<Subscription>> {
+        let mut subs: Vec<Arc<Subscription>> = std::mem::take(&mut *self.states.lock())
             .into_iter()
             .map(|(s, _)| s)
-            .collect()
+            .collect();
+        subs.append(&mut self.stats.lock());
+        subs
     }
 
     /// What a forked child takes over: the state subscriptions with what each was given last.
@@ -106,6 +144,24 @@ impl Events {
             let (seq, state) = self.shared.session.state_with_seq();
             sub.deliver_state(&self.shared.dispatcher, state);
             self.states.lock().push((sub, seq));
+        }
+    }
+}
+
+/// Every `interval`, queues a stats call for `sub` until it ends.
+async fn tick_stats(
+    sub: Weak<Subscription>,
+    later: Submitter,
+    interval: Duration,
+    source: StatsSource,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match sub.upgrade() {
+            Some(sub) if !sub.is_cancelled() => sub.deliver_stats(&later, source.clone()),
+            _ => return,
         }
     }
 }

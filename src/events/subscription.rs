@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::dispatcher::Dispatcher;
+use crate::dispatcher::{Dispatcher, Submitter};
 use crate::document::{self, Document};
 use crate::runtime;
 use crate::session::State;
@@ -42,6 +42,11 @@ pub enum Event<'a> {
     },
     /// The connection state.
     State(State),
+    /// The handle's stats as JSON (see `ndsr_on_stats`).
+    Stats {
+        /// The stats, as `ndsr_stats_json` gives them.
+        json: &'a str,
+    },
 }
 
 /// What a document subscription is given: the whole document, or what changed in it.
@@ -64,6 +69,9 @@ pub trait Handler: Send + Sync + 'static {
 
 /// A boxed user callback.
 pub type Callback = Box<dyn Handler>;
+
+/// Makes the stats a stats subscription is given (None: the handle is gone).
+pub type StatsSource = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl<F> Handler for F
 where
@@ -311,6 +319,29 @@ impl Subscription {
             Some(())
         })
         .is_some()
+    }
+
+    /// Queues a call with the stats `make` gives on the callback thread, unless a call is
+    /// queued already: a callback that falls behind skips ticks instead of piling them up.
+    pub fn deliver_stats(self: &Arc<Self>, later: &Submitter, make: StatsSource) {
+        if std::mem::replace(&mut self.pending.lock().queued, true) {
+            return;
+        }
+        let sub = self.clone();
+        later.submit(move || {
+            sub.pending.lock().queued = false;
+            if sub.is_cancelled() {
+                return;
+            }
+            if let Some(json) = guarded(|| make()) {
+                sub.callback.call(Event::Stats { json: &json });
+            }
+        });
+    }
+
+    /// Whether the subscription has ended.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     /// Cancels and queues the release of this reference behind every queued call, so the

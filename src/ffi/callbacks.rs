@@ -34,6 +34,11 @@ pub type ndsr_diff_fn = Option<
 >;
 /// Called with a connection state (an NDSR_STATE_* value).
 pub type ndsr_state_fn = Option<unsafe extern "C-unwind" fn(userdata: *mut c_void, state: c_int)>;
+/// Called with the handle's stats: `json` (NUL-terminated, `json_len` bytes without the NUL),
+/// as `ndsr_stats_json` gives them, valid for the call only. See `ndsr_on_stats`.
+pub type ndsr_stats_fn = Option<
+    unsafe extern "C-unwind" fn(userdata: *mut c_void, json: *const c_char, json_len: usize),
+>;
 /// Releases a callback's userdata; called exactly once, after the callback's last call.
 pub type ndsr_free_fn = Option<unsafe extern "C-unwind" fn(userdata: *mut c_void)>;
 
@@ -69,6 +74,7 @@ impl Drop for Userdata {
 
 type ChangeFn = unsafe extern "C-unwind" fn(*mut c_void, *const c_char, *const c_char, usize);
 type StateFn = unsafe extern "C-unwind" fn(*mut c_void, c_int);
+type StatsFn = unsafe extern "C-unwind" fn(*mut c_void, *const c_char, usize);
 
 struct ChangeCallback(ChangeFn, Userdata);
 
@@ -102,6 +108,22 @@ impl Handler for StateCallback {
 
     fn for_child(&self) -> Callback {
         Box::new(StateCallback(self.0, self.1.for_child()))
+    }
+}
+
+struct StatsCallback(StatsFn, Userdata);
+
+impl Handler for StatsCallback {
+    fn call(&self, event: Event<'_>) {
+        if let Event::Stats { json } = event {
+            let j = CString::new(json).unwrap_or_default();
+            // SAFETY: the caller's callback with its userdata and a string valid for the call.
+            unsafe { (self.0)(self.1.ptr, j.as_ptr(), json.len()) };
+        }
+    }
+
+    fn for_child(&self) -> Callback {
+        Box::new(StatsCallback(self.0, self.1.for_child()))
     }
 }
 
@@ -251,7 +273,48 @@ pub unsafe extern "C" fn ndsr_on_state(
     })
 }
 
-/// Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff` or `ndsr_on_state`. Once it
+/// Calls `func(userdata, json, json_len)` with the handle's stats (what `ndsr_stats_json`
+/// gives) every `interval_ms` milliseconds, the first after one interval, on the handle's
+/// callback thread, until `ndsr_off` or `ndsr_close` (librdkafka's `statistics.interval.ms`).
+/// A callback that falls behind skips ticks (at most one call waits). The other rules of
+/// `ndsr_on_change` apply (`userdata_free` included). A forked child's handle does not carry it
+/// over. Stores the subscription id in `*subscription` (may be NULL). Never blocks. Returns
+/// NDSR_OK, NDSR_E_INVALID_ARGUMENT (NULL `func`, `interval_ms` below 1), NDSR_E_CLOSED.
+///
+/// # Safety
+/// Each pointer argument is NULL or points to what the description above says.
+#[no_mangle]
+pub unsafe extern "C" fn ndsr_on_stats(
+    h: *mut ndsr_t,
+    interval_ms: c_int,
+    func: ndsr_stats_fn,
+    userdata: *mut c_void,
+    userdata_free: ndsr_free_fn,
+    subscription: *mut u64,
+) -> c_int {
+    let ud = Userdata {
+        ptr: userdata,
+        free: userdata_free,
+    };
+    status(move || {
+        let r = registry(h)?;
+        let f = arg_fn(func, "func")?;
+        let ms = u64::try_from(interval_ms)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .ok_or_else(|| Error::invalid("interval_ms must be 1 or more"))?;
+        let interval = std::time::Duration::from_millis(ms);
+        let id = r.on_stats(interval, Box::new(StatsCallback(f, ud)))?;
+        // SAFETY: NULL or a valid uint64_t per the contract.
+        if let Some(out) = unsafe { subscription.as_mut() } {
+            *out = id;
+        }
+        Ok(Status::Ok)
+    })
+}
+
+/// Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff`, `ndsr_on_state` or
+/// `ndsr_on_stats`. Once it
 /// returns, no new call of the callback starts (a call already running on the callback thread
 /// finishes); its `userdata_free` runs afterwards on the callback thread. Never blocks. Returns
 /// NDSR_OK, NDSR_E_NOT_FOUND (unknown or already ended), NDSR_E_INVALID_ARGUMENT,

@@ -305,7 +305,8 @@ pub unsafe extern "C" fn ndsr_set_credentials(
 /// Stores in `*out` the handle's stats as a JSON object: counters since `ndsr_open` and gauges
 /// as they are now. `state`, `session_id` (hex), `server` (of the last session established);
 /// `requests`: `total` and by kind (`get_data`, `get_children`, `exists`, `multi_read`,
-/// `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `session`: `reconnects`,
+/// `add_watch`, `set_watches`, `create`, `set_data`, `delete`); `bytes`: `sent`, `received`
+/// (every connection's, handshakes and pings included); `session`: `reconnects`,
 /// `expiries`, `disconnected_ms` (in all, the current outage included); `watch`: `events`,
 /// `resync_probes`; `registrations`: `count`, `reregistrations` (made again after an expiry),
 /// `conflicts`; `cache`: `paths`, `nodes` (children in their documents),

@@ -281,6 +281,24 @@ impl Registry {
         self.core()?.on_state(callback)
     }
 
+    /// Calls `callback` with the handle's stats ([`Event::Stats`](crate::Event::Stats), as
+    /// [`Registry::stats_json`] gives them) every `interval`, on the callback thread, until
+    /// [`Registry::off`] or close. A callback that falls behind skips ticks. A forked child's
+    /// handle does not carry it over.
+    pub fn on_stats(
+        self: &Arc<Self>,
+        interval: std::time::Duration,
+        callback: Callback,
+    ) -> Result<u64> {
+        if interval.is_zero() {
+            return Err(Error::invalid("the stats interval must be above zero"));
+        }
+        // A weak reference: the subscription must not keep the handle open.
+        let me = Arc::downgrade(self);
+        let source = Arc::new(move || me.upgrade().and_then(|r| r.stats_json().ok()));
+        self.core()?.on_stats(interval, callback, source)
+    }
+
     /// Ends a subscription.
     pub fn off(&self, id: u64) -> Result<()> {
         self.core()?.off(id)

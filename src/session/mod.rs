@@ -178,6 +178,7 @@ impl Session {
         let c = Client::connector()
             .with_session_timeout(self.config.timeout)
             .with_readonly(self.config.readonly)
+            .with_traffic(self.tally.traffic())
             .with_connect_observer(Arc::new(move |server, outcome| {
                 attempts.observe(server, outcome)
             }));

@@ -1,7 +1,10 @@
 //! What the session supervisor counts for `ndsr_stats_json`: connections made, sessions
-//! expired, and the time spent without a connection.
+//! expired, the time spent without a connection, and the bytes its connections carried.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use zookeeper_client::Traffic;
 
 use super::State;
 
@@ -14,6 +17,8 @@ pub struct Tally {
     /// first).
     down_since: AtomicI64,
     down_ms: AtomicU64,
+    /// Counted by the client of every session of the handle (see [`Tally::traffic`]).
+    traffic: Arc<Traffic>,
 }
 
 /// The counts at one moment.
@@ -24,6 +29,9 @@ pub struct TallyNow {
     pub expiries: u64,
     /// Time without a connection since open, the current outage included.
     pub disconnected_ms: u64,
+    /// Bytes written to and read from the servers, every connection's.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 impl Tally {
@@ -67,7 +75,15 @@ impl Tally {
             reconnects: self.connects.load(Ordering::Relaxed).saturating_sub(1),
             expiries: self.expiries.load(Ordering::Relaxed),
             disconnected_ms: self.down_ms.load(Ordering::Relaxed) + current,
+            bytes_sent: self.traffic.sent.load(Ordering::Relaxed),
+            bytes_received: self.traffic.received.load(Ordering::Relaxed),
         }
+    }
+
+    /// Where a client counts the bytes of its connections (one for every session of the
+    /// handle, so the counts go on across expiries).
+    pub(super) fn traffic(&self) -> Arc<Traffic> {
+        self.traffic.clone()
     }
 }
 

@@ -87,6 +87,10 @@ static void on_state(void *ud, int state) {
     pthread_mutex_unlock(&b->mu);
 }
 
+static void on_stats(void *ud, const char *json, size_t len) {
+    on_change(ud, "", json, len);
+}
+
 static void on_free(void *ud) {
     struct box *b = (struct box *)ud;
     pthread_mutex_lock(&b->mu);
@@ -181,6 +185,7 @@ static void test_null_handle(void) {
     CHECK_RC(ndsr_session_id(NULL, &sid), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_stats_json(NULL, &s, NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_stats_prometheus(NULL, &s, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_stats(NULL, 100, on_stats, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
     ndsr_close(NULL);
     ndsr_string_free(NULL);
     /* A pointer that was never a handle is reported as closed, not dereferenced. */
@@ -205,6 +210,18 @@ static void test_handle(const char *server) {
     CHECK_RC(ndsr_stats_prometheus(h, &stats, NULL), NDSR_OK);
     CHECK(strstr(stats, "ndsr_connected{") != NULL);
     ndsr_string_free(stats);
+    /* Periodic stats on the callback thread until ndsr_off; userdata freed once after. */
+    struct box st;
+    box_init(&st);
+    uint64_t stats_sub = 0;
+    CHECK_RC(ndsr_on_stats(h, 0, on_stats, &st, on_free, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK(st.frees == 1);
+    CHECK_RC(ndsr_on_stats(h, 20, NULL, NULL, NULL, NULL), NDSR_E_INVALID_ARGUMENT);
+    CHECK_RC(ndsr_on_stats(h, 20, on_stats, &st, on_free, &stats_sub), NDSR_OK);
+    CHECK(box_wait(&st, &st.calls, 3) == 3 || st.calls > 3);
+    CHECK(strstr(st.last_json, "\"requests\":{") != NULL && st.calls < 1000);
+    CHECK_RC(ndsr_off(h, stats_sub), NDSR_OK);
+    CHECK(box_wait(&st, &st.frees, 2) == 2);
 
     /* Bad arguments */
     CHECK_RC(ndsr_set_node(h, NULL, NULL), NDSR_E_INVALID_ARGUMENT);

@@ -280,6 +280,9 @@ struct ProxyState {
     throttle: std::sync::atomic::AtomicBool,
     /// How many replies were turned into "throttled".
     throttled: std::sync::atomic::AtomicUsize,
+    /// Bytes passed on to the server, and to the client.
+    to_server: std::sync::atomic::AtomicUsize,
+    to_client: std::sync::atomic::AtomicUsize,
 }
 
 use std::sync::atomic::Ordering::SeqCst;
@@ -300,6 +303,8 @@ impl Proxy {
             refused: 0.into(),
             throttle: false.into(),
             throttled: 0.into(),
+            to_server: 0.into(),
+            to_client: 0.into(),
         });
         let (st, target) = (state.clone(), target.to_string());
         std::thread::spawn(move || {
@@ -367,8 +372,16 @@ impl Proxy {
                             } else {
                                 buf[..n].to_vec()
                             };
-                            if !(replies && st.mute.load(SeqCst)) && to.write_all(&out).is_err() {
-                                break;
+                            if !(replies && st.mute.load(SeqCst)) {
+                                if to.write_all(&out).is_err() {
+                                    break;
+                                }
+                                let count = if replies {
+                                    &st.to_client
+                                } else {
+                                    &st.to_server
+                                };
+                                count.fetch_add(out.len(), SeqCst);
                             }
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
@@ -378,6 +391,12 @@ impl Proxy {
             }
         });
         Proxy { addr, state }
+    }
+
+    /// Bytes passed on so far: (to the server, to the client).
+    pub fn bytes(&self) -> (u64, u64) {
+        let n = |c: &std::sync::atomic::AtomicUsize| c.load(SeqCst) as u64;
+        (n(&self.state.to_server), n(&self.state.to_client))
     }
 
     /// How many connections were refused while cut (connection attempts during an outage).
@@ -561,6 +580,19 @@ pub fn until_registered(r: &ndsr::Registry, path: &str) {
             std::time::Instant::now() < deadline,
             "{path}: {:?}",
             r.registration_status(path)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `cond` holds (polled; 15 s at most): for counters that no event announces.
+#[allow(dead_code)]
+pub fn until_true(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still false after 15 s"
         );
         std::thread::sleep(Duration::from_millis(10));
     }

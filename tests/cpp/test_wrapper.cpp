@@ -235,6 +235,11 @@ int main() {
         std::string prom;
         CHECK(reg.try_stats_prometheus(prom).ok());
         CHECK(prom.find("ndsr_connected{") != std::string::npos);
+        Inbox ticks;
+        auto tsub = reg.on_stats(20, [&](const std::string &j) { ticks.push(j); });
+        CHECK(ticks.wait_for("\"requests\":{"));
+        ndsr::Subscription bad;
+        CHECK(reg.try_on_stats(0, [](const std::string &) {}, bad).code == NDSR_E_INVALID_ARGUMENT);
     }
 
     // Pickers and wait_for.

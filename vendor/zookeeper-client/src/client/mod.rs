@@ -54,6 +54,7 @@ use crate::session::StateReceiver;
 pub use crate::session::{
     ConnectObserver,
     ConnectOutcome,
+    Traffic,
     EventType,
     SessionId,
     SessionInfo,
@@ -1632,6 +1633,8 @@ pub struct Connector {
     connection_timeout: Duration,
     #[derive_where(skip(Debug))]
     observer: Option<ConnectObserver>, // libndsr patch
+    #[derive_where(skip(Debug))]
+    traffic: Option<Arc<Traffic>>, // libndsr patch
     outage_since: Option<std::time::Instant>, // libndsr patch
 }
 
@@ -1651,6 +1654,7 @@ impl Connector {
             session_timeout: Duration::ZERO,
             connection_timeout: Duration::ZERO,
             observer: None,
+            traffic: None,
             outage_since: None,
         }
     }
@@ -1667,6 +1671,13 @@ impl Connector {
     /// this connector (see [ConnectObserver]).
     pub fn with_connect_observer(mut self, observer: ConnectObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// libndsr patch: counts the bytes the session made by this connector writes and reads
+    /// into `traffic` (see [Traffic]).
+    pub fn with_traffic(mut self, traffic: Arc<Traffic>) -> Self {
+        self.traffic = Some(traffic);
         self
     }
 
@@ -1856,7 +1867,8 @@ impl Connector {
             .with_detached(self.detached)
             .with_session_timeout(self.session_timeout)
             .with_connection_timeout(self.connection_timeout)
-            .with_connect_observer(self.observer);
+            .with_connect_observer(self.observer)
+            .with_traffic(self.traffic);
         #[cfg(feature = "tls")]
         let builder = builder.with_tls(self.tls);
         #[cfg(any(feature = "sasl-digest-md5", feature = "sasl-gssapi"))]

@@ -229,12 +229,14 @@ impl Depot {
             .any(|mode| self.watching_paths.contains_key(&(path, mode)))
     }
 
-    pub async fn write_to(&mut self, write: &mut (impl AsyncWriteExt + Unpin)) -> Result<(), Error> {
+    /// Writes what it can; returns how many bytes were written (libndsr patch: was `()`).
+    pub async fn write_to(&mut self, write: &mut (impl AsyncWriteExt + Unpin)) -> Result<usize, Error> {
         if !self.has_pending_writes() {
             write.flush().await.map_err(Error::other)?;
             return std::future::pending().await;
         }
         let mut written_bytes = write.write_vectored(self.writing_slices.as_slice()).await.map_err(Error::other)?;
+        let written = written_bytes; // libndsr patch
         let written_slices = self
             .writing_slices
             .iter()
@@ -266,6 +268,6 @@ impl Depot {
             let rest = unsafe { std::mem::transmute::<&[u8], &'_ [u8]>(rest) };
             self.writing_slices[0] = IoSlice::new(rest);
         }
-        Ok(())
+        Ok(written)
     }
 }

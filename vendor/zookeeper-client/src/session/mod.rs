@@ -59,6 +59,22 @@ pub enum ConnectOutcome<'a> {
     HandshakeFailed(&'a Error),
 }
 
+/// libndsr patch: the bytes a session has written to and read from its connections, all of
+/// them (the handshake, requests, pings, replies, watch events), for its owner's statistics.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes written.
+    pub sent: std::sync::atomic::AtomicU64,
+    /// Bytes read.
+    pub received: std::sync::atomic::AtomicU64,
+}
+
+impl Traffic {
+    fn add(counter: &std::sync::atomic::AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// libndsr patch: told of every connection attempt of a session, the first one and every
 /// reconnection, with the server tried (`host:port`).
 pub type ConnectObserver = std::sync::Arc<dyn Fn(&str, ConnectOutcome<'_>) + Send + Sync>;
@@ -95,12 +111,18 @@ pub struct Builder {
     session_timeout: Duration,
     connection_timeout: Duration,
     observer: Option<ConnectObserver>, // libndsr patch
+    traffic: Option<std::sync::Arc<Traffic>>, // libndsr patch
 }
 
 impl Builder {
     /// libndsr patch: see [ConnectObserver].
     pub fn with_connect_observer(self, observer: Option<ConnectObserver>) -> Self {
         Self { observer, ..self }
+    }
+
+    /// libndsr patch: see [Traffic].
+    pub fn with_traffic(self, traffic: Option<std::sync::Arc<Traffic>>) -> Self {
+        Self { traffic, ..self }
     }
 
     #[cfg(feature = "tls")]
@@ -195,6 +217,7 @@ impl Builder {
             state_sender,
             watch_manager,
             observer: self.observer,
+            traffic: self.traffic.unwrap_or_default(),
             short_lived: 0,
             skipping: 0,
         };
@@ -241,6 +264,8 @@ pub struct Session {
 
     /// libndsr patch: see [ConnectObserver].
     observer: Option<ConnectObserver>,
+    /// libndsr patch: see [Traffic].
+    traffic: std::sync::Arc<Traffic>,
     /// libndsr patch: connections in a row that ended right after their handshake.
     short_lived: u32,
     /// libndsr patch: bytes still to come of a reply too long to keep (see [MAX_REPLY_LEN]).
@@ -648,10 +673,13 @@ impl Session {
                 },
                 r = reader.read_to_buf(buf) => match r.map_err(Error::other)? {
                     0 => return Err(Error::ConnectionLoss),
-                    _ => self.handle_recv_buf(buf, depot)?,
+                    n => {
+                        Traffic::add(&self.traffic.received, n); // libndsr patch
+                        self.handle_recv_buf(buf, depot)?
+                    },
                 },
                 r = depot.write_to(&mut writer) => {
-                    r?;
+                    Traffic::add(&self.traffic.sent, r?); // libndsr patch
                     self.last_send = Instant::now();
                 },
                 now = tick.as_mut() => {
@@ -703,10 +731,13 @@ impl Session {
                 },
                 r = reader.read_to_buf(buf) => match r.map_err(Error::other)? {
                     0 => return Err(Error::ConnectionLoss),
-                    _ => self.handle_recv_buf(buf, depot)?,
+                    n => {
+                        Traffic::add(&self.traffic.received, n); // libndsr patch
+                        self.handle_recv_buf(buf, depot)?
+                    },
                 },
                 r = depot.write_to(&mut writer) => {
-                    r?;
+                    Traffic::add(&self.traffic.sent, r?); // libndsr patch
                     self.last_send = Instant::now();
                 },
                 r = requester.next(), if !channel_halted => {
