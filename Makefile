@@ -39,8 +39,10 @@ install:
 	install -m 0644 $(OUT)/man/ndsr.1 $(DESTDIR)$(MANDIR)/man1/ndsr.1
 	install -m 0644 $(OUT)/man/ndsr.3 $(DESTDIR)$(MANDIR)/man3/ndsr.3
 	install -m 0644 include/ndsr.h include/ndsr.hpp $(DESTDIR)$(INCLUDEDIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' ndsr.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc
+	for f in ndsr ndsr-static; do \
+	  sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	      -e 's|@VERSION@|$(VERSION)|' $$f.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/$$f.pc; \
+	done
 	for f in ndsrConfig ndsrConfigVersion; do \
 	  sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	      -e 's|@MAJOR@|$(MAJOR)|' cmake/$$f.cmake.in > $(DESTDIR)$(CMAKEDIR)/$$f.cmake; \
@@ -53,4 +55,4 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libndsr.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libndsr.a \
 	      $(DESTDIR)$(BINDIR)/ndsr $(DESTDIR)$(MANDIR)/man1/ndsr.1 $(DESTDIR)$(MANDIR)/man3/ndsr.3 \
 	      $(DESTDIR)$(INCLUDEDIR)/ndsr.h $(DESTDIR)$(INCLUDEDIR)/ndsr.hpp $(DESTDIR)$(PKGCONFIGDIR)/ndsr.pc \
-	      $(DESTDIR)$(CMAKEDIR)/ndsrConfig.cmake $(DESTDIR)$(CMAKEDIR)/ndsrConfigVersion.cmake
+	      $(DESTDIR)$(PKGCONFIGDIR)/ndsr-static.pc $(DESTDIR)$(CMAKEDIR)/ndsrConfig.cmake $(DESTDIR)$(CMAKEDIR)/ndsrConfigVersion.cmake

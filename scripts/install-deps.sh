@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing libndsr needs on Debian (bookworm): ZooKeeper 3.8 (run by
-# the tests with java), its C client (the benchmark's reference), C and C++ compilers, make, pkg-config, cmake, valgrind, Go 1.19, Python venv
+# the tests with java), its C client (the benchmark's reference), C and C++ compilers, make, pkg-config, cmake, valgrind, Go 1.19 (and 1.22 from bookworm-backports), Python venv
 # support; the pinned cbindgen; and .venv with the Python original (nd_service_registry, from
 # PyPI) for the interoperability test.
 # Safe to run again: it installs only what is missing. Needs root (or sudo) for apt-get.
@@ -40,6 +40,16 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   apt_get update -q
   apt_get install -y -q "${need[@]}"
+fi
+
+# A newer Go beside bookworm's 1.19, from bookworm-backports, for the Go package's log/slog
+# adapter (Go 1.21 or later); the rest of the Go tests run with 1.19, the oldest supported.
+if [ ! -x /usr/lib/go-1.22/bin/go ] && grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null; then
+  echo "installing golang-1.22-go from bookworm-backports"
+  echo "deb http://deb.debian.org/debian bookworm-backports main" |
+    $SUDO tee /etc/apt/sources.list.d/ndsr-bookworm-backports.list >/dev/null
+  apt_get update -q
+  apt_get install -y -q -t bookworm-backports golang-1.22-go
 fi
 
 if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then

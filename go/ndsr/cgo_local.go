@@ -1,9 +1,11 @@
-//go:build !ndsr_system
+//go:build !ndsr_system && !ndsr_static
 
 package ndsr
 
 // Builds against this source tree: include/ and target/release/ (run `make` at the top first).
-// With the library installed (`make install`), build with -tags ndsr_system to use pkg-config.
+// The binary this makes finds libndsr.so in the checkout (an rpath): fine for development, not
+// for shipping. With the library installed (`make install`), build with -tags ndsr_system
+// (pkg-config, libndsr.so) or -tags ndsr_static (pkg-config, libndsr.a linked in).
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include

@@ -24,23 +24,24 @@ import (
 	"unsafe"
 )
 
-// Status codes of the C API (never renumbered).
+// Status codes of the C API (never renumbered), by value; consts_check.go makes the build
+// fail if one differs from the header's.
 const (
-	OK               = int(C.NDSR_OK)
-	Queued           = int(C.NDSR_QUEUED)
-	EInvalidArgument = int(C.NDSR_E_INVALID_ARGUMENT)
-	ENoConnection    = int(C.NDSR_E_NO_CONNECTION)
-	EReadOnly        = int(C.NDSR_E_READ_ONLY)
-	ENoAuth          = int(C.NDSR_E_NO_AUTH)
-	EAuthFailed      = int(C.NDSR_E_AUTH_FAILED)
-	ETooLarge        = int(C.NDSR_E_TOO_LARGE)
-	ETimeout         = int(C.NDSR_E_TIMEOUT)
-	EClosed          = int(C.NDSR_E_CLOSED)
-	EInternal        = int(C.NDSR_E_INTERNAL)
-	ENotFound        = int(C.NDSR_E_NOT_FOUND)
-	EZooKeeper       = int(C.NDSR_E_ZOOKEEPER)
-	ELockLost        = int(C.NDSR_E_LOCK_LOST)
-	EConflict        = int(C.NDSR_E_CONFLICT)
+	OK               int = 0   // NDSR_OK
+	Queued           int = 1   // NDSR_QUEUED
+	EInvalidArgument int = -1  // NDSR_E_INVALID_ARGUMENT
+	ENoConnection    int = -2  // NDSR_E_NO_CONNECTION
+	EReadOnly        int = -3  // NDSR_E_READ_ONLY
+	ENoAuth          int = -4  // NDSR_E_NO_AUTH
+	EAuthFailed      int = -5  // NDSR_E_AUTH_FAILED
+	ETooLarge        int = -6  // NDSR_E_TOO_LARGE
+	ETimeout         int = -7  // NDSR_E_TIMEOUT
+	EClosed          int = -8  // NDSR_E_CLOSED
+	EInternal        int = -9  // NDSR_E_INTERNAL
+	ENotFound        int = -10 // NDSR_E_NOT_FOUND
+	EZooKeeper       int = -11 // NDSR_E_ZOOKEEPER
+	ELockLost        int = -12 // NDSR_E_LOCK_LOST
+	EConflict        int = -13 // NDSR_E_CONFLICT
 )
 
 // State is a connection state.
@@ -48,12 +49,12 @@ type State int
 
 // Connection states.
 const (
-	Disconnected      = State(C.NDSR_STATE_DISCONNECTED)
-	Connected         = State(C.NDSR_STATE_CONNECTED)
-	ConnectedReadOnly = State(C.NDSR_STATE_CONNECTED_READ_ONLY)
-	Expired           = State(C.NDSR_STATE_EXPIRED)
-	AuthFailed        = State(C.NDSR_STATE_AUTH_FAILED)
-	Closed            = State(C.NDSR_STATE_CLOSED)
+	Disconnected      State = 0 // NDSR_STATE_DISCONNECTED
+	Connected         State = 1 // NDSR_STATE_CONNECTED
+	ConnectedReadOnly State = 2 // NDSR_STATE_CONNECTED_READ_ONLY
+	Expired           State = 3 // NDSR_STATE_EXPIRED
+	AuthFailed        State = 4 // NDSR_STATE_AUTH_FAILED
+	Closed            State = 5 // NDSR_STATE_CLOSED
 )
 
 func (s State) String() string {

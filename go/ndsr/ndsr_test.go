@@ -314,6 +314,50 @@ func TestLocks(t *testing.T) {
 	}
 }
 
+func TestLockContext(t *testing.T) {
+	a, b := open(t), open(t)
+	held, err := a.Lock("/go/ctxlock", "a", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.LockContext(ctx, "/go/ctxlock", "b", 1)
+		got <- err
+	}()
+	time.Sleep(700 * time.Millisecond) // past the first attempt: the waiter is in its second
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-got:
+		if err != context.Canceled {
+			t.Fatalf("LockContext after cancel: %v", err)
+		}
+		if took := time.Since(start); took > 1500*time.Millisecond {
+			t.Fatalf("LockContext took %v to see the cancellation", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LockContext did not end with its context")
+	}
+	// Once the holder lets go, a waiter with a live context takes it.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		held.Release()
+	}()
+	live, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	l, err := b.LockContext(live, "/go/ctxlock", "b", 1)
+	if err != nil {
+		t.Fatalf("LockContext: %v", err)
+	}
+	if err := l.Check(); err != nil {
+		t.Fatal(err)
+	}
+	l.Free()
+	held.Free()
+}
+
 func TestDiffsAndSnapshots(t *testing.T) {
 	r := open(t)
 	if _, err := r.SetNode("/go/diff/a:1", map[string]interface{}{"port": 1, "host": "h1"}); err != nil {

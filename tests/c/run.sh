@@ -23,7 +23,7 @@ nocargo=(env PATH=/usr/bin:/bin)
 # DESTDIR stages the install; the pkg-config file still names the real prefix.
 "${nocargo[@]}" make --quiet install DESTDIR="$out/stage" PREFIX=/opt/ndsr >/dev/null
 for f in lib/libndsr.so.0 lib/libndsr.a include/ndsr.h include/ndsr.hpp bin/ndsr lib/pkgconfig/ndsr.pc \
-         lib/cmake/ndsr/ndsrConfig.cmake share/man/man1/ndsr.1 share/man/man3/ndsr.3; do
+         lib/pkgconfig/ndsr-static.pc lib/cmake/ndsr/ndsrConfig.cmake share/man/man1/ndsr.1 share/man/man3/ndsr.3; do
   [ -e "$out/stage/opt/ndsr/$f" ] || { echo "not installed: $f"; exit 1; }
 done
 grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
@@ -79,6 +79,9 @@ c++ -x c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/c/test_a
 cc "${CF[@]}" "${SAN[@]}" tests/c/test_api.c -o "$out/test_api_asan" "${LD[@]}"
 cc "${CF[@]}" tests/c/test_api.c -o "$out/test_api_static" \
   "$prefix/lib/libndsr.a" $(pkg-config --static --libs-only-l ndsr | sed 's/-lndsr//')
+# The same through ndsr-static.pc: one pkg-config call.
+cc "${CF[@]}" examples/c/register.c -o "$out/register_static" $(pkg-config --libs ndsr-static)
+refute grep -q libndsr <(ldd "$out/register_static")
 c++ -std=c++17 "${WARN[@]}" -g $(pkg-config --cflags ndsr) tests/cpp/test_wrapper.cpp -o "$out/test_wrapper" "${LD[@]}"
 c++ -std=c++17 "${WARN[@]}" $(pkg-config --cflags ndsr) examples/cpp/register.cpp -o "$out/register_cpp" "${LD[@]}"
 for ex in register watch config client; do

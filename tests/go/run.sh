@@ -17,6 +17,13 @@ echo "== go test"
 (cd go/ndsr && go test -count=1 ./...)
 echo "== go test -race"
 (cd go/ndsr && go test -race -count=1 ./...)
+echo "== go test with Go 1.22 (the log/slog adapter, Go 1.21+)"
+go122=/usr/lib/go-1.22/bin/go
+if [ -x "$go122" ]; then
+  (cd go/ndsr && "$go122" vet . && "$go122" test -count=1 ./...)
+else
+  echo "no Go 1.22 ($go122; scripts/install-deps.sh installs it on bookworm)" >&2; exit 1
+fi
 echo "== examples/go/register"
 (cd examples/go/register && go vet . && go build -o "$root/target/go-register" .)
 zk=$(bash tests/harness/zk.sh start standalone)
@@ -31,4 +38,23 @@ wait $first
 cat target/go-register.log
 grep -q 'servers: \[a:1 b:2\]' target/go-register.log
 grep -q 'leaving' target/go-register.log
-echo "4 passed, 0 failed"
+echo "== -tags ndsr_system and ndsr_static against an installed library"
+prefix=$root/target/gotest/prefix
+rm -rf "$root/target/gotest"
+env PATH=/usr/bin:/bin make --quiet install PREFIX="$prefix" >/dev/null
+for tag in ndsr_system ndsr_static; do
+  (cd examples/go/register && PKG_CONFIG_PATH="$prefix/lib/pkgconfig" \
+    go build -tags "$tag" -o "$root/target/gotest/register-$tag" .)
+  # Neither binary points into the checkout; the static one needs no libndsr.so at all.
+  if readelf -d "$root/target/gotest/register-$tag" | grep -q "$root/target/release"; then
+    echo "$tag: an rpath into the checkout" >&2; exit 1
+  fi
+done
+if ldd "$root/target/gotest/register-ndsr_static" | grep -q libndsr; then
+  echo "ndsr_static links libndsr.so" >&2; exit 1
+fi
+out=$(LD_LIBRARY_PATH="$prefix/lib" target/gotest/register-ndsr_system -server "$server" -name s:1 -seconds 0.3)
+grep -q 'servers: \[s:1\]' <<<"$out"
+out=$(env -u LD_LIBRARY_PATH target/gotest/register-ndsr_static -server "$server" -name t:1 -seconds 0.3)
+grep -q 'servers: \[t:1\]' <<<"$out"
+echo "6 passed, 0 failed"
