@@ -124,3 +124,19 @@ fn the_cpp_wrapper_and_the_go_package_offer_every_c_function() {
     }
     assert!(missing.is_empty(), "{missing:#?}");
 }
+
+#[test]
+fn the_go_options_set_every_c_option() {
+    let options = read("src/options.rs");
+    let go = read("go/ndsr/options.go");
+    let body = &options[options.find("pub fn set(").unwrap()..];
+    let body = &body[..body.find("_ => return Err").unwrap()];
+    let keys: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('"')?.split('"').next())
+        .collect();
+    assert!(keys.len() >= 15, "parsed {keys:?}");
+    for k in keys {
+        assert!(go.contains(&format!("\"{k}\"")), "go/ndsr Options lacks {k}");
+    }
+}

@@ -692,3 +692,21 @@ func TestWatchContextAndDecodeChildren(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenWithTypedOptions(t *testing.T) {
+	if _, err := OpenWith(server, Options{Timeout: 50 * time.Millisecond}); code(err) != EInvalidArgument {
+		t.Fatalf("a 50 ms timeout: %v", err)
+	}
+	r, err := OpenWith(server, Options{Timeout: 5 * time.Second, ReadOnly: true, KeepLastGood: time.Second, RateLimitPerSec: 2.5, RateLimitBurst: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.SetNode("/go/typed/a:1", nil); code(err) != EReadOnly {
+		t.Fatalf("SetNode on a read-only handle: %v", err)
+	}
+	m := Options{Timeout: 1500 * time.Millisecond, OneShotWatches: true, RateLimitPerSec: 2.5}.Map()
+	if m["timeout_ms"] != "1500" || m["persistent_watches"] != "false" || m["rate_limit_per_sec"] != "2.5" || len(m) != 3 {
+		t.Fatalf("Map: %v", m)
+	}
+}
