@@ -40,7 +40,9 @@ fn the_go_package_has_every_status_and_state() {
     let literal = |macro_name: &str, value: i32| {
         go.lines().any(|l| {
             l.ends_with(&format!("// {macro_name}"))
-                && l.split('=').nth(1).and_then(|v| v.split_whitespace().next())
+                && l.split('=')
+                    .nth(1)
+                    .and_then(|v| v.split_whitespace().next())
                     == Some(&value.to_string())
         })
     };
@@ -137,6 +139,9 @@ fn the_go_options_set_every_c_option() {
         .collect();
     assert!(keys.len() >= 15, "parsed {keys:?}");
     for k in keys {
-        assert!(go.contains(&format!("\"{k}\"")), "go/ndsr Options lacks {k}");
+        assert!(
+            go.contains(&format!("\"{k}\"")),
+            "go/ndsr Options lacks {k}"
+        );
     }
 }

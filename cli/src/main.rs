@@ -5,7 +5,9 @@
 //! `ndsr lock … -- COMMAND` otherwise exits with COMMAND's status (128+N if killed by signal N).
 //! Errors go to stderr in one line; data goes to stdout only.
 
+mod host;
 mod json;
+mod register;
 mod yaml;
 
 use std::io::Write;
@@ -46,7 +48,7 @@ struct Cli {
 }
 
 #[derive(Args)]
-struct Common {
+pub(crate) struct Common {
     /// ZooKeeper connect string, host:port[,host:port...][/chroot].
     #[arg(
         long,
@@ -55,7 +57,7 @@ struct Common {
         env = "NDSR_SERVER",
         default_value = "localhost:2181"
     )]
-    server: String,
+    pub(crate) server: String,
     /// Digest authentication user.
     #[arg(long, short = 'u', global = true, env = "NDSR_USERNAME")]
     username: Option<String>,
@@ -74,9 +76,10 @@ struct Common {
     /// Print no log lines, only data and errors.
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
-    /// Log level on stderr: error, warn, info, debug or trace.
-    #[arg(long, global = true, default_value = "error")]
-    loglevel: String,
+    /// Log level on stderr: error, warn, info, debug or trace [default: error; info for
+    /// register].
+    #[arg(long, global = true)]
+    loglevel: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -181,6 +184,15 @@ enum Command {
         #[arg(long)]
         prometheus: bool,
     },
+    /// Keep services registered while their health checks pass (the successor of
+    /// zk_watcher): a configuration file of services, or one service on the command line.
+    /// SIGTERM/SIGINT drain every registration and exit 0; SIGHUP reloads the file.
+    #[command(after_help = "Examples:
+  ndsr register /services/web/{hostname}:80 --check http://127.0.0.1:80/health --data '{\"weight\":10}'
+  ndsr register --config /etc/ndsr/register.ini
+  ndsr register --config /etc/ndsr/register.ini --once
+  ndsr register --status")]
+    Register(register::RegisterArgs),
     /// Run COMMAND while holding the lock PATH (like flock); exit with COMMAND's status, or 5 if
     /// the lock was not acquired within --wait.
     #[command(after_help = "Example:\n  ndsr lock /locks/nightly --wait 60 -- ./nightly-job.sh")]
@@ -203,7 +215,7 @@ enum Command {
 }
 
 /// A failure with its exit code and one-line message.
-struct Fail(u8, String);
+pub(crate) struct Fail(u8, String);
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Fail {
@@ -218,6 +230,11 @@ impl From<Error> for Fail {
 }
 
 fn open(c: &Common) -> Result<Arc<Registry>, Fail> {
+    Ok(Registry::open(Some(&c.server), options(c)?)?)
+}
+
+/// The handle's options from the common arguments: the timeout and the credentials.
+fn options(c: &Common) -> Result<Options, Fail> {
     let mut o = Options::default();
     if !(c.timeout.is_finite() && c.timeout > 0.0) {
         return Err(Fail(
@@ -242,7 +259,7 @@ fn open(c: &Common) -> Result<Arc<Registry>, Fail> {
             ))
         }
     }
-    Ok(Registry::open(Some(&c.server), o)?)
+    Ok(o)
 }
 
 /// The original's `get` structure: `{path: {"data": …, "children": [ … ]}}`.
@@ -345,7 +362,7 @@ fn pick(
     Ok(0)
 }
 
-type Signals = signal_hook::iterator::Signals;
+pub(crate) type Signals = signal_hook::iterator::Signals;
 
 /// The signals that end a command that waits (a registration, a watch, a locked command).
 const ENDING_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -522,7 +539,7 @@ fn watch(r: &Registry, path: &str, quiet: bool, signals: Option<Signals>) -> Res
     Ok(0)
 }
 
-fn run(cli: Cli) -> Result<u8, Fail> {
+fn run(cli: Cli, level: u8) -> Result<u8, Fail> {
     // Taken before anything happens, so that an early SIGINT/SIGTERM/SIGHUP still ends a waiting
     // command cleanly (an ephemeral node is removed at once, a lock released, not left for the
     // session timeout). Other commands keep the default: a signal ends them.
@@ -537,8 +554,11 @@ fn run(cli: Cli) -> Result<u8, Fail> {
         ),
         _ => None,
     };
-    let r = open(&cli.common)?;
     let quiet = cli.common.quiet;
+    if let Command::Register(args) = cli.command {
+        return register::run(&cli.common, args, level);
+    }
+    let r = open(&cli.common)?;
     let code = match cli.command {
         Command::Get {
             path, instances, ..
@@ -580,6 +600,7 @@ fn run(cli: Cli) -> Result<u8, Fail> {
             0
         }
         Command::Watch { path } => watch(&r, &path, quiet, signals)?,
+        Command::Register(_) => unreachable!("handled above"),
         Command::Lock {
             path,
             simultaneous,
@@ -593,7 +614,8 @@ fn run(cli: Cli) -> Result<u8, Fail> {
                     "--wait must be a number of seconds >= 0".into(),
                 ));
             }
-            let name = name.unwrap_or_else(|| format!("{}:{}", hostname(), std::process::id()));
+            let name =
+                name.unwrap_or_else(|| format!("{}:{}", host::hostname(), std::process::id()));
             let wait = Duration::from_secs_f64(wait);
             let signals = signals.expect("taken for lock");
             return run_locked(r, &path, &name, simultaneous, wait, &command, signals);
@@ -693,17 +715,6 @@ fn run_locked(
     }
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown".into()
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -717,10 +728,14 @@ fn main() -> ExitCode {
             return ExitCode::from(0);
         }
     };
+    let default_level = match cli.command {
+        Command::Register(_) => "info",
+        _ => "error",
+    };
     let level = if cli.common.quiet {
         1
     } else {
-        match cli.common.loglevel.as_str() {
+        match cli.common.loglevel.as_deref().unwrap_or(default_level) {
             "error" => 1,
             "warn" | "warning" => 2,
             "info" => 3,
@@ -735,7 +750,7 @@ fn main() -> ExitCode {
         }
     };
     ndsr::set_log_sink(ndsr::SinkFn::Stderr, std::ptr::null_mut(), level);
-    match run(cli) {
+    match run(cli, level as u8) {
         Ok(code) => ExitCode::from(code),
         Err(Fail(code, message)) => {
             eprintln!("ndsr: {message}");
