@@ -192,7 +192,7 @@ enum Command {
   ndsr register --config /etc/ndsr/register.ini
   ndsr register --config /etc/ndsr/register.ini --once
   ndsr register --status")]
-    Register(register::RegisterArgs),
+    Register(Box<register::RegisterArgs>),
     /// Run COMMAND while holding the lock PATH (like flock); exit with COMMAND's status, or 5 if
     /// the lock was not acquired within --wait.
     #[command(after_help = "Example:\n  ndsr lock /locks/nightly --wait 60 -- ./nightly-job.sh")]
@@ -556,7 +556,7 @@ fn run(cli: Cli, level: u8) -> Result<u8, Fail> {
     };
     let quiet = cli.common.quiet;
     if let Command::Register(args) = cli.command {
-        return register::run(&cli.common, args, level);
+        return register::run(&cli.common, *args, level);
     }
     let r = open(&cli.common)?;
     let code = match cli.command {

@@ -31,7 +31,7 @@ grep -q '^prefix=/opt/ndsr$' "$out/stage/opt/ndsr/lib/pkgconfig/ndsr.pc"
 for f in $(grep -o '^[a-z_ *]*\bndsr_[a-z_]*(' include/ndsr.h | grep -o 'ndsr_[a-z_]*' | sort -u); do
   grep -q "$f(" "$out/stage/opt/ndsr/share/man/man3/ndsr.3" || { echo "ndsr.3 lacks $f"; exit 1; }
 done
-for c in get set unset watch lock pick; do
+for c in get set unset watch lock pick register; do
   grep -q "^.SH COMMAND: ${c^^}" "$out/stage/opt/ndsr/share/man/man1/ndsr.1" || { echo "ndsr.1 lacks $c"; exit 1; }
 done
 "$out/stage/opt/ndsr/bin/ndsr" --version >/dev/null

@@ -287,6 +287,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let c = parse_file(include_str!("../../../examples/register/register.ini")).unwrap();
+        let names: Vec<&String> = c.services.keys().collect();
+        assert_eq!(names, ["batch", "redis", "ssh", "web"]);
+        assert_eq!(c.services["web"].grace, Duration::from_secs(10));
+    }
+
+    #[test]
     fn errors_name_the_section_and_the_key() {
         let err = |text: &str| parse_file(text).unwrap_err();
         assert_eq!(

@@ -139,8 +139,8 @@ pub fn run(common: &crate::Common, args: RegisterArgs, level: u8) -> Result<u8, 
     }
     let signals = crate::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
         .map_err(|e| Fail(EXIT_ERROR, format!("cannot handle signals: {e}")))?;
-    let registry = open(common, &config)?;
     let log = Log(level);
+    let registry = open(common, &config, log)?;
     let shared = Shared {
         board: Arc::new(Board::new(Some(status_file), registry.clone(), log)),
         registry,
@@ -162,15 +162,22 @@ pub fn run(common: &crate::Common, args: RegisterArgs, level: u8) -> Result<u8, 
     Ok(0)
 }
 
-/// The session, lazy: the daemon starts (and runs its checks) while ZooKeeper is away.
-fn open(common: &crate::Common, config: &Config) -> Result<Arc<Registry>, Fail> {
+/// The session. When ZooKeeper cannot be reached within the timeout, the daemon starts anyway
+/// (its checks run, registrations are made once the session is).
+fn open(common: &crate::Common, config: &Config, log: Log) -> Result<Arc<Registry>, Fail> {
     let mut o = crate::options(common)?;
-    o.set("lazy", "true")?;
     if let Some((u, p)) = &config.credentials {
         o.set("username", u)?;
         o.set("password", p)?;
     }
-    Ok(Registry::open(Some(&common.server), o)?)
+    match Registry::open(Some(&common.server), o.clone()) {
+        Err(e) if e.code == ndsr::status::NDSR_E_NO_CONNECTION => {
+            log.warn("session", &format!("{}; starting anyway", e.message));
+            o.set("lazy", "true")?;
+            Ok(Registry::open(Some(&common.server), o)?)
+        }
+        opened => Ok(opened?),
+    }
 }
 
 /// `--once`: every check run once, side by side; what would be registered.

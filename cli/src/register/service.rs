@@ -207,13 +207,16 @@ fn register(s: &Service, h: &mut Health, shared: &Shared) {
         Ok(applied) => {
             h.enter(Phase::Up);
             let note = match (applied, r.registration_status(&s.path)) {
-                (_, Ok(NDSR_E_CONFLICT)) => " (held by another live session: taken when it ends)",
-                (Applied::Queued, _) => " (made once ZooKeeper is reached)",
+                (_, Ok(NDSR_E_CONFLICT)) => "; held by another live session: taken when it ends",
+                (Applied::Queued, _) => "; made once ZooKeeper is reached",
                 _ => "",
             };
-            shared
-                .log
-                .info(&s.name, &format!("registered {}{note}", s.path));
+            let passes = match h.passes {
+                1 => "1 pass".to_string(),
+                n => format!("{n} passes"),
+            };
+            let line = format!("registered {} ({passes} in a row{note})", s.path);
+            shared.log.info(&s.name, &line);
         }
         Err(e) => {
             h.enter(Phase::Refused);
@@ -268,4 +271,34 @@ fn draining(data: &str) -> String {
         m.insert("state".into(), "draining".into());
     }
     v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(ok: bool) -> Outcome {
+        Outcome {
+            ok,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn rise_and_fall_count_in_a_row() {
+        let mut h = Health::down();
+        let mut step = |ok| h.record(outcome(ok), 2, 3);
+        assert_eq!(step(true), None);
+        assert_eq!(step(false), None, "a failure resets the passes");
+        assert_eq!(step(true), None);
+        assert_eq!(step(true), Some(Phase::Up));
+        h.enter(Phase::Up);
+        let mut step = |ok| h.record(outcome(ok), 2, 3);
+        assert_eq!(step(false), None);
+        assert_eq!(step(false), None);
+        assert_eq!(step(true), None, "a pass resets the failures");
+        assert_eq!(step(false), None);
+        assert_eq!(step(false), None);
+        assert_eq!(step(false), Some(Phase::Down));
+    }
 }
