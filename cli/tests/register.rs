@@ -188,6 +188,8 @@ fn http_rise_fall_and_back_and_a_drain_on_sigterm() {
         "2",
         "--grace",
         "1.5",
+        "--check-timeout",
+        "0.3",
         "--status-file",
         status,
     ];
@@ -213,6 +215,13 @@ fn http_rise_fall_and_back_and_a_drain_on_sigterm() {
     web.set(204);
     d.expect(&["registered", &path, "(3 passes in a row"]);
     assert!(raw.exists(&path));
+    // A server that takes the request and never answers: a failure at the check's timeout.
+    web.set(0);
+    let hung = d.expect(&["check", "fails ("]);
+    assert!(!hung.contains("HTTP"), "{hung}");
+    d.expect(&["removed", &path, "(2 failures in a row)"]);
+    web.set(200);
+    d.expect(&["registered", &path, "(3 passes in a row"]);
 
     // SIGTERM: draining for the grace period, then removed; exit 0.
     d.signal(libc::SIGTERM);
