@@ -213,30 +213,47 @@ unsafe fn subscribe(
     h: *mut ndsr_t,
     path: *const c_char,
     func: ndsr_change_fn,
-    (userdata, userdata_free): (*mut c_void, ndsr_free_fn),
+    userdata: (*mut c_void, ndsr_free_fn),
     subscription: *mut u64,
     form: Form,
 ) -> c_int {
-    // Taken first, so that userdata_free runs exactly once on every path, failures included.
+    // SAFETY: per the contract.
+    unsafe {
+        subscribe_with(h, userdata, subscription, |r, ud| {
+            let path = arg_str(path, "path")?;
+            let callback = Box::new(ChangeCallback(arg_fn(func, "func")?, ud));
+            let (id, applied) = match form {
+                Form::Document => r.on_change(path, callback)?,
+                Form::Diff => r.on_diff(path, callback)?,
+            };
+            Ok((id, applied.status()))
+        })
+    }
+}
+
+/// What every subscribing function does around `make`: takes the userdata first (so that
+/// `userdata_free` runs exactly once on every path, failures included), finds the handle, and
+/// stores the id `make` gives in `*subscription` (may be NULL).
+///
+/// # Safety
+/// `subscription` is NULL or points to a `uint64_t`.
+unsafe fn subscribe_with(
+    h: *mut ndsr_t,
+    (userdata, userdata_free): (*mut c_void, ndsr_free_fn),
+    subscription: *mut u64,
+    make: impl FnOnce(&std::sync::Arc<crate::Registry>, Userdata) -> Result<(u64, Status), Error>,
+) -> c_int {
     let ud = Userdata {
         ptr: userdata,
         free: userdata_free,
     };
     status(move || {
-        let r = registry(h)?;
-        // SAFETY: per the contract.
-        let path = unsafe { arg_str(path, "path")? };
-        let f = arg_fn(func, "func")?;
-        let callback = Box::new(ChangeCallback(f, ud));
-        let (id, applied) = match form {
-            Form::Document => r.on_change(path, callback)?,
-            Form::Diff => r.on_diff(path, callback)?,
-        };
+        let (id, status) = make(&registry(h)?, ud)?;
         // SAFETY: NULL or a valid uint64_t per the contract.
         if let Some(out) = unsafe { subscription.as_mut() } {
             *out = id;
         }
-        Ok(applied.status())
+        Ok(status)
     })
 }
 
@@ -257,20 +274,13 @@ pub unsafe extern "C" fn ndsr_on_state(
     userdata_free: ndsr_free_fn,
     subscription: *mut u64,
 ) -> c_int {
-    let ud = Userdata {
-        ptr: userdata,
-        free: userdata_free,
-    };
-    status(move || {
-        let r = registry(h)?;
-        let f = arg_fn(func, "func")?;
-        let id = r.on_state(Box::new(StateCallback(f, ud)))?;
-        // SAFETY: NULL or a valid uint64_t per the contract.
-        if let Some(out) = unsafe { subscription.as_mut() } {
-            *out = id;
-        }
-        Ok(Status::Ok)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        subscribe_with(h, (userdata, userdata_free), subscription, |r, ud| {
+            let id = r.on_state(Box::new(StateCallback(arg_fn(func, "func")?, ud)))?;
+            Ok((id, Status::Ok))
+        })
+    }
 }
 
 /// Calls `func(userdata, json, json_len)` with the handle's stats (what `ndsr_stats_json`
@@ -292,25 +302,21 @@ pub unsafe extern "C" fn ndsr_on_stats(
     userdata_free: ndsr_free_fn,
     subscription: *mut u64,
 ) -> c_int {
-    let ud = Userdata {
-        ptr: userdata,
-        free: userdata_free,
-    };
-    status(move || {
-        let r = registry(h)?;
-        let f = arg_fn(func, "func")?;
-        let ms = u64::try_from(interval_ms)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .ok_or_else(|| Error::invalid("interval_ms must be 1 or more"))?;
-        let interval = std::time::Duration::from_millis(ms);
-        let id = r.on_stats(interval, Box::new(StatsCallback(f, ud)))?;
-        // SAFETY: NULL or a valid uint64_t per the contract.
-        if let Some(out) = unsafe { subscription.as_mut() } {
-            *out = id;
-        }
-        Ok(Status::Ok)
-    })
+    // SAFETY: per the contract.
+    unsafe {
+        subscribe_with(h, (userdata, userdata_free), subscription, |r, ud| {
+            let f = arg_fn(func, "func")?;
+            let ms = u64::try_from(interval_ms)
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| Error::invalid("interval_ms must be 1 or more"))?;
+            let interval = std::time::Duration::from_millis(ms);
+            Ok((
+                r.on_stats(interval, Box::new(StatsCallback(f, ud)))?,
+                Status::Ok,
+            ))
+        })
+    }
 }
 
 /// Ends a subscription made by `ndsr_on_change`, `ndsr_on_diff`, `ndsr_on_state` or
