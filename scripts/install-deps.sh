@@ -57,8 +57,9 @@ if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen $CBINDGEN_VERSION" ]; then
   cargo install --quiet --locked cbindgen --version "$CBINDGEN_VERSION"
 fi
 
-if ! .venv/bin/python -c 'import nd_service_registry' 2>/dev/null; then
-  echo "creating .venv with nd_service_registry"
+if ! .venv/bin/python -c 'import nd_service_registry, pytest' 2>/dev/null; then
+  echo "creating .venv with nd_service_registry and pytest"
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check nd-service-registry==1.1.0 kazoo==2.11.0
+  .venv/bin/pip install --quiet --disable-pip-version-check nd-service-registry==1.1.0 kazoo==2.11.0 \
+    pytest==8.3.4 setuptools wheel
 fi

@@ -22,5 +22,7 @@ echo "== C and C++ tests"
 tests/c/run.sh
 echo "== Go tests"
 tests/go/run.sh
+echo "== Python tests (the package built and installed into .venv, as pip install ./python does)"
+tests/python/run.sh
 echo "== benchmark build (bench/run.sh runs it; CI does not judge its numbers)"
 python3 bench/bench.py --build-only

@@ -145,3 +145,58 @@ fn the_go_options_set_every_c_option() {
         );
     }
 }
+
+/// The parameters of each header function: its name and how many it takes.
+fn header_arities() -> Vec<(String, usize)> {
+    let header = read("include/ndsr.h");
+    let flat = header.replace('\n', " ");
+    header_functions()
+        .into_iter()
+        .map(|f| {
+            let at = flat
+                .match_indices(&format!("{f}("))
+                .map(|(i, _)| i)
+                .find(|&i| !flat[..i].ends_with('`') && !flat[..i].ends_with('_'))
+                .unwrap();
+            let args = &flat[at + f.len() + 1..];
+            let args = &args[..args.find(')').unwrap()];
+            let n = match args.trim() {
+                "void" | "" => 0,
+                a => a.split(',').count(),
+            };
+            (f, n)
+        })
+        .collect()
+}
+
+#[test]
+fn the_python_package_offers_every_c_function() {
+    let lib = read("python/ndsr/_lib.py");
+    let mut package: String = ["registry.py", "errors.py", "_callbacks.py", "compat/__init__.py"]
+        .iter()
+        .map(|f| read(&format!("python/ndsr/{f}")))
+        .collect();
+    package.push_str(&lib[lib.find("lib = _load()").unwrap()..]);
+    // The logging module takes the library's lines through ndsr_set_log_handler; its twin
+    // ndsr_set_logger (one string instead of component and text) has nothing more to give.
+    let same_sink = ["ndsr_set_logger"];
+    let mut missing = Vec::new();
+    for (f, n) in header_arities() {
+        let declared = lib
+            .lines()
+            .find(|l| l.contains(&format!("(\"{f}\",")))
+            .map(|l| {
+                let args = &l[l.rfind('[').unwrap() + 1..l.rfind(']').unwrap()];
+                args.split(',').filter(|a| !a.trim().is_empty()).count()
+            });
+        match declared {
+            None => missing.push(format!("_lib.py does not declare {f}")),
+            Some(d) if d != n => missing.push(format!("_lib.py gives {f} {d} arguments, not {n}")),
+            _ => {}
+        }
+        if !names(&package, &f) && !same_sink.contains(&f.as_str()) {
+            missing.push(format!("the Python package does not use {f}"));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
