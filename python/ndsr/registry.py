@@ -5,6 +5,7 @@ locks). Every method is one call of the C ABI; errors are exceptions carrying th
 import ctypes
 import enum
 import json
+import threading
 from ctypes import byref, c_int, c_int64, c_size_t, c_uint64, c_void_p
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
@@ -76,6 +77,9 @@ class Registry:
         finally:
             lib.ndsr_options_free(opts)
         self._h = handle
+        # Per path: the snapshot of the document last parsed, and the parsed dict (see `get`).
+        self._parsed: Dict[str, Tuple[c_void_p, int, int, Document]] = {}
+        self._parsed_lock = threading.Lock()
         _callbacks.open_registries.add(self)
 
     def __enter__(self) -> "Registry":
@@ -89,6 +93,10 @@ class Registry:
         h, self._h = self._h, None
         if h is not None:
             lib.ndsr_close(h)
+            with self._parsed_lock:
+                kept, self._parsed = list(self._parsed.values()), {}
+            for snapshot, *_ in kept:
+                lib.ndsr_snapshot_release(snapshot)
 
     def _handle(self) -> c_void_p:
         if self._h is None:
@@ -113,11 +121,27 @@ class Registry:
 
     def get(self, path: str) -> Document:
         """The document of `path`: `{"path", "stat", "data", "children": {name: data}}`, from
-        the cache when the path is watched (it is from then on), else read first."""
-        h = self._handle()
-        rc, doc = take_text(lambda out, n: lib.ndsr_get_json(h, _c(path), out, n))
-        check(rc)
-        return json.loads(doc)
+        the cache when the path is watched (it is from then on), else read first.
+
+        The dict is parsed once per version of the document and shared by every `get` until
+        the document changes (a few microseconds from the cache): treat it as read-only, and
+        `copy.deepcopy` it to change it."""
+        s = c_void_p()
+        check(lib.ndsr_snapshot_get(self._handle(), _c(path), byref(s)))
+        n = c_size_t()
+        ptr = lib.ndsr_snapshot_json(s, byref(n))
+        with self._parsed_lock:
+            kept = self._parsed.get(path)
+            # The same document: its JSON is where it was (the snapshot kept below holds it,
+            # so the address cannot have been reused).
+            if kept is not None and kept[1] == ptr and kept[2] == n.value:
+                lib.ndsr_snapshot_release(s)
+                return kept[3]
+            doc = json.loads(ctypes.string_at(ptr, n.value))
+            self._parsed[path] = (s, ptr, n.value, doc)
+        if kept is not None:
+            lib.ndsr_snapshot_release(kept[0])
+        return doc
 
     def freshness(self, path: str) -> Tuple[str, float]:
         """Whether `get(path)` is "live", "last-known" or "held" (keep last good), and since

@@ -177,3 +177,18 @@ def test_the_library_logs_to_logging(caplog):
     assert any(rec.name == "ndsr.session" and rec.levelno == logging.WARNING
                and "cannot connect to 127.0.0.1:%d" % port in rec.getMessage()
                for rec in caplog.records), caplog.records
+
+
+def test_get_parses_once_per_version(zk, base):
+    with ndsr.Registry(zk) as r, ndsr.Registry(zk) as w:
+        w.set_data(base + "/cfg", {"v": 1})
+        changes = queue.Queue()
+        r.on_change(base + "/cfg", changes.put)
+        wait(changes, lambda d: d["data"] and d["data"]["v"] == 1)
+        first = r.get(base + "/cfg")
+        assert r.get(base + "/cfg") is first  # the same version: parsed once, shared
+        w.set_data(base + "/cfg", {"v": 2})
+        wait(changes, lambda d: d["data"]["v"] == 2)
+        second = r.get(base + "/cfg")
+        assert second is not first and second["data"]["v"] == 2
+        assert first["data"]["v"] == 1  # the old version is left as it was
