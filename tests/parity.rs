@@ -172,10 +172,15 @@ fn header_arities() -> Vec<(String, usize)> {
 #[test]
 fn the_python_package_offers_every_c_function() {
     let lib = read("python/ndsr/_lib.py");
-    let mut package: String = ["registry.py", "errors.py", "_callbacks.py", "compat/__init__.py"]
-        .iter()
-        .map(|f| read(&format!("python/ndsr/{f}")))
-        .collect();
+    let mut package: String = [
+        "registry.py",
+        "errors.py",
+        "_callbacks.py",
+        "compat/__init__.py",
+    ]
+    .iter()
+    .map(|f| read(&format!("python/ndsr/{f}")))
+    .collect();
     package.push_str(&lib[lib.find("lib = _load()").unwrap()..]);
     // The logging module takes the library's lines through ndsr_set_log_handler; its twin
     // ndsr_set_logger (one string instead of component and text) has nothing more to give.
