@@ -143,6 +143,13 @@ class Registry:
             lib.ndsr_snapshot_release(kept[0])
         return doc
 
+    def get_json(self, path: str) -> str:
+        """The document of `path` as JSON text (a fresh copy), for passing on unparsed."""
+        h = self._handle()
+        rc, doc = take_text(lambda out, n: lib.ndsr_get_json(h, _c(path), out, n))
+        check(rc)
+        return doc
+
     def freshness(self, path: str) -> Tuple[str, float]:
         """Whether `get(path)` is "live", "last-known" or "held" (keep last good), and since
         when (Unix seconds)."""

@@ -30,6 +30,7 @@ def test_registrations_reads_and_errors(zk, base):
         assert doc["path"] == base + "/svc"
         assert doc["children"]["a:1"]["weight"] == 10
         assert other.get(base + "/cfg")["data"]["threads"] == 8
+        assert json.loads(other.get_json(base + "/cfg")) == other.get(base + "/cfg")
         assert other.freshness(base + "/svc")[0] == "live"
         with pytest.raises(ndsr.InvalidArgument) as e:
             r.set_node("relative", None)
