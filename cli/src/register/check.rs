@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// A check, as configured.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Check {
-    /// GET `url`; passes on a status that `expect` lists (`2xx`, `3xx`, `200`, …).
+    /// GET `url` (plain HTTP); passes on a status that `expect` lists (`2xx`, `3xx`, `200`, …).
     Http { url: String, expect: Vec<String> },
     /// Connect to `host:port`.
     Tcp(String),
@@ -38,7 +38,7 @@ impl Outcome {
 }
 
 impl Check {
-    /// `http://…`, `https://…` or `tcp://host:port`, with the HTTP status classes to accept
+    /// `http://…` or `tcp://host:port`, with the HTTP status classes to accept
     /// (comma-separated; default `2xx`).
     pub fn parse_url(url: &str, expect: Option<&str>) -> Result<Check, String> {
         if let Some(addr) = url.strip_prefix("tcp://") {
@@ -49,10 +49,13 @@ impl Check {
                 _ => Err(format!("check: tcp://host:port, not {url:?}")),
             };
         }
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!(
-                "check: http://…, https://… or tcp://host:port, not {url:?}"
-            ));
+        if url.starts_with("https://") {
+            return Err("check: https:// is not supported (no TLS for checks): use \
+                        check_cmd = curl -fsS https://…"
+                .into());
+        }
+        if !url.starts_with("http://") {
+            return Err(format!("check: http://… or tcp://host:port, not {url:?}"));
         }
         let expect: Vec<String> = expect
             .unwrap_or("2xx")
@@ -219,6 +222,9 @@ mod tests {
     #[test]
     fn urls_and_statuses() {
         assert!(Check::parse_url("ftp://x", None).is_err());
+        assert!(Check::parse_url("https://x/", None)
+            .unwrap_err()
+            .contains("check_cmd = curl"));
         assert!(Check::parse_url("tcp://host", None).is_err());
         assert_eq!(
             Check::parse_url("tcp://h:80", None),

@@ -33,7 +33,7 @@ pub struct RegisterArgs {
     /// The registered data, a JSON object.
     #[arg(long, requires = "path")]
     data: Option<String>,
-    /// http://… (a GET expecting --expect), https://… or tcp://host:port (a connect).
+    /// http://… (a GET expecting --expect) or tcp://host:port (a connect).
     #[arg(long, requires = "path", conflicts_with = "check_cmd")]
     check: Option<String>,
     /// A shell command that passes with exit code 0 (killed at the timeout).

@@ -131,8 +131,13 @@ impl TlsClient {
                 .map_err(|err| Error::with_other("fail to set tls version for FIPS mode", err))?,
             false => ClientConfig::builder(),
         };
+        // libndsr patch 18: the provider this crate is built with, named, instead of the
+        // process default, which rustls cannot pick when the host program also enables its
+        // `ring` provider (it panics then).
         #[cfg(not(feature = "fips"))]
-        let builder = ClientConfig::builder();
+        let builder = ClientConfig::builder_with_provider(rustls::crypto::aws_lc_rs::default_provider().into())
+            .with_safe_default_protocol_versions()
+            .map_err(|err| Error::with_other("fail to set tls versions", err))?;
         let builder = match options.hostname_verification {
             true => {
                 let verifier = WebPkiServerVerifier::builder_with_provider(
