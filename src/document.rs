@@ -299,6 +299,7 @@ impl Document {
 
     /// The string value of the top-level key `key` of child `i`: None when the child or the key
     /// is missing or the value is not a string (or holds a NUL).
+    #[inline]
     pub fn child_str(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&CStr> {
         match self.field(i, key)? {
             Field::Str(v) => Some(v),
@@ -308,6 +309,7 @@ impl Document {
 
     /// The integer value of the top-level key `key` of child `i`: `NotFound` when the child or
     /// the key is missing, `InvalidArgument` when the value is not an integer that fits 64 bits.
+    #[inline]
     pub fn child_int(&self, i: usize, key: impl AsRef<[u8]>) -> Result<i64, Status> {
         match self.field(i, key) {
             Some(Field::Int(v)) => Ok(*v),
@@ -318,6 +320,7 @@ impl Document {
 
     /// The value of the top-level key `key` of child `i` (its keys parsed at the first call
     /// for that child).
+    #[inline]
     fn field(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&Field> {
         let all = self
             .fields

@@ -73,6 +73,7 @@ impl<T> OnPanic for *const T {
 
 /// Runs `body`; a panic is logged, recorded for `ndsr_last_error`, and becomes the return type's
 /// [`OnPanic`] value. A panic must never unwind into C.
+#[inline]
 pub(crate) fn guard<T: OnPanic>(body: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(v) => v,
