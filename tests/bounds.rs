@@ -1,7 +1,7 @@
 //! The bounds the discovery calls (and the stats) promise, checked where they would break: a
 //! hung server (the connection stays up, replies are lost), a paused server (SIGSTOP) and a
-//! callback that does not return. `pick` and the stats never block, `wait_for` returns within
-//! its timeout, `drain` returns at once, and the drain still takes effect once the server is
+//! callback that does not return. `pick`, the stats and `on_stats` never block, `wait_for`
+//! returns within its timeout, `drain` returns at once, and the drain still takes effect once the server is
 //! back. (The limits leave room for
 //! a loaded machine; a call that waited on the server would take the handle's 3 s timeout.)
 mod common;
@@ -95,6 +95,11 @@ fn assert_calls_bounded(r: &Arc<Registry>, p: &Picker) {
     let t = Instant::now();
     assert!(r.stats_json().unwrap().contains("\"requests\""));
     r.stats_prometheus().unwrap();
+    // Nor does subscribing to periodic stats and ending the subscription.
+    let id = r
+        .on_stats(Duration::from_secs(60), ndsr::callback(|_| {}))
+        .unwrap();
+    r.off(id).unwrap();
     assert!(
         t.elapsed() < Duration::from_millis(200),
         "stats took {:?}",

@@ -116,43 +116,30 @@ func (s *Subscription) Debounce(interval time.Duration) error {
 // OnChange calls fn with the document of path now and after every change, on the registry's
 // callback goroutine-thread, one call at a time, in order.
 func (r *Registry) OnChange(path string, fn func(doc *Document)) (*Subscription, error) {
-	return r.subscribe(path, cgo.NewHandle(changeFn(fn)), false)
+	return r.subscribe(path, changeFn(fn), false)
 }
 
 // OnDiff calls fn with what changed in path: first with every current child in Added, then after
 // every change (see Diff), with the rules of OnChange. Applying the diffs in order gives every
 // document.
 func (r *Registry) OnDiff(path string, fn func(diff *Diff)) (*Subscription, error) {
-	return r.subscribe(path, cgo.NewHandle(diffFn(fn)), true)
+	return r.subscribe(path, diffFn(fn), true)
 }
 
-func (r *Registry) subscribe(path string, h cgo.Handle, diffs bool) (*Subscription, error) {
-	ch, err := r.handle()
-	if err != nil {
-		h.Delete()
-		return nil, err
-	}
+func (r *Registry) subscribe(path string, fn any, diffs bool) (*Subscription, error) {
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
-	var sub C.uint64_t
-	var msg *C.char
-	// From here the library owns h: it is deleted by ndsrGoFree even if the call fails.
-	var rc C.int
-	if diffs {
-		rc = C.ndsr_go_on_diff(ch, cp, C.uintptr_t(h), &sub, &msg)
-	} else {
-		rc = C.ndsr_go_on_change(ch, cp, C.uintptr_t(h), &sub, &msg)
-	}
-	runtime.KeepAlive(r)
-	if err := toError(rc, msg); err != nil {
-		return nil, err
-	}
-	return &Subscription{r: r, id: uint64(sub)}, nil
+	return r.subscribeWith(fn, func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
+		if diffs {
+			return C.ndsr_go_on_diff(ch, cp, h, sub, msg)
+		}
+		return C.ndsr_go_on_change(ch, cp, h, sub, msg)
+	})
 }
 
 // OnState calls fn with the connection state now and after every change.
 func (r *Registry) OnState(fn func(state State)) (*Subscription, error) {
-	return r.subscribeOwn(stateFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
+	return r.subscribeWith(stateFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
 		return C.ndsr_go_on_state(ch, h, sub, msg)
 	})
 }
@@ -165,14 +152,14 @@ func (r *Registry) OnStats(interval time.Duration, fn func(json string)) (*Subsc
 	if ms < 1 || ms > math.MaxInt32 {
 		return nil, &Error{Code: EInvalidArgument, Message: "the stats interval must be 1 ms or more"}
 	}
-	return r.subscribeOwn(statsFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
+	return r.subscribeWith(statsFn(fn), func(ch *C.ndsr_t, h C.uintptr_t, sub *C.uint64_t, msg **C.char) C.int {
 		return C.ndsr_go_on_stats(ch, C.int(ms), h, sub, msg)
 	})
 }
 
-// subscribeOwn makes a subscription that is not kept by a path, with call; from the call on, the
-// library owns the callback's handle.
-func (r *Registry) subscribeOwn(fn any, call func(*C.ndsr_t, C.uintptr_t, *C.uint64_t, **C.char) C.int) (*Subscription, error) {
+// subscribeWith makes a subscription with call (one of the ndsr_go_on_* shims); from the call
+// on, the library owns the callback's handle (it is deleted by ndsrGoFree even if the call fails).
+func (r *Registry) subscribeWith(fn any, call func(*C.ndsr_t, C.uintptr_t, *C.uint64_t, **C.char) C.int) (*Subscription, error) {
 	ch, err := r.handle()
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from . import _callbacks
 from ._lib import lib, take_text, text
-from .errors import QUEUED, Closed, NotFound, check, error
+from .errors import QUEUED, Closed, NotFound, TooLarge, check, error
 
 Document = Dict[str, Any]
 
@@ -145,10 +145,7 @@ class Registry:
 
     def get_json(self, path: str) -> str:
         """The document of `path` as JSON text (a fresh copy), for passing on unparsed."""
-        h = self._handle()
-        rc, doc = take_text(lambda out, n: lib.ndsr_get_json(h, _c(path), out, n))
-        check(rc)
-        return doc
+        return self._text(lambda h, out, n: lib.ndsr_get_json(h, _c(path), out, n))
 
     def freshness(self, path: str) -> Tuple[str, float]:
         """Whether `get(path)` is "live", "last-known" or "held" (keep last good), and since
@@ -168,36 +165,35 @@ class Registry:
 
     def on_change(self, path: str, fn: Callable[[Document], None]) -> "Subscription":
         """Calls `fn(document)` now and after every change of `path`."""
-        key = _callbacks.keep(lambda _path, doc: fn(json.loads(doc)))
-        return self._subscribe(lib.ndsr_on_change, path, key)
+        return self._subscribe(lib.ndsr_on_change, _c(path), _callbacks.change_trampoline,
+                               lambda _path, doc: fn(json.loads(doc)))
 
     def on_diff(self, path: str, fn: Callable[[Document], None]) -> "Subscription":
         """Calls `fn(diff)` with what changed in `path` (`added`, `removed`, `changed`, `data`);
         the first call has every child in `added`."""
-        key = _callbacks.keep(lambda _path, diff: fn(json.loads(diff)))
-        return self._subscribe(lib.ndsr_on_diff, path, key)
-
-    def _subscribe(self, call: Any, path: str, key: int) -> "Subscription":
-        sub = c_uint64()
-        check(call(self._handle(), _c(path), _callbacks.change_trampoline, c_void_p(key),
-                   _callbacks.free_trampoline, byref(sub)))
-        return Subscription(self, sub.value)
+        return self._subscribe(lib.ndsr_on_diff, _c(path), _callbacks.change_trampoline,
+                               lambda _path, diff: fn(json.loads(diff)))
 
     def on_state(self, fn: Callable[[State], None]) -> "Subscription":
         """Calls `fn(state)` with the connection state now and after every change."""
-        key = _callbacks.keep(lambda s: fn(State(s)))
-        sub = c_uint64()
-        check(lib.ndsr_on_state(self._handle(), _callbacks.state_trampoline, c_void_p(key),
-                                _callbacks.free_trampoline, byref(sub)))
-        return Subscription(self, sub.value)
+        return self._subscribe(lib.ndsr_on_state, None, _callbacks.state_trampoline,
+                               lambda s: fn(State(s)))
 
     def on_stats(self, interval: float, fn: Callable[[Dict[str, Any]], None]) -> "Subscription":
         """Calls `fn(stats)` every `interval` seconds with what `stats()` gives."""
-        key = _callbacks.keep(lambda s: fn(json.loads(s)))
+        return self._subscribe(lib.ndsr_on_stats, int(round(interval * 1000)),
+                               _callbacks.stats_trampoline, lambda s: fn(json.loads(s)))
+
+    def _subscribe(self, call: Any, first: Any, trampoline: Any,
+                   fn: Callable[..., None]) -> "Subscription":
+        """`call(handle, [first,] trampoline, key, free, &id)`: every ndsr_on_* function. From
+        the call on, the library owns `fn`'s key (it frees it even when the call fails)."""
+        h = self._handle()
+        key = _callbacks.keep(fn)
         sub = c_uint64()
-        check(lib.ndsr_on_stats(self._handle(), int(round(interval * 1000)),
-                                _callbacks.stats_trampoline, c_void_p(key),
-                                _callbacks.free_trampoline, byref(sub)))
+        leading = () if first is None else (first,)
+        check(call(h, *leading, trampoline, c_void_p(key),
+                   _callbacks.free_trampoline, byref(sub)))
         return Subscription(self, sub.value)
 
     # Discovery.
@@ -383,7 +379,7 @@ class Picker:
         buf = ctypes.create_string_buffer(256)
         n = c_size_t()
         rc = lib.ndsr_pick(self._p, _c(key), buf, len(buf), byref(n))
-        if rc == -6:  # longer than the buffer: n says how long
+        if rc == TooLarge.code:  # longer than the buffer: n says how long
             buf = ctypes.create_string_buffer(n.value + 1)
             rc = lib.ndsr_pick(self._p, _c(key), buf, len(buf), byref(n))
         check(rc)

@@ -129,8 +129,8 @@ pub fn service(name: &str, keys: &Keys) -> Result<Service, String> {
         true => Check::parse_url(&check_text, keys.get("expect").map(String::as_str))?,
         false => Check::Command(check_text),
     };
-    let seconds = |key: &str, alias: &str, default: f64| -> Result<Duration, String> {
-        match one_of(keys, key, alias)? {
+    let seconds = |key: &str, value: Option<String>, default: f64| -> Result<Duration, String> {
+        match value {
             None => Ok(Duration::from_secs_f64(default)),
             Some(v) => parse_seconds(&v).map_err(|e| format!("{key}: {e}")),
         }
@@ -149,18 +149,18 @@ pub fn service(name: &str, keys: &Keys) -> Result<Service, String> {
         path,
         data,
         check,
-        interval: seconds("interval", "refresh", 5.0)?,
-        timeout: seconds("timeout", "timeout", 2.0)?,
+        interval: seconds("interval", one_of(keys, "interval", "refresh")?, 5.0)?,
+        timeout: seconds("timeout", keys.get("timeout").cloned(), 2.0)?,
         rise: count("rise", 2)?,
         fall: count("fall", 3)?,
-        grace: seconds("grace", "grace", 5.0)?,
+        grace: seconds("grace", keys.get("grace").cloned(), 5.0)?,
     })
 }
 
 /// The value of `key` or of its zk_watcher alias (not both).
 fn one_of(keys: &Keys, key: &str, alias: &str) -> Result<Option<String>, String> {
     match (keys.get(key), keys.get(alias)) {
-        (Some(_), Some(_)) if key != alias => Err(format!("give `{key}` or `{alias}`, not both")),
+        (Some(_), Some(_)) => Err(format!("give `{key}` or `{alias}`, not both")),
         (Some(v), _) | (None, Some(v)) => Ok(Some(v.clone())),
         (None, None) => Ok(None),
     }
