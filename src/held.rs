@@ -8,7 +8,7 @@
 //! Each thread keeps a few released slots of its own (a "magazine", as slab allocators do), so
 //! that a reader taking and releasing snapshots in a loop does not touch the shared free stack.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -41,36 +41,52 @@ struct Held {
 /// Released slots a thread keeps for its next snapshots, at most.
 const SPARE: usize = 32;
 
-/// A thread's released slots (indexes), given back to the free stack when the thread ends.
-struct Spare(Vec<usize>);
+/// A thread's released slots (indexes), given back to the free stack when the thread ends. Cells
+/// in a fixed array: taking and giving back cost a few plain loads and stores.
+struct Spare {
+    slots: [Cell<u32>; SPARE],
+    len: Cell<usize>,
+}
 
 impl Drop for Spare {
     fn drop(&mut self) {
-        for index in self.0.drain(..) {
-            HELD.push(index);
+        for slot in &self.slots[..self.len.get()] {
+            HELD.push(slot.get() as usize);
         }
     }
 }
 
 thread_local! {
-    static SPARES: RefCell<Spare> = const { RefCell::new(Spare(Vec::new())) };
+    static SPARES: Spare = const {
+        Spare {
+            slots: [const { Cell::new(0) }; SPARE],
+            len: Cell::new(0),
+        }
+    };
 }
 
 /// A slot this thread released, if it kept one.
+#[inline(always)]
 fn take_spare() -> Option<usize> {
-    SPARES.try_with(|s| s.borrow_mut().0.pop()).ok().flatten()
+    SPARES
+        .try_with(|s| {
+            let len = s.len.get().checked_sub(1)?;
+            s.len.set(len);
+            Some(s.slots[len].get() as usize)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Keeps `index` for this thread's next snapshot, or gives it back to the free stack.
+#[inline(always)]
 fn give_back(index: usize) {
     let kept = SPARES.try_with(|s| {
-        let mut s = s.borrow_mut();
-        let room = s.0.len() < SPARE;
+        let len = s.len.get();
+        let room = len < SPARE;
         if room {
-            if s.0.capacity() == 0 {
-                s.0.reserve_exact(SPARE);
-            }
-            s.0.push(index);
+            s.slots[len].set(index as u32);
+            s.len.set(len + 1);
         }
         room
     });
@@ -89,6 +105,7 @@ static HELD: Held = Held {
 };
 
 /// Holds `doc` for a C caller; None when every slot is taken.
+#[inline(always)]
 pub fn hold(doc: Arc<Document>) -> Option<usize> {
     let index = take_spare()
         .or_else(|| HELD.pop())
@@ -104,6 +121,7 @@ pub fn hold(doc: Arc<Document>) -> Option<usize> {
 
 /// Releases what `number` holds; false when it holds nothing (released already, or not a
 /// number [`hold`] gave).
+#[inline(always)]
 pub fn release(number: usize) -> bool {
     let Some((index, slot, generation)) = HELD.lookup(number) else {
         return false;

@@ -26,7 +26,6 @@ struct Memo {
     doc: Weak<Document>,
 }
 
-#[derive(Default)]
 struct Memos {
     memos: Vec<Memo>,
     /// The next memo to replace when all are taken.
@@ -34,7 +33,12 @@ struct Memos {
 }
 
 thread_local! {
-    static MEMOS_OF_THREAD: RefCell<Memos> = RefCell::new(Memos::default());
+    static MEMOS_OF_THREAD: RefCell<Memos> = const {
+        RefCell::new(Memos {
+            memos: Vec::new(),
+            next: 0,
+        })
+    };
 }
 
 /// Forgets every thread's memos: a handle was closed, its session became unusable, or the
@@ -49,6 +53,7 @@ pub fn epoch() -> u64 {
 }
 
 /// The document this thread remembered for `path` of `handle`, if it is still current.
+#[inline(always)]
 pub fn recall(handle: usize, path: &[u8]) -> Option<Arc<Document>> {
     MEMOS_OF_THREAD
         .try_with(|m| {

@@ -64,6 +64,34 @@ pub unsafe extern "C" fn ndsr_snapshot_get(
     path: *const c_char,
     out: *mut *mut ndsr_snapshot_t,
 ) -> c_int {
+    guard(|| {
+        // The hot path, without a Result that may carry a message: the document this thread
+        // read last, still current, held at once.
+        if !path.is_null() && !out.is_null() {
+            // SAFETY: not NULL, NUL-terminated per the contract.
+            let name = unsafe { CStr::from_ptr(path) }.to_bytes();
+            if let Some(number) = Registry::recalled_for_c(h as usize, name).and_then(held::hold) {
+                // SAFETY: not NULL; valid per the contract.
+                unsafe { *out = number as *mut ndsr_snapshot_t };
+                return Status::Ok.code();
+            }
+        }
+        // SAFETY: per the contract.
+        unsafe { snapshot_get_slow(h, path, out) }
+    })
+}
+
+/// `ndsr_snapshot_get` past its hot path: the cache, or a read; every error reported.
+///
+/// # Safety
+/// As `ndsr_snapshot_get`.
+#[cold]
+#[inline(never)]
+unsafe fn snapshot_get_slow(
+    h: *mut ndsr_t,
+    path: *const c_char,
+    out: *mut *mut ndsr_snapshot_t,
+) -> c_int {
     status(|| {
         let out = arg_ptr(out, "out")?;
         // SAFETY: per the contract.
@@ -82,16 +110,22 @@ pub unsafe extern "C" fn ndsr_snapshot_get(
 /// handle is closed too. Never blocks.
 #[no_mangle]
 pub extern "C" fn ndsr_snapshot_release(s: *mut ndsr_snapshot_t) -> c_int {
+    guard(|| {
+        if s.is_null() || held::release(s as usize) {
+            return Status::Ok.code();
+        }
+        not_a_snapshot()
+    })
+}
+
+/// The refusal of a release of something that is not a held snapshot: out of the hot path.
+#[cold]
+#[inline(never)]
+fn not_a_snapshot() -> c_int {
     status(|| {
-        if s.is_null() {
-            return Ok(Status::Ok);
-        }
-        match held::release(s as usize) {
-            true => Ok(Status::Ok),
-            false => Err(Error::invalid(
-                "not a snapshot (released already, or never taken)",
-            )),
-        }
+        Err(Error::invalid(
+            "not a snapshot (released already, or never taken)",
+        ))
     })
 }
 
