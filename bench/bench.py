@@ -30,6 +30,9 @@ ZKSH = os.path.join(ROOT, "tests", "harness", "zk.sh")
 DRIVER = os.path.join(ROOT, "target", "bench", "driver")
 W8 = os.path.join(ROOT, "target", "bench", "w8")
 CLIENTS = ("ndsr", "zkc")
+# The C client's warm read of 10 children (W3) when issue 18 set W7's targets in ns (2026-11-28,
+# this machine): those targets are measured as ratios to it.
+C_WARM_READ_NS = 13.5
 NAMES = {"ndsr": "libndsr", "zkc": "ZooKeeper C client"}
 
 
@@ -238,12 +241,10 @@ def run_workloads(run, quick):
         run.setup(p + "/list", 0, 1000)
         run.setup(p + "/small", 0, 10)
         diffs = [run.driver("w7diff", p + "/list", f"r{r}", 100) for r in range(reps["w7"])]
-        snap = run.driver("w7snap", p + "/list", p + "/small", p + "/typed", 3)
+        snaps = [run.driver("w7snap", p + "/list", p + "/small", p + "/typed") for _ in range(reps["w7"])]
         run.rmr(p)
         rec = summarise({"ndsr": diffs})["ndsr"]
-        for key, vals in snap.items():
-            rec[key] = vals
-            rec[key[len("reps_"):]] = statistics.median(vals)
+        rec.update(summarise({"ndsr": snaps})["ndsr"])
         return {"ndsr": rec}
 
     timed("W1 register", w1)
@@ -318,20 +319,25 @@ def targets(res):
     row("M1 bytes per cached node", "M1 memory", "bytes_per_node", "<= 450",
         fig("M1 memory", "ndsr", "bytes_per_node") <= 450,
         fig("M1 memory", "ndsr", "bytes_per_node") / fig("M1 memory", "zkc", "bytes_per_node"))
-    w7, w3c = res["W7 diffs and snapshots"]["ndsr"], res["W3 warm get"]["zkc"]
+    w7 = res["W7 diffs and snapshots"]["ndsr"]
 
     def row7(label, key, target, ok, ratio=None, c_client=None):
         rows.append({"workload": "W7 diffs and snapshots", "metric": label, "key": key, "unit": "",
                      "libndsr": w7[key], "c_client": c_client, "ratio": ratio, "target": target,
                      "met": bool(ok)})
 
-    row7("W7 snapshot get+release, 10 children (ns)", "snapshot_ns_per_op_10_children", "<= 50 ns",
-         w7["snapshot_ns_per_op_10_children"] <= 50,
-         w7["snapshot_ns_per_op_10_children"] / w3c["ns_per_op_10_children"], w3c["ns_per_op_10_children"])
-    row7("W7 snapshot get+release, 1000 children (ns)", "snapshot_ns_per_op", "<= 50 ns",
-         w7["snapshot_ns_per_op"] <= 50, w7["snapshot_ns_per_op"] / w3c["ns_per_op"], w3c["ns_per_op"])
-    row7("W7 typed getter, integer (ns)", "child_int_ns", "<= 20 ns", w7["child_int_ns"] <= 20)
-    row7("W7 typed getter, string (ns)", "child_str_ns", "<= 20 ns", w7["child_str_ns"] <= 20)
+    def row7_ns(label, key, ns):
+        # The issue set these in ns on this machine when the C client's warm read took
+        # C_WARM_READ_NS; measured as the ratio to that read, timed in slices alternating with
+        # W7's own (driver.c, SLICES), so that the machine's speed of the moment cancels out.
+        limit = ns / C_WARM_READ_NS
+        row7(label, key, f"<= {ns} ns = {limit:.2f}x C", w7[key + "_vs_c"] <= limit,
+             w7[key + "_vs_c"], w7[key + "_c_read_ns"])
+
+    row7_ns("W7 snapshot get+release, 10 children (ns)", "snapshot_ns_per_op_10_children", 50)
+    row7_ns("W7 snapshot get+release, 1000 children (ns)", "snapshot_ns_per_op", 50)
+    row7_ns("W7 typed getter, integer (ns)", "child_int_ns", 20)
+    row7_ns("W7 typed getter, string (ns)", "child_str_ns", 20)
     w5c = res[w5]["zkc"]["p50_us"]
     row7("W7 W5 through diffs: change->diff p50 (us)", "p50_us", "-", True, w7["p50_us"] / w5c, w5c)
     row7("W7 W5 through diffs: requests per change", "server_requests_per_change", "<= 1.0",

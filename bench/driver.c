@@ -9,7 +9,8 @@
  *   driver w1|w2|w3|w4|w5|w6|m1 zkc|ndsr ARGS...
  *   driver w1mixed PREFIX [BLOCK]      W1 for both clients in one process (see w1_mixed)
  *   driver w7diff LIST TAG CYCLES      W5 through ndsr_on_diff (libndsr only)
- *   driver w7snap BIG SMALL TYPED REPS W3 through snapshots, and the typed getters (libndsr only)
+ *   driver w7snap BIG SMALL TYPED    W3 through snapshots, and the typed getters (libndsr only;
+ *                                    each next to the C client's warm read)
  *
  * Environment: BENCH_CONNECT (connect string), BENCH_PORT (the server's client port, for the
  * four-letter words), and for W6 BENCH_ZKSH + BENCH_BASE (the harness script and its directory,
@@ -60,6 +61,42 @@ static int64_t now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
+
+/* The hot-path reads (W3, W7) are timed in short slices, and a figure is the median slice: the
+ * host's noise comes in bursts of tens of milliseconds or more (this machine is a VM; a plain
+ * loop's speed varies 2x between bursts), and a burst then moves a few slices, not the figure.
+ * Every read is timed; no best case is picked. 35 slices of 20 ms: 0.7 s per figure. W7 also
+ * alternates its slices with slices of the C client's warm read (W3's), so that each of its
+ * figures has a ratio to the C client measured under the same conditions. */
+#define SLICES 35
+#define SLICE_NS 20000000LL
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(const double *v, int n) {
+    double s[SLICES];
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* Runs BODY in blocks of 256 for SLICE_NS and stores in OUT the ns per run of BODY. */
+#define TIME_SLICE(OUT, BODY)                                                    \
+    do {                                                                         \
+        long runs_ = 0;                                                          \
+        int64_t t0_ = now_ns(), t_;                                              \
+        do {                                                                     \
+            for (int k_ = 0; k_ < 256; k_++) {                                   \
+                BODY;                                                            \
+            }                                                                    \
+            runs_ += 256;                                                        \
+            t_ = now_ns();                                                       \
+        } while (t_ - t0_ < SLICE_NS);                                           \
+        (OUT) = (double)(t_ - t0_) / (double)runs_;                              \
+    } while (0)
 
 static void sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -904,30 +941,34 @@ static void w2(const char *kind, const char *list) {
     cl_close(c);
 }
 
-/* ns per cached read of `path`'s document, over 0.7 s. */
-static double warm_read(client_t *c, view_t *v, const char *path) {
-    long reads = 0;
-    int64_t t0 = now_ns(), t;
+/* ns per cached read of `path`'s document, over one slice. */
+static double warm_read_slice(client_t *c, view_t *v, const char *path) {
     volatile size_t sink = 0;
-    do {
-        for (int i = 0; i < 256; i++) {
-            if (c->ndsr) {
-                char *json;
-                size_t len;
-                if (ndsr_get_json(c->h, path, &json, &len) != NDSR_OK) die("get_json");
-                sink += len;
-                ndsr_string_free(json);
-            } else {
-                pthread_mutex_lock(&v->mu);
-                sink += (size_t)v->n + (size_t)(uintptr_t)v->kids;
-                pthread_mutex_unlock(&v->mu);
-            }
-        }
-        reads += 256;
-        t = now_ns();
-    } while (t - t0 < 700000000LL);
+    double ns;
+    if (c->ndsr) {
+        TIME_SLICE(ns, {
+            char *json;
+            size_t len;
+            if (ndsr_get_json(c->h, path, &json, &len) != NDSR_OK) die("get_json");
+            sink += len;
+            ndsr_string_free(json);
+        });
+    } else {
+        TIME_SLICE(ns, {
+            pthread_mutex_lock(&v->mu);
+            sink += (size_t)v->n + (size_t)(uintptr_t)v->kids;
+            pthread_mutex_unlock(&v->mu);
+        });
+    }
     (void)sink;
-    return (double)(t - t0) / (double)reads;
+    return ns;
+}
+
+/* ns per cached read of `path`'s document: the median of SLICES slices. */
+static double warm_read(client_t *c, view_t *v, const char *path) {
+    double ns[SLICES];
+    for (int k = 0; k < SLICES; k++) ns[k] = warm_read_slice(c, v, path);
+    return median_of(ns, SLICES);
 }
 
 static void w3(const char *kind, const char *big, const char *small, int reps) {
@@ -1064,49 +1105,65 @@ static void w6(const char *kind, const char *prefix) {
     cl_close(c);
 }
 
-/* ns per snapshot taken, counted and released, over 0.7 s. */
-static double snapshot_read(ndsr_t *h, const char *path) {
-    long reads = 0;
-    int64_t t0 = now_ns(), t;
+/* ns per snapshot taken, counted and released, over one slice. */
+static double snapshot_slice(ndsr_t *h, const char *path) {
     volatile size_t sink = 0;
-    do {
-        for (int i = 0; i < 256; i++) {
-            ndsr_snapshot_t *s;
-            if (ndsr_snapshot_get(h, path, &s) != NDSR_OK) die("snapshot_get");
-            sink += ndsr_snapshot_count(s);
-            ndsr_snapshot_release(s);
-        }
-        reads += 256;
-        t = now_ns();
-    } while (t - t0 < 700000000LL);
+    double ns;
+    TIME_SLICE(ns, {
+        ndsr_snapshot_t *s;
+        if (ndsr_snapshot_get(h, path, &s) != NDSR_OK) die("snapshot_get");
+        sink += ndsr_snapshot_count(s);
+        ndsr_snapshot_release(s);
+    });
     (void)sink;
-    return (double)(t - t0) / (double)reads;
+    return ns;
 }
 
-/* ns per typed read of a child's key (an integer, or a string), over 0.7 s. */
-static double typed_read(ndsr_snapshot_t *s, int string) {
-    long reads = 0;
-    size_t n = ndsr_snapshot_count(s);
-    int64_t t0 = now_ns(), t;
+/* ns per typed read of a child's key (an integer, or a string), child by child as a reader
+ * walks a list, over one slice. */
+static double typed_slice(ndsr_snapshot_t *s, int string) {
+    size_t n = ndsr_snapshot_count(s), i = 0;
     volatile int64_t sink = 0;
-    do {
-        /* Child by child, as a reader walks a list (no division in the loop). */
-        for (size_t k = 0, i = 0; k < 256; k++, i = i + 1 == n ? 0 : i + 1) {
+    double ns;
+    if (string) {
+        TIME_SLICE(ns, {
+            sink += (int64_t)(uintptr_t)ndsr_snapshot_child_str(s, i, "host");
+            i = i + 1 == n ? 0 : i + 1; /* no division in the loop */
+        });
+    } else {
+        TIME_SLICE(ns, {
             int64_t v = 0;
-            if (string) sink += (int64_t)(uintptr_t)ndsr_snapshot_child_str(s, i, "host");
-            else if (ndsr_snapshot_child_int(s, i, "port", &v) == NDSR_OK) sink += v;
-        }
-        reads += 256;
-        t = now_ns();
-    } while (t - t0 < 700000000LL);
+            if (ndsr_snapshot_child_int(s, i, "port", &v) == NDSR_OK) sink += v;
+            i = i + 1 == n ? 0 : i + 1;
+        });
+    }
     (void)sink;
-    return (double)(t - t0) / (double)reads;
+    return ns;
+}
+
+/* One W7 read figure: SLICES slices of it (kind 0: snapshots of `path`, 1: integer getter,
+ * 2: string getter), each next to a slice of the C client's warm read of `ref` (W3's), the
+ * order alternating. Prints "name":ns, "name_c_read_ns":ns, "name_vs_c":ratio (medians; the
+ * ratio's is of the slice pairs). */
+static void w7_read_figure(const char *name, int kind, ndsr_t *h, const char *path,
+                           ndsr_snapshot_t *s, client_t *zkc, view_t *ref, const char *ref_path) {
+    double ours[SLICES], theirs[SLICES], ratio[SLICES];
+    for (int k = 0; k < SLICES; k++) {
+        if (k % 2) theirs[k] = warm_read_slice(zkc, ref, ref_path);
+        ours[k] = kind == 0 ? snapshot_slice(h, path) : typed_slice(s, kind == 2);
+        if (k % 2 == 0) theirs[k] = warm_read_slice(zkc, ref, ref_path);
+        ratio[k] = ours[k] / theirs[k];
+    }
+    printf("\"%s\":%.1f,\"%s_c_read_ns\":%.1f,\"%s_vs_c\":%.2f", name, median_of(ours, SLICES),
+           name, median_of(theirs, SLICES), name, median_of(ratio, SLICES));
 }
 
 /* W7 (snapshots): W3's reads through ndsr_snapshot_get/release, and the typed getters on a list
- * of 10 children whose data is JSON with a string and an integer key. */
-static void w7_snapshots(const char *big, const char *small, const char *typed, int reps) {
-    client_t *c = cl_open("ndsr");
+ * of 10 children whose data is JSON with a string and an integer key; each figure side by side
+ * with the C client's warm read (see SLICES). */
+static void w7_snapshots(const char *big, const char *small, const char *typed) {
+    client_t *c = cl_open("ndsr"), *zkc = cl_open("zkc");
+    view_t *ref_big = cl_watch(zkc, big, 0), *ref_small = cl_watch(zkc, small, 0);
     char *json, p[600];
     ndsr_check(ndsr_get_json(c->h, big, &json, NULL), "get_json");
     ndsr_string_free(json);
@@ -1125,20 +1182,17 @@ static void w7_snapshots(const char *big, const char *small, const char *typed, 
     int64_t port = 0;
     ndsr_check(ndsr_snapshot_child_int(s, 3, "port", &port), "child_int");
     if (port != 8080 || strcmp(ndsr_snapshot_child_str(s, 3, "host"), "10.1.2.3") != 0) die("typed reads");
-    const char *names[] = {"reps_snapshot_ns_per_op", "reps_snapshot_ns_per_op_10_children",
-                           "reps_child_int_ns", "reps_child_str_ns"};
     printf("{");
-    for (int k = 0; k < 4; k++) {
-        printf("%s\"%s\":[", k ? "," : "", names[k]);
-        for (int r = 0; r < reps; r++) {
-            double ns = k == 0 ? snapshot_read(c->h, big) : k == 1 ? snapshot_read(c->h, small)
-                                                                   : typed_read(s, k == 3);
-            printf("%s%.1f", r ? "," : "", ns);
-        }
-        printf("]");
-    }
+    w7_read_figure("snapshot_ns_per_op", 0, c->h, big, NULL, zkc, ref_big, big);
+    printf(",");
+    w7_read_figure("snapshot_ns_per_op_10_children", 0, c->h, small, NULL, zkc, ref_small, small);
+    printf(",");
+    w7_read_figure("child_int_ns", 1, c->h, NULL, s, zkc, ref_small, small);
+    printf(",");
+    w7_read_figure("child_str_ns", 2, c->h, NULL, s, zkc, ref_small, small);
     printf("}\n");
     ndsr_snapshot_release(s);
+    cl_close(zkc);
     cl_close(c);
 }
 
@@ -1197,7 +1251,7 @@ int main(int argc, char **argv) {
     else if ((strcmp(cmd, "w4") == 0 || strcmp(cmd, "w5") == 0) && argc == 6)
         churn(argv[2], argv[3], argv[4], atoi(argv[5]), 0);
     else if (strcmp(cmd, "w7diff") == 0 && argc == 5) churn("ndsr", argv[2], argv[3], atoi(argv[4]), 1);
-    else if (strcmp(cmd, "w7snap") == 0 && argc == 6) w7_snapshots(argv[2], argv[3], argv[4], atoi(argv[5]));
+    else if (strcmp(cmd, "w7snap") == 0 && argc == 5) w7_snapshots(argv[2], argv[3], argv[4]);
     else if (strcmp(cmd, "w6") == 0 && argc == 4) w6(argv[2], argv[3]);
     else if (strcmp(cmd, "m1") == 0 && argc == 4) m1(argv[2], argv[3]);
     else die("bad arguments for %s", cmd);

@@ -322,17 +322,25 @@ impl Document {
     /// for that child).
     #[inline]
     fn field(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&Field> {
-        let all = self
-            .fields
-            .get_or_init(|| (0..self.children.len()).map(|_| OnceLock::new()).collect());
-        let fields = all
-            .get(i)?
-            .get_or_init(|| parse_fields(self.child_json(i).unwrap_or("null")));
+        let all = self.fields.get_or_init(|| self.no_fields_yet());
+        let fields = all.get(i)?.get_or_init(|| self.fields_of(i));
         let key = key.as_ref();
         fields
             .iter()
             .find(|(k, _)| same_bytes(k, key))
             .map(|(_, v)| v)
+    }
+
+    /// A place for each child's keys, none parsed yet (made at the first typed read).
+    #[cold]
+    fn no_fields_yet(&self) -> Box<[OnceLock<Fields>]> {
+        (0..self.children.len()).map(|_| OnceLock::new()).collect()
+    }
+
+    /// Child `i`'s keys, parsed (at its first typed read).
+    #[cold]
+    fn fields_of(&self, i: usize) -> Fields {
+        parse_fields(self.child_json(i).unwrap_or("null"))
     }
 }
 
@@ -379,6 +387,7 @@ fn stat_of(v: &Value) -> Option<Stat> {
 }
 
 /// A child's top-level keys (none when its data is not a JSON object).
+#[cold]
 fn parse_fields(json: &str) -> Fields {
     let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
         return Box::default();

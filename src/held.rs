@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::document::Document;
+use crate::reader;
 
 /// Slots per chunk, and chunks at most: about four million snapshots held at once.
 const CHUNK: usize = 4096;
@@ -41,14 +42,44 @@ struct Held {
 /// Released slots a thread keeps for its next snapshots, at most.
 const SPARE: usize = 32;
 
-/// A thread's released slots (indexes), given back to the free stack when the thread ends. Cells
-/// in a fixed array: taking and giving back cost a few plain loads and stores.
-struct Spare {
+/// A thread's released slots (indexes), kept for its next snapshots (see `reader`) and given
+/// back to the free stack when the thread ends. Cells in a fixed array: taking and giving back
+/// cost a few plain loads and stores.
+pub struct Spares {
     slots: [Cell<u32>; SPARE],
     len: Cell<usize>,
 }
 
-impl Drop for Spare {
+impl Spares {
+    pub const fn new() -> Spares {
+        Spares {
+            slots: [const { Cell::new(0) }; SPARE],
+            len: Cell::new(0),
+        }
+    }
+
+    /// A slot this thread released, if it kept one.
+    #[inline(always)]
+    fn take(&self) -> Option<usize> {
+        let len = self.len.get().checked_sub(1)?;
+        self.len.set(len);
+        Some(self.slots[len].get() as usize)
+    }
+
+    /// Keeps `index`; false when full.
+    #[inline(always)]
+    fn keep(&self, index: usize) -> bool {
+        let len = self.len.get();
+        let room = len < SPARE;
+        if room {
+            self.slots[len].set(index as u32);
+            self.len.set(len + 1);
+        }
+        room
+    }
+}
+
+impl Drop for Spares {
     fn drop(&mut self) {
         for slot in &self.slots[..self.len.get()] {
             HELD.push(slot.get() as usize);
@@ -56,41 +87,10 @@ impl Drop for Spare {
     }
 }
 
-thread_local! {
-    static SPARES: Spare = const {
-        Spare {
-            slots: [const { Cell::new(0) }; SPARE],
-            len: Cell::new(0),
-        }
-    };
-}
-
-/// A slot this thread released, if it kept one.
-#[inline(always)]
-fn take_spare() -> Option<usize> {
-    SPARES
-        .try_with(|s| {
-            let len = s.len.get().checked_sub(1)?;
-            s.len.set(len);
-            Some(s.slots[len].get() as usize)
-        })
-        .ok()
-        .flatten()
-}
-
 /// Keeps `index` for this thread's next snapshot, or gives it back to the free stack.
 #[inline(always)]
 fn give_back(index: usize) {
-    let kept = SPARES.try_with(|s| {
-        let len = s.len.get();
-        let room = len < SPARE;
-        if room {
-            s.slots[len].set(index as u32);
-            s.len.set(len + 1);
-        }
-        room
-    });
-    if kept != Ok(true) {
+    if reader::with(|r| r.spares.keep(index)) != Some(true) {
         HELD.push(index);
     }
 }
@@ -105,11 +105,27 @@ static HELD: Held = Held {
 };
 
 /// Holds `doc` for a C caller; None when every slot is taken.
-#[inline(always)]
 pub fn hold(doc: Arc<Document>) -> Option<usize> {
-    let index = take_spare()
-        .or_else(|| HELD.pop())
-        .or_else(|| HELD.fresh())?;
+    let spare = reader::with(|r| r.spares.take()).flatten();
+    hold_in(spare, doc)
+}
+
+/// Holds the document this thread read last for `path` of the C handle `handle` (see `memo`)
+/// if it is still current: the hot path of `ndsr_snapshot_get`, one lookup of the thread's
+/// state for both. None: not remembered, or every slot taken.
+#[inline(always)]
+pub fn hold_recalled(handle: usize, path: &[u8]) -> Option<usize> {
+    reader::with(|r| {
+        let doc = r.memos.recall(handle, path)?;
+        hold_in(r.spares.take(), doc)
+    })
+    .flatten()
+}
+
+/// Holds `doc` in `spare` (a slot this thread released), else in a free or new slot.
+#[inline(always)]
+fn hold_in(spare: Option<usize>, doc: Arc<Document>) -> Option<usize> {
+    let index = spare.or_else(|| HELD.pop()).or_else(|| HELD.fresh())?;
     let slot = HELD.slot(index)?;
     slot.doc
         .store(Arc::into_raw(doc).cast_mut(), Ordering::Relaxed);

@@ -45,6 +45,7 @@ mod logging;
 mod memo;
 mod options;
 mod path;
+mod reader;
 mod registration;
 mod runtime;
 mod session;

@@ -8,11 +8,12 @@
 //! current one of its path: the cache marks a replaced document superseded. A memo holds a weak
 //! reference: it never keeps a replaced document's contents alive.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::document::{same_bytes, Document};
+use crate::reader;
 
 /// Memos a thread keeps (the paths it read last).
 const MEMOS: usize = 8;
@@ -26,19 +27,11 @@ struct Memo {
     doc: Weak<Document>,
 }
 
-struct Memos {
-    memos: Vec<Memo>,
+/// A thread's memos (kept in its `reader` state).
+pub struct Memos {
+    memos: RefCell<Vec<Memo>>,
     /// The next memo to replace when all are taken.
-    next: usize,
-}
-
-thread_local! {
-    static MEMOS_OF_THREAD: RefCell<Memos> = const {
-        RefCell::new(Memos {
-            memos: Vec::new(),
-            next: 0,
-        })
-    };
+    next: Cell<usize>,
 }
 
 /// Forgets every thread's memos: a handle was closed, its session became unusable, or the
@@ -55,48 +48,58 @@ pub fn epoch() -> u64 {
 /// The document this thread remembered for `path` of `handle`, if it is still current.
 #[inline(always)]
 pub fn recall(handle: usize, path: &[u8]) -> Option<Arc<Document>> {
-    MEMOS_OF_THREAD
-        .try_with(|m| {
-            let m = m.borrow();
-            let memo = m
-                .memos
-                .iter()
-                .find(|m| m.handle == handle && same_bytes(m.path.as_bytes(), path))?;
-            if memo.epoch != epoch() {
-                return None;
-            }
-            let doc = memo.doc.upgrade()?;
-            (!doc.is_superseded()).then_some(doc)
-        })
-        .ok()
-        .flatten()
+    reader::with(|r| r.memos.recall(handle, path)).flatten()
 }
 
 /// Remembers `doc` as the document of `path` of `handle`, found by a lookup that began at
 /// `epoch`.
 pub fn remember(handle: usize, path: &str, epoch: u64, doc: &Arc<Document>) {
-    let _ = MEMOS_OF_THREAD.try_with(|m| {
-        let mut m = m.borrow_mut();
+    reader::with(|r| r.memos.remember(handle, path, epoch, doc));
+}
+
+impl Memos {
+    pub const fn new() -> Memos {
+        Memos {
+            memos: RefCell::new(Vec::new()),
+            next: Cell::new(0),
+        }
+    }
+
+    /// The document remembered for `path` of `handle`, if it is still current.
+    #[inline(always)]
+    pub fn recall(&self, handle: usize, path: &[u8]) -> Option<Arc<Document>> {
+        let memos = self.memos.borrow();
+        let memo = memos
+            .iter()
+            .find(|m| m.handle == handle && same_bytes(m.path.as_bytes(), path))?;
+        if memo.epoch != epoch() {
+            return None;
+        }
+        let doc = memo.doc.upgrade()?;
+        (!doc.is_superseded()).then_some(doc)
+    }
+
+    fn remember(&self, handle: usize, path: &str, epoch: u64, doc: &Arc<Document>) {
+        let mut memos = self.memos.borrow_mut();
         let memo = Memo {
             handle,
             path: path.into(),
             epoch,
             doc: Arc::downgrade(doc),
         };
-        if let Some(i) = m
-            .memos
+        if let Some(i) = memos
             .iter()
             .position(|m| m.handle == handle && *m.path == *path)
         {
-            m.memos[i] = memo;
-        } else if m.memos.len() < MEMOS {
-            m.memos.push(memo);
+            memos[i] = memo;
+        } else if memos.len() < MEMOS {
+            memos.push(memo);
         } else {
-            let i = m.next;
-            m.memos[i] = memo;
-            m.next = (i + 1) % MEMOS;
+            let i = self.next.get();
+            memos[i] = memo;
+            self.next.set((i + 1) % MEMOS);
         }
-    });
+    }
 }
 
 #[cfg(test)]

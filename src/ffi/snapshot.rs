@@ -70,7 +70,7 @@ pub unsafe extern "C" fn ndsr_snapshot_get(
         if !path.is_null() && !out.is_null() {
             // SAFETY: not NULL, NUL-terminated per the contract.
             let name = unsafe { CStr::from_ptr(path) }.to_bytes();
-            if let Some(number) = Registry::recalled_for_c(h as usize, name).and_then(held::hold) {
+            if let Some(number) = held::hold_recalled(h as usize, name) {
                 // SAFETY: not NULL; valid per the contract.
                 unsafe { *out = number as *mut ndsr_snapshot_t };
                 return Status::Ok.code();
@@ -256,6 +256,8 @@ pub unsafe extern "C" fn ndsr_snapshot_child_int(
 ///
 /// # Safety
 /// `key` is NULL or a NUL-terminated string.
+#[cold]
+#[inline(never)]
 unsafe fn child_int_failure(s: *const ndsr_snapshot_t, i: usize, key: *const c_char) -> c_int {
     status(|| {
         // SAFETY: per the contract.
