@@ -1,12 +1,14 @@
 //! The documents C callers hold (`ndsr_snapshot_t`), each under a number made of a slot and a
-//! generation, so that a number released already (or never issued) is recognised and refused
+//! count, so that a number released already (or never issued) is recognised and refused
 //! instead of touching freed memory.
 //!
 //! Lock-free, so that a `fork()` can never leave it locked: slots live in chunks that are never
-//! freed, and free slots form a stack whose head carries a tag against ABA. A reader checks the
-//! slot's generation with one atomic load; taking and releasing cost a few atomic operations.
-//! Each thread keeps a few released slots of its own (a "magazine", as slab allocators do), so
-//! that a reader taking and releasing snapshots in a loop does not touch the shared free stack.
+//! freed. Each thread owns a few slots (see `reader`): it takes them with plain stores, and a
+//! release, from any thread, is one compare-and-swap, with no lookup of the releasing thread's
+//! storage. So a reader taking and releasing snapshots in a loop touches nothing shared but the
+//! document's reference count. The other slots are pooled: free ones form a stack whose head
+//! carries a tag against ABA. When a thread ends, its slots join the pool: at once if free, at
+//! their release if held.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -18,16 +20,22 @@ use crate::reader;
 /// Slots per chunk, and chunks at most: about four million snapshots held at once.
 const CHUNK: usize = 4096;
 const CHUNKS: usize = 1024;
-/// Bits of a number for the slot (index + 1); the rest carry the generation.
+/// Bits of a number for the slot (index + 1); the rest carry the slot's count.
 const SLOT_BITS: u32 = 23;
-const GEN_BITS: u32 = usize::BITS - SLOT_BITS;
+const COUNT_BITS: u32 = usize::BITS - SLOT_BITS;
+
+/// A slot's state: HELD while it holds a document; POOLED while it belongs to the pool (no
+/// live thread owns it); above them, a count bumped at each release, so that each hold of a
+/// slot has a number of its own.
+const HELD_BIT: usize = 1;
+const POOLED: usize = 2;
+const COUNT_ONE: usize = 4;
 
 struct Slot {
-    /// Odd while held. Bumped at each take and each release.
-    generation: AtomicUsize,
-    /// The held document (`Arc::into_raw`), or NULL.
+    state: AtomicUsize,
+    /// The held document (`Arc::into_raw`); written only by the slot's taker while it is free.
     doc: AtomicPtr<Document>,
-    /// The next free slot (index + 1; 0: none), while this one is free.
+    /// The next free slot (index + 1; 0: none), while this one is free in the pool.
     next_free: AtomicU32,
 }
 
@@ -35,64 +43,102 @@ struct Held {
     chunks: [AtomicPtr<Slot>; CHUNKS],
     /// Slots handed out so far (each one taken at least once).
     used: AtomicU32,
-    /// The free stack: tag << 32 | (index + 1).
+    /// The pool's free stack: tag << 32 | (index + 1).
     free: AtomicU64,
 }
 
-/// Released slots a thread keeps for its next snapshots, at most.
-const SPARE: usize = 32;
+/// Slots a thread owns, at most.
+const OWNED: usize = 8;
 
-/// A thread's released slots (indexes), kept for its next snapshots (see `reader`) and given
-/// back to the free stack when the thread ends. Cells in a fixed array: taking and giving back
-/// cost a few plain loads and stores.
-pub struct Spares {
-    slots: [Cell<u32>; SPARE],
+/// The slots a thread owns (kept in its `reader` state): it alone takes them, so taking one is
+/// a load and two stores. They join the pool when the thread ends.
+pub struct Owned {
+    slots: [Cell<*const Slot>; OWNED],
+    indexes: [Cell<u32>; OWNED],
     len: Cell<usize>,
 }
 
-impl Spares {
-    pub const fn new() -> Spares {
-        Spares {
-            slots: [const { Cell::new(0) }; SPARE],
+impl Owned {
+    pub const fn new() -> Owned {
+        Owned {
+            slots: [const { Cell::new(std::ptr::null()) }; OWNED],
+            indexes: [const { Cell::new(0) }; OWNED],
             len: Cell::new(0),
         }
     }
 
-    /// A slot this thread released, if it kept one.
+    /// Holds `doc` in a free slot of this thread's, else in a slot it takes from the pool
+    /// (kept if it owns fewer than OWNED, else pooled again at its release).
     #[inline(always)]
-    fn take(&self) -> Option<usize> {
-        let len = self.len.get().checked_sub(1)?;
-        self.len.set(len);
-        Some(self.slots[len].get() as usize)
+    fn hold(&self, doc: Arc<Document>) -> Option<usize> {
+        for k in 0..self.len.get() {
+            // SAFETY: slots live in chunks that are never freed.
+            let slot = unsafe { &*self.slots[k].get() };
+            let state = slot.state.load(Ordering::Acquire);
+            if state & HELD_BIT == 0 {
+                return Some(take(slot, self.indexes[k].get() as usize, state, doc));
+            }
+        }
+        self.hold_in_pool(doc)
     }
 
-    /// Keeps `index`; false when full.
-    #[inline(always)]
-    fn keep(&self, index: usize) -> bool {
+    /// Holds `doc` in a slot from the pool, which becomes this thread's if it has room.
+    #[cold]
+    fn hold_in_pool(&self, doc: Arc<Document>) -> Option<usize> {
         let len = self.len.get();
-        let room = len < SPARE;
-        if room {
-            self.slots[len].set(index as u32);
+        hold_in_pool(doc, |slot, index| {
+            if len == OWNED {
+                return false;
+            }
+            self.slots[len].set(slot);
+            self.indexes[len].set(index as u32);
             self.len.set(len + 1);
-        }
-        room
+            true
+        })
     }
 }
 
-impl Drop for Spares {
+/// Holds `doc` in a slot from the pool; `own(slot, index)` says whether a thread takes the
+/// slot as its own (else it goes back to the pool at its release).
+fn hold_in_pool(doc: Arc<Document>, own: impl FnOnce(&Slot, usize) -> bool) -> Option<usize> {
+    let index = HELD.pop().or_else(|| HELD.fresh())?;
+    let slot = HELD.slot(index)?;
+    // Ours alone until held: off the stack (or new), and no thread owns it.
+    let state = slot.state.load(Ordering::Acquire) & !POOLED;
+    let state = if own(slot, index) {
+        state
+    } else {
+        state | POOLED
+    };
+    Some(take(slot, index, state, doc))
+}
+
+impl Drop for Owned {
     fn drop(&mut self) {
-        for slot in &self.slots[..self.len.get()] {
-            HELD.push(slot.get() as usize);
+        for k in 0..self.len.get() {
+            // SAFETY: slots live in chunks that are never freed.
+            let slot = unsafe { &*self.slots[k].get() };
+            let was = slot.state.fetch_or(POOLED, Ordering::AcqRel);
+            // A free slot joins the pool now; a held one at its release (which sees POOLED).
+            if was & HELD_BIT == 0 {
+                HELD.push(self.indexes[k].get() as usize);
+            }
         }
     }
 }
 
-/// Keeps `index` for this thread's next snapshot, or gives it back to the free stack.
+/// Makes `slot` (free, whose state is `state`, and nobody else's to take) hold `doc`.
 #[inline(always)]
-fn give_back(index: usize) {
-    if reader::with(|r| r.spares.keep(index)) != Some(true) {
-        HELD.push(index);
-    }
+fn take(slot: &Slot, index: usize, state: usize, doc: Arc<Document>) -> usize {
+    slot.doc
+        .store(Arc::into_raw(doc).cast_mut(), Ordering::Relaxed);
+    // Nobody else writes a free slot's state: a plain store publishes the document.
+    slot.state.store(state | HELD_BIT, Ordering::Release);
+    number(index, state)
+}
+
+fn number(index: usize, state: usize) -> usize {
+    (index + 1) << COUNT_BITS | (state / COUNT_ONE) & count_mask()
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -106,8 +152,12 @@ static HELD: Held = Held {
 
 /// Holds `doc` for a C caller; None when every slot is taken.
 pub fn hold(doc: Arc<Document>) -> Option<usize> {
-    let spare = reader::with(|r| r.spares.take()).flatten();
-    hold_in(spare, doc)
+    let mut doc = Some(doc);
+    if let Some(number) = reader::with(|r| doc.take().and_then(|d| r.owned.hold(d))) {
+        return number;
+    }
+    // The thread is ending (its state gone): a slot from the pool.
+    hold_in_pool(doc?, |_, _| false)
 }
 
 /// Holds the document this thread read last for `path` of the C handle `handle` (see `memo`)
@@ -117,46 +167,37 @@ pub fn hold(doc: Arc<Document>) -> Option<usize> {
 pub fn hold_recalled(handle: usize, path: &[u8]) -> Option<usize> {
     reader::with(|r| {
         let doc = r.memos.recall(handle, path)?;
-        hold_in(r.spares.take(), doc)
+        r.owned.hold(doc)
     })
     .flatten()
-}
-
-/// Holds `doc` in `spare` (a slot this thread released), else in a free or new slot.
-#[inline(always)]
-fn hold_in(spare: Option<usize>, doc: Arc<Document>) -> Option<usize> {
-    let index = spare.or_else(|| HELD.pop()).or_else(|| HELD.fresh())?;
-    let slot = HELD.slot(index)?;
-    slot.doc
-        .store(Arc::into_raw(doc).cast_mut(), Ordering::Relaxed);
-    // The slot is ours (free, taken off the stack): a plain store publishes it.
-    let generation = slot.generation.load(Ordering::Relaxed).wrapping_add(1);
-    slot.generation.store(generation, Ordering::Release);
-    Some((index + 1) << GEN_BITS | (generation & gen_mask()))
 }
 
 /// Releases what `number` holds; false when it holds nothing (released already, or not a
 /// number [`hold`] gave).
 #[inline(always)]
 pub fn release(number: usize) -> bool {
-    let Some((index, slot, generation)) = HELD.lookup(number) else {
+    let Some((index, slot, mut state)) = HELD.lookup(number) else {
         return false;
     };
-    let next = generation.wrapping_add(1);
-    if slot
-        .generation
-        .compare_exchange(generation, next, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return false;
-    }
-    // The slot is ours until pushed back (the generation is even: nobody holds or takes it).
+    // Read while held: once free, the slot's owner may take it again at once.
     let doc = slot.doc.load(Ordering::Acquire);
-    if !doc.is_null() {
-        // SAFETY: stored by `hold` from `Arc::into_raw`, and released once (the exchange).
-        drop(unsafe { Arc::from_raw(doc) });
+    loop {
+        let next = (state & !HELD_BIT) + COUNT_ONE;
+        match slot
+            .state
+            .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => break,
+            // Released by another thread meanwhile (false), or pooled by its owner's end.
+            Err(now) if holds(now, number) => state = now,
+            Err(_) => return false,
+        }
     }
-    give_back(index);
+    // SAFETY: stored by `take` from `Arc::into_raw`, and released once (the exchange).
+    drop(unsafe { Arc::from_raw(doc) });
+    if state & POOLED != 0 {
+        HELD.push(index);
+    }
     true
 }
 
@@ -166,13 +207,19 @@ pub fn release(number: usize) -> bool {
 pub fn with<T>(number: usize, f: impl FnOnce(&Document) -> T) -> Option<T> {
     let (_, slot, _) = HELD.lookup(number)?;
     let doc = slot.doc.load(Ordering::Acquire);
-    // SAFETY: held (the generation matched), so `doc` is a live `Arc::into_raw` pointer until
-    // the release the caller does not make meanwhile.
+    // SAFETY: held (the state matched), so `doc` is a live `Arc::into_raw` pointer until the
+    // release the caller does not make meanwhile.
     unsafe { doc.as_ref() }.map(f)
 }
 
-fn gen_mask() -> usize {
-    (1usize << GEN_BITS) - 1
+/// Whether a slot in `state` holds `number`'s hold.
+#[inline(always)]
+fn holds(state: usize, number: usize) -> bool {
+    state & HELD_BIT != 0 && (state / COUNT_ONE) & count_mask() == number & count_mask()
+}
+
+fn count_mask() -> usize {
+    (1usize << COUNT_BITS) - 1
 }
 
 impl Held {
@@ -184,14 +231,13 @@ impl Held {
         (!chunk.is_null()).then(|| unsafe { &*chunk.add(index % CHUNK) })
     }
 
-    /// The slot of a held `number`, with its index and full generation.
+    /// The slot of a held `number`, with its index and state.
     #[inline]
     fn lookup(&self, number: usize) -> Option<(usize, &Slot, usize)> {
-        let index = (number >> GEN_BITS).checked_sub(1)?;
+        let index = (number >> COUNT_BITS).checked_sub(1)?;
         let slot = self.slot(index)?;
-        let generation = slot.generation.load(Ordering::Acquire);
-        let held = generation % 2 == 1 && generation & gen_mask() == number & gen_mask();
-        held.then_some((index, slot, generation))
+        let state = slot.state.load(Ordering::Acquire);
+        holds(state, number).then_some((index, slot, state))
     }
 
     /// A slot never used before (its chunk made if need be).
@@ -205,7 +251,7 @@ impl Held {
         if cell.load(Ordering::Acquire).is_null() {
             let chunk: Box<[Slot]> = (0..CHUNK)
                 .map(|_| Slot {
-                    generation: AtomicUsize::new(0),
+                    state: AtomicUsize::new(0),
                     doc: AtomicPtr::new(std::ptr::null_mut()),
                     next_free: AtomicU32::new(0),
                 })
@@ -306,6 +352,65 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+        assert_eq!(Arc::strong_count(&d), 1);
+    }
+
+    /// Free slots in the pool now (walked without taking them: a count, exact when nothing
+    /// else takes or gives back meanwhile).
+    fn pooled_free() -> usize {
+        let mut count = 0;
+        let mut next = HELD.free.load(Ordering::Acquire) as u32;
+        while let Some(index) = next.checked_sub(1) {
+            count += 1;
+            next = HELD
+                .slot(index as usize)
+                .unwrap()
+                .next_free
+                .load(Ordering::Acquire);
+        }
+        count
+    }
+
+    #[test]
+    fn snapshots_released_on_other_threads_and_after_their_owners_end() {
+        let d = doc("4");
+        // Held on one thread, released on another, while the first keeps taking.
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let releaser = std::thread::spawn(move || rx.iter().filter(|&n| release(n)).count());
+        let taker = {
+            let d = d.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    tx.send(hold(d.clone()).unwrap()).unwrap();
+                }
+            })
+        };
+        taker.join().unwrap();
+        assert_eq!(releaser.join().unwrap(), 20_000);
+        assert_eq!(Arc::strong_count(&d), 1);
+        // Threads that end with their slots free, and with one still held: every slot goes
+        // back to the pool (at the thread's end, or at the held one's release), so a hundred
+        // threads use about as many slots as one (other tests take a few meanwhile).
+        let (used, pooled) = (HELD.used.load(Ordering::Relaxed), pooled_free());
+        for _ in 0..100 {
+            let d = d.clone();
+            let kept = std::thread::spawn(move || {
+                let numbers: Vec<usize> = (0..3).map(|_| hold(d.clone()).unwrap()).collect();
+                assert!(release(numbers[0]) && release(numbers[1]));
+                numbers[2]
+            })
+            .join()
+            .unwrap();
+            assert!(
+                with(kept, |x| x.data_json() == "4").unwrap(),
+                "held past its thread"
+            );
+            assert!(release(kept));
+            assert!(!release(kept));
+        }
+        let fresh = (HELD.used.load(Ordering::Relaxed) - used) as usize;
+        let lost = fresh + pooled.saturating_sub(pooled_free());
+        assert!(lost < 50, "{lost} slots lost to 100 threads of 3 snapshots");
         assert_eq!(Arc::strong_count(&d), 1);
     }
 }

@@ -1,23 +1,23 @@
 //! What a thread that reads through the C API keeps for its next reads: the documents it read
-//! last ([`memo::Memos`]) and the snapshot slots it released ([`held::Spares`]). One
+//! last ([`memo::Memos`]) and the snapshot slots it owns ([`held::Owned`]). One
 //! thread-local for both, so that `ndsr_snapshot_get`'s hot path finds the document and a slot
 //! for it with one lookup of the thread's storage (a call into the dynamic loader, for a
 //! shared library).
 
-use crate::held::Spares;
+use crate::held::Owned;
 use crate::memo::Memos;
 
 /// A thread's reading state.
 pub struct Reader {
     pub memos: Memos,
-    pub spares: Spares,
+    pub owned: Owned,
 }
 
 thread_local! {
     static READER: Reader = const {
         Reader {
             memos: Memos::new(),
-            spares: Spares::new(),
+            owned: Owned::new(),
         }
     };
 }
