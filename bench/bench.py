@@ -13,7 +13,10 @@ repetition alternating which client goes first, writes a JSON result file and pr
 The workloads and their rules are those of the reference figures (see the README's
 "Benchmarks" section): 10 s sessions, CLOCK_MONOTONIC, 60-byte child data, requests counted by
 the server (`cons` recved of the measured session). Each figure is the median of the
-repetitions; every record keeps each repetition's value (`reps_*`).
+repetitions; every record keeps each repetition's value (`reps_*`). The hot-path reads (W3, W7)
+are timed in 20 ms slices, a repetition's figure being the median slice (this machine's speed
+moves in bursts); W7's slices alternate with slices of the C client's warm read, and W7's ns
+targets, set when that read took C_WARM_READ_NS, are judged on the ratio to it.
 """
 import argparse
 import datetime
