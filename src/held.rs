@@ -355,6 +355,51 @@ mod tests {
         assert_eq!(Arc::strong_count(&d), 1);
     }
 
+    #[test]
+    fn a_snapshot_released_twice_at_once_is_released_once() {
+        use std::sync::atomic::AtomicUsize;
+        // Two threads spin until a round begins and release the same number at once.
+        let d = doc("5");
+        let (number, round, done) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let rounds = 50_000;
+        let releasers: Vec<_> = (0..2)
+            .map(|_| {
+                let (number, round, done) = (number.clone(), round.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut released = 0;
+                    for r in 1..=rounds {
+                        // Spin (to start together), yielding now and then (two cores).
+                        let mut spins = 0u32;
+                        while round.load(Ordering::Acquire) != r {
+                            spins += 1;
+                            match spins % 256 {
+                                0 => std::thread::yield_now(),
+                                _ => std::hint::spin_loop(),
+                            }
+                        }
+                        released += usize::from(release(number.load(Ordering::Acquire)));
+                        done.fetch_add(1, Ordering::AcqRel);
+                    }
+                    released
+                })
+            })
+            .collect();
+        for r in 1..=rounds {
+            number.store(hold(d.clone()).unwrap(), Ordering::Release);
+            round.store(r, Ordering::Release);
+            while done.load(Ordering::Acquire) != 2 * r {
+                std::thread::yield_now();
+            }
+            assert_eq!(Arc::strong_count(&d), 1, "released exactly once");
+        }
+        let released: usize = releasers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(released, rounds);
+    }
+
     /// Free slots in the pool now (walked without taking them: a count, exact when nothing
     /// else takes or gives back meanwhile).
     fn pooled_free() -> usize {
