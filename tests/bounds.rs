@@ -4,11 +4,16 @@
 //! returns within its timeout, `drain` returns at once, and the drain still takes effect once the server is
 //! back. (The limits leave room for
 //! a loaded machine; a call that waited on the server would take the handle's 3 s timeout.)
+//! The C API's snapshots too, through its own functions (their hot path is C-only): a snapshot
+//! of a path read already, its getters and its release never block, and the first read of a
+//! path returns within the handle's `timeout_ms`.
+mod c_snapshots;
 mod common;
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use c_snapshots::CReader;
 use common::*;
 use ndsr::discovery::{Picker, PickerOptions};
 use ndsr::{Options, Registry, Status};
@@ -117,9 +122,12 @@ fn bounded_against_a_hung_server() {
     let zk = Zk::standalone();
     let proxy = Proxy::start(&zk.connect);
     let (r, p, _others) = registered(&proxy.addr, &zk);
+    let c = CReader::open(&proxy.addr, SERVICE, 3);
     let session = r.session_id();
     proxy.mute_replies();
     assert_calls_bounded(&r, &p);
+    let first_read = c.assert_bounded(SERVICE, "/b/never-read-c");
+    assert_ne!(first_read, 0, "nobody can read a new path now");
     proxy.cut();
     proxy.restore();
     assert_drained(&zk);
@@ -130,8 +138,11 @@ fn bounded_against_a_hung_server() {
 fn bounded_against_a_paused_server() {
     let zk = Zk::standalone();
     let (r, p, _others) = registered(&zk.connect, &zk);
+    let c = CReader::open(&zk.connect, SERVICE, 3);
     zk.cmd(&["pause", "1"]);
     assert_calls_bounded(&r, &p);
+    let first_read = c.assert_bounded(SERVICE, "/b/never-read-c");
+    assert_ne!(first_read, 0, "nobody can read a new path now");
     zk.cmd(&["resume", "1"]);
     assert_drained(&zk);
 }
@@ -153,7 +164,11 @@ fn bounded_while_a_callback_is_stuck() {
     )
     .unwrap();
     entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    // The same on a C handle whose own callback of the service is stuck.
+    let c = CReader::open(&zk.connect, SERVICE, 3);
+    let unstick = c.stick_a_callback(SERVICE);
     assert_calls_bounded(&r, &p);
+    assert_eq!(c.assert_bounded(SERVICE, "/b/never-read-c"), 0);
     // The cache (so pickers and wait_for) moves on without the callback: the drained instance
     // leaves the picker, a new one joins it.
     others.set_node("/b/svc/c:1", "{}").unwrap();
@@ -177,5 +192,8 @@ fn bounded_while_a_callback_is_stuck() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen, ["a:1", "b:1", "c:1"]);
+    // The C handle's snapshots moved on too, with its callback still stuck.
+    c.wait_for_names(SERVICE, &["a:1", "b:1", "c:1"]);
     release_tx.send(()).unwrap();
+    unstick.send(()).unwrap();
 }
