@@ -76,11 +76,10 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double median_of(const double *v, int n) {
-    double s[SLICES];
-    memcpy(s, v, sizeof(double) * (size_t)n);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+/* The median of `v` (sorted in place). */
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Runs BODY in blocks of 256 for SLICE_NS and stores in OUT the ns per run of BODY. */
@@ -1146,12 +1145,12 @@ static double typed_slice(ndsr_snapshot_t *s, int string) {
  * order alternating. Prints "name":ns, "name_c_read_ns":ns, "name_vs_c":ratio (medians; the
  * ratio's is of the slice pairs). */
 static void w7_read_figure(const char *name, int kind, ndsr_t *h, const char *path,
-                           ndsr_snapshot_t *s, client_t *zkc, view_t *ref, const char *ref_path) {
+                           ndsr_snapshot_t *s, client_t *zkc, view_t *ref) {
     double ours[SLICES], theirs[SLICES], ratio[SLICES];
     for (int k = 0; k < SLICES; k++) {
-        if (k % 2) theirs[k] = warm_read_slice(zkc, ref, ref_path);
+        if (k % 2) theirs[k] = warm_read_slice(zkc, ref, ref->path);
         ours[k] = kind == 0 ? snapshot_slice(h, path) : typed_slice(s, kind == 2);
-        if (k % 2 == 0) theirs[k] = warm_read_slice(zkc, ref, ref_path);
+        if (k % 2 == 0) theirs[k] = warm_read_slice(zkc, ref, ref->path);
         ratio[k] = ours[k] / theirs[k];
     }
     printf("\"%s\":%.1f,\"%s_c_read_ns\":%.1f,\"%s_vs_c\":%.2f", name, median_of(ours, SLICES),
@@ -1183,13 +1182,13 @@ static void w7_snapshots(const char *big, const char *small, const char *typed) 
     ndsr_check(ndsr_snapshot_child_int(s, 3, "port", &port), "child_int");
     if (port != 8080 || strcmp(ndsr_snapshot_child_str(s, 3, "host"), "10.1.2.3") != 0) die("typed reads");
     printf("{");
-    w7_read_figure("snapshot_ns_per_op", 0, c->h, big, NULL, zkc, ref_big, big);
+    w7_read_figure("snapshot_ns_per_op", 0, c->h, big, NULL, zkc, ref_big);
     printf(",");
-    w7_read_figure("snapshot_ns_per_op_10_children", 0, c->h, small, NULL, zkc, ref_small, small);
+    w7_read_figure("snapshot_ns_per_op_10_children", 0, c->h, small, NULL, zkc, ref_small);
     printf(",");
-    w7_read_figure("child_int_ns", 1, c->h, NULL, s, zkc, ref_small, small);
+    w7_read_figure("child_int_ns", 1, c->h, NULL, s, zkc, ref_small);
     printf(",");
-    w7_read_figure("child_str_ns", 2, c->h, NULL, s, zkc, ref_small, small);
+    w7_read_figure("child_str_ns", 2, c->h, NULL, s, zkc, ref_small);
     printf("}\n");
     ndsr_snapshot_release(s);
     cl_close(zkc);

@@ -79,14 +79,14 @@ impl Owned {
                 return Some(take(slot, self.indexes[k].get() as usize, state, doc));
             }
         }
-        self.hold_in_pool(doc)
+        self.hold_in_another_slot(doc)
     }
 
     /// Holds `doc` in a slot from the pool, which becomes this thread's if it has room.
     #[cold]
-    fn hold_in_pool(&self, doc: Arc<Document>) -> Option<usize> {
+    fn hold_in_another_slot(&self, doc: Arc<Document>) -> Option<usize> {
         let len = self.len.get();
-        hold_in_pool(doc, |slot, index| {
+        hold_from_pool(doc, |slot, index| {
             if len == OWNED {
                 return false;
             }
@@ -100,7 +100,7 @@ impl Owned {
 
 /// Holds `doc` in a slot from the pool; `own(slot, index)` says whether a thread takes the
 /// slot as its own (else it goes back to the pool at its release).
-fn hold_in_pool(doc: Arc<Document>, own: impl FnOnce(&Slot, usize) -> bool) -> Option<usize> {
+fn hold_from_pool(doc: Arc<Document>, own: impl FnOnce(&Slot, usize) -> bool) -> Option<usize> {
     let index = HELD.pop().or_else(|| HELD.fresh())?;
     let slot = HELD.slot(index)?;
     // Ours alone until held: off the stack (or new), and no thread owns it.
@@ -157,7 +157,7 @@ pub fn hold(doc: Arc<Document>) -> Option<usize> {
         return number;
     }
     // The thread is ending (its state gone): a slot from the pool.
-    hold_in_pool(doc?, |_, _| false)
+    hold_from_pool(doc?, |_, _| false)
 }
 
 /// Holds the document this thread read last for `path` of the C handle `handle` (see `memo`)

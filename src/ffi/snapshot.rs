@@ -42,6 +42,19 @@ pub(super) unsafe fn document_for_c(
         return Ok(doc);
     }
     // SAFETY: per the contract.
+    unsafe { cached_or_read_for_c(h, path) }
+}
+
+/// The document of `path` for a C caller past this thread's memo: the cache's, else read
+/// (within `timeout_ms`).
+///
+/// # Safety
+/// `path` is NULL or a NUL-terminated string valid for the call.
+unsafe fn cached_or_read_for_c(
+    h: *mut ndsr_t,
+    path: *const c_char,
+) -> Result<Arc<Document>, Error> {
+    // SAFETY: per the contract.
     let path = unsafe { arg_str(path, "path")? };
     match Registry::cached_for_c(h as usize, path) {
         Some(doc) => Ok(doc),
@@ -81,7 +94,8 @@ pub unsafe extern "C" fn ndsr_snapshot_get(
     })
 }
 
-/// `ndsr_snapshot_get` past its hot path: the cache, or a read; every error reported.
+/// `ndsr_snapshot_get` past its hot path (which asked the memo already): the cache, or a
+/// read; every error reported.
 ///
 /// # Safety
 /// As `ndsr_snapshot_get`.
@@ -95,7 +109,7 @@ unsafe fn snapshot_get_slow(
     status(|| {
         let out = arg_ptr(out, "out")?;
         // SAFETY: per the contract.
-        let doc = unsafe { document_for_c(h, path)? };
+        let doc = unsafe { cached_or_read_for_c(h, path)? };
         let number = held::hold(doc)
             .ok_or_else(|| Error::new(Status::TooLarge, "too many snapshots held at once"))?;
         // SAFETY: checked not NULL; valid per the contract.

@@ -390,7 +390,6 @@ impl Registry {
     /// The document of `path` on the C handle `id` this thread read last through
     /// [`Registry::cached_for_c`], if it is still the current one and the handle still open:
     /// no lock taken.
-    #[inline(always)]
     pub(crate) fn recalled_for_c(id: usize, path: &[u8]) -> Option<Arc<Document>> {
         memo::recall(id, path)
     }
