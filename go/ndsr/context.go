@@ -48,14 +48,11 @@ func (r *Registry) Watch(ctx context.Context, path string) (<-chan *Document, er
 // is done (within 100 ms of a cancellation).
 func (r *Registry) WaitForContext(ctx context.Context, path string, min int) error {
 	for {
-		slice := 100 * time.Millisecond
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < slice {
-			slice = time.Until(deadline)
-		}
-		if err := ctx.Err(); err != nil {
+		slice, err := nextSlice(ctx, 100*time.Millisecond)
+		if err != nil {
 			return err
 		}
-		err := r.WaitFor(path, min, slice)
+		err = r.WaitFor(path, min, slice)
 		if statusCode(err) != ETimeout {
 			return err
 		}
@@ -71,18 +68,37 @@ const lockSlice = 500 * time.Millisecond
 // no place in the queue.
 func (r *Registry) LockContext(ctx context.Context, path, name string, simultaneous int) (*Lock, error) {
 	for {
-		if err := ctx.Err(); err != nil {
+		slice, err := nextSlice(ctx, lockSlice)
+		if err != nil {
 			return nil, err
-		}
-		slice := lockSlice
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < slice {
-			slice = time.Until(deadline)
 		}
 		lk, err := r.Lock(path, name, simultaneous, slice)
 		if statusCode(err) != ETimeout {
 			return lk, err
 		}
 	}
+}
+
+// nextSlice is how long the next attempt of a context-bounded wait may take: at most max, and
+// no further than ctx's deadline. It returns ctx.Err() once ctx is done, and
+// context.DeadlineExceeded once the deadline has passed even if ctx's own timer has not fired
+// yet, so an attempt is never given a negative wait (which the C functions refuse).
+func nextSlice(ctx context.Context, max time.Duration) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return max, nil
+	}
+	left := time.Until(deadline)
+	if left <= 0 {
+		return 0, context.DeadlineExceeded
+	}
+	if left < max {
+		return left, nil
+	}
+	return max, nil
 }
 
 // DecodeChildren decodes the children's data into out, a pointer to a map from child name to

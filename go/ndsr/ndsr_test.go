@@ -693,6 +693,24 @@ func TestWatchContextAndDecodeChildren(t *testing.T) {
 	}
 }
 
+// lateContext is a context whose deadline has passed but whose timer has not fired yet (Err is
+// still nil): the moment a context-bounded wait computes its next slice from an expired deadline.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+func TestContextWaitsPastTheirDeadlineBeforeTheTimerFires(t *testing.T) {
+	r := open(t)
+	defer r.Close()
+	late := lateContext{context.Background()}
+	if err := r.WaitForContext(late, "/go/late", 5); err != context.DeadlineExceeded {
+		t.Fatalf("WaitForContext: %v", err)
+	}
+	if l, err := r.LockContext(late, "/go/late-lock", "a", 1); err != context.DeadlineExceeded || l != nil {
+		t.Fatalf("LockContext: %v %v", l, err)
+	}
+}
+
 func TestOpenWithTypedOptions(t *testing.T) {
 	if _, err := OpenWith(server, Options{Timeout: 50 * time.Millisecond}); code(err) != EInvalidArgument {
 		t.Fatalf("a 50 ms timeout: %v", err)
