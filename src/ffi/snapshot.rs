@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::Arc;
 
-use super::args::{arg_bytes, arg_ptr, arg_str};
+use super::args::{arg_bytes, arg_ptr, arg_str, short_arg_bytes};
 use super::handle::{ndsr_t, registry};
 use super::{guard, status};
 use crate::document::Document;
@@ -226,10 +226,11 @@ pub unsafe extern "C" fn ndsr_snapshot_child_str(
     key: *const c_char,
 ) -> *const c_char {
     guard(|| {
-        // SAFETY: per the contract.
-        let Ok(key) = (unsafe { arg_bytes(key, "key") }) else {
+        if key.is_null() {
             return std::ptr::null();
-        };
+        }
+        // SAFETY: not NULL, NUL-terminated per the contract.
+        let key = unsafe { short_arg_bytes(key) };
         with(s, |d| d.child_str(i, key).map(|v| v.as_ptr()))
             .flatten()
             .unwrap_or(std::ptr::null())
@@ -254,7 +255,7 @@ pub unsafe extern "C" fn ndsr_snapshot_child_int(
     guard(|| {
         if !key.is_null() && !out.is_null() {
             // SAFETY: not NULL, NUL-terminated per the contract.
-            let name = unsafe { CStr::from_ptr(key) }.to_bytes();
+            let name = unsafe { short_arg_bytes(key) };
             if let Some(Ok(value)) = with(s, |d| d.child_int(i, name)) {
                 // SAFETY: not NULL; valid per the contract.
                 unsafe { *out = value };

@@ -599,7 +599,10 @@ static void test_snapshots(const char *server) {
     CHECK(s == NULL);
     CHECK_RC(ndsr_set_data(h, "/csnap", "{\"role\":\"x\"}"), NDSR_OK);
     CHECK_RC(ndsr_set_node(h, "/csnap/b", "{\"host\":\"h2\",\"port\":81}"), NDSR_OK);
-    CHECK_RC(ndsr_set_node(h, "/csnap/a", "{\"host\":\"h1\",\"port\":80,\"w\":1.5}"), NDSR_OK);
+    CHECK_RC(ndsr_set_node(h, "/csnap/a",
+                           "{\"host\":\"h1\",\"port\":80,\"w\":1.5,\"a_key_of_sixteen\":16,"
+                           "\"a_key_of_sixteen_and_more\":\"long\"}"),
+             NDSR_OK);
     CHECK_RC(ndsr_set_node(h, "/csnap/c", "{\"host\":\"h3\",\"port\":82}"), NDSR_OK);
     struct box b;
     box_init(&b);
@@ -650,6 +653,16 @@ static void test_snapshots(const char *server) {
     CHECK_RC(ndsr_snapshot_child_int(s, 5, "port", &v), NDSR_E_NOT_FOUND);
     CHECK_RC(ndsr_snapshot_child_int(s, 0, "port", NULL), NDSR_E_INVALID_ARGUMENT);
     CHECK_RC(ndsr_snapshot_child_int(s, 0, NULL, &v), NDSR_E_INVALID_ARGUMENT);
+    /* Keys around the length measured inline (16 bytes) and past it. */
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "a_key_of_sixteen", &v), NDSR_OK);
+    CHECK(v == 16);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "a_key_of_sixtee", &v), NDSR_E_NOT_FOUND);
+    CHECK_RC(ndsr_snapshot_child_int(s, 0, "a_key_of_sixteen_", &v), NDSR_E_NOT_FOUND);
+    const char *more = ndsr_snapshot_child_str(s, 0, "a_key_of_sixteen_and_more");
+    CHECK(more != NULL && strcmp(more, "long") == 0);
+    CHECK(ndsr_snapshot_child_str(s, 0, "a_key_of_sixteen_and_mor") == NULL);
+    CHECK(ndsr_snapshot_child_str(s, 0, "a_key_of_sixteen_and_moreX") == NULL);
+    CHECK(ndsr_snapshot_child_str(s, 0, "") == NULL);
 
     /* Four readers while a writer adds and removes children. */
     struct reader readers[4];
