@@ -358,11 +358,22 @@ impl Document {
     /// for that child). Always inlined: the typed getters are a C reader's hot path.
     #[inline(always)]
     fn field(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&Field> {
-        let all = self.fields.get_or_init(|| self.no_fields_yet());
-        let fields = all.get(i)?.get_or_init(|| self.fields_of(i));
+        let fields = match self.fields.get().and_then(|all| all.get(i)?.get()) {
+            Some(fields) => fields,
+            None => self.parsed_fields(i)?,
+        };
         let key = key.as_ref();
         let tag = key_tag(key);
         fields.iter().find(|e| e.is(key, tag)).map(|e| &e.value)
+    }
+
+    /// Child `i`'s keys, parsed now if they were not yet (None: no child `i`). Out of line, so
+    /// that the typed getters' common case (parsed already) needs nothing kept on the stack.
+    #[cold]
+    #[inline(never)]
+    fn parsed_fields(&self, i: usize) -> Option<&Fields> {
+        let all = self.fields.get_or_init(|| self.no_fields_yet());
+        Some(all.get(i)?.get_or_init(|| self.fields_of(i)))
     }
 
     /// A place for each child's keys, none parsed yet (made at the first typed read).

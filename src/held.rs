@@ -5,10 +5,15 @@
 //! Lock-free, so that a `fork()` can never leave it locked: slots live in chunks that are never
 //! freed. Each thread owns a few slots (see `reader`): it takes them with plain stores, and a
 //! release, from any thread, is one compare-and-swap, with no lookup of the releasing thread's
-//! storage. So a reader taking and releasing snapshots in a loop touches nothing shared but the
-//! document's reference count. The other slots are pooled: free ones form a stack whose head
-//! carries a tag against ABA. When a thread ends, its slots join the pool: at once if free, at
-//! their release if held.
+//! storage. A released owned slot keeps its document's reference (RETAINED) for its owner's
+//! next snapshot of the same document, so a reader taking and releasing snapshots of a path
+//! in a loop touches no reference count at all (a shared cache line, with many readers): one
+//! compare-and-swap per snapshot, on a slot of its own. So a thread keeps alive at most OWNED
+//! documents it no longer holds, each until it takes that slot for another document (a
+//! replaced one is let go at the thread's next snapshot of a changed path) or ends.
+//!
+//! The other slots are pooled: free ones form a stack whose head carries a tag against ABA.
+//! When a thread ends, its slots join the pool: at once if free, at their release if held.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -25,11 +30,14 @@ const SLOT_BITS: u32 = 23;
 const COUNT_BITS: u32 = usize::BITS - SLOT_BITS;
 
 /// A slot's state: HELD while it holds a document; POOLED while it belongs to the pool (no
-/// live thread owns it); above them, a count bumped at each release, so that each hold of a
-/// slot has a number of its own.
+/// live thread owns it); RETAINED while free but still keeping its last document's reference
+/// for its owner (only an owned slot; only its owner takes the reference back or drops it);
+/// above them, a count bumped at each release, so that each hold of a slot has a number of its
+/// own.
 const HELD_BIT: usize = 1;
 const POOLED: usize = 2;
-const COUNT_ONE: usize = 4;
+const RETAINED: usize = 4;
+const COUNT_ONE: usize = 8;
 
 struct Slot {
     state: AtomicUsize,
@@ -67,19 +75,69 @@ impl Owned {
         }
     }
 
-    /// Holds `doc` in a free slot of this thread's, else in a slot it takes from the pool
-    /// (kept if it owns fewer than OWNED, else pooled again at its release).
+    /// Slot `k` of this thread's, with its state.
     #[inline(always)]
-    fn hold(&self, doc: Arc<Document>) -> Option<usize> {
+    fn slot(&self, k: usize) -> (&Slot, usize) {
+        // SAFETY: slots live in chunks that are never freed.
+        let slot = unsafe { &*self.slots[k].get() };
+        (slot, slot.state.load(Ordering::Acquire))
+    }
+
+    /// Holds the document at `doc` again if a free slot of this thread's retains it and it is
+    /// still current: no reference count touched. None: no slot retains it, or it was replaced.
+    #[inline(always)]
+    fn hold_again(&self, doc: *const Document) -> Option<usize> {
         for k in 0..self.len.get() {
-            // SAFETY: slots live in chunks that are never freed.
-            let slot = unsafe { &*self.slots[k].get() };
-            let state = slot.state.load(Ordering::Acquire);
-            if state & HELD_BIT == 0 {
-                return Some(take(slot, self.indexes[k].get() as usize, state, doc));
+            let (slot, state) = self.slot(k);
+            if state & (HELD_BIT | RETAINED) == RETAINED
+                && slot.doc.load(Ordering::Relaxed).cast_const() == doc
+            {
+                // SAFETY: retained by this slot, so alive until this thread lets it go.
+                if unsafe { &*doc }.is_superseded() {
+                    return None;
+                }
+                // Nobody else writes a free slot's state: a plain store holds it.
+                slot.state
+                    .store(state & !RETAINED | HELD_BIT, Ordering::Release);
+                return Some(number(self.indexes[k].get() as usize, state));
             }
         }
-        self.hold_in_another_slot(doc)
+        None
+    }
+
+    /// Holds `doc` in a free slot of this thread's, else in a slot it takes from the pool
+    /// (kept if it owns fewer than OWNED, else pooled again at its release). On the way, lets
+    /// go of what free slots retain that is replaced or `doc` itself, and prefers a slot that
+    /// retains nothing to one that retains another current document.
+    fn hold(&self, doc: Arc<Document>) -> Option<usize> {
+        let mut chosen: Option<(usize, usize)> = None;
+        for k in 0..self.len.get() {
+            let (slot, mut state) = self.slot(k);
+            if state & HELD_BIT != 0 {
+                continue;
+            }
+            if state & RETAINED != 0 {
+                let retained = slot.doc.load(Ordering::Relaxed).cast_const();
+                // SAFETY: retained by this slot, so alive until this thread lets it go.
+                if retained == Arc::as_ptr(&doc) || unsafe { &*retained }.is_superseded() {
+                    state = let_go(slot, state);
+                }
+            }
+            let better = chosen.is_none_or(|(_, s)| s & RETAINED != 0 && state & RETAINED == 0);
+            if better {
+                chosen = Some((k, state));
+            }
+        }
+        let Some((k, state)) = chosen else {
+            return self.hold_in_another_slot(doc);
+        };
+        let (slot, _) = self.slot(k);
+        let state = if state & RETAINED != 0 {
+            let_go(slot, state)
+        } else {
+            state
+        };
+        Some(take(slot, self.indexes[k].get() as usize, state, doc))
     }
 
     /// Holds `doc` in a slot from the pool, which becomes this thread's if it has room.
@@ -104,7 +162,7 @@ fn hold_from_pool(doc: Arc<Document>, own: impl FnOnce(&Slot, usize) -> bool) ->
     let index = HELD.pop().or_else(|| HELD.fresh())?;
     let slot = HELD.slot(index)?;
     // Ours alone until held: off the stack (or new), and no thread owns it.
-    let state = slot.state.load(Ordering::Acquire) & !POOLED;
+    let state = slot.state.load(Ordering::Acquire) & !(POOLED | RETAINED);
     let state = if own(slot, index) {
         state
     } else {
@@ -121,13 +179,31 @@ impl Drop for Owned {
             let was = slot.state.fetch_or(POOLED, Ordering::AcqRel);
             // A free slot joins the pool now; a held one at its release (which sees POOLED).
             if was & HELD_BIT == 0 {
+                if was & RETAINED != 0 {
+                    // SAFETY: the slot's retained reference, let go once (the pool ignores
+                    // RETAINED).
+                    drop(unsafe { Arc::from_raw(slot.doc.load(Ordering::Relaxed)) });
+                }
                 HELD.push(self.indexes[k].get() as usize);
             }
         }
     }
 }
 
-/// Makes `slot` (free, whose state is `state`, and nobody else's to take) hold `doc`.
+/// Drops the reference `slot` (free, this thread's, in `state` with RETAINED) retains; the
+/// state without RETAINED.
+fn let_go(slot: &Slot, state: usize) -> usize {
+    let state = state & !RETAINED;
+    // Nobody else writes a free slot's state.
+    slot.state.store(state, Ordering::Relaxed);
+    // SAFETY: the slot's retained reference (`Arc::into_raw` by `take`), let go once: the
+    // flag is gone.
+    drop(unsafe { Arc::from_raw(slot.doc.load(Ordering::Relaxed)) });
+    state
+}
+
+/// Makes `slot` (free, retaining nothing, whose state is `state`, and nobody else's to take)
+/// hold `doc`.
 #[inline(always)]
 fn take(slot: &Slot, index: usize, state: usize, doc: Arc<Document>) -> usize {
     slot.doc
@@ -166,6 +242,10 @@ pub fn hold(doc: Arc<Document>) -> Option<usize> {
 #[inline(always)]
 pub fn hold_recalled(handle: usize, path: &[u8]) -> Option<usize> {
     reader::with(|r| {
+        let again = r.memos.recall_address(handle, path)?;
+        if let Some(number) = r.owned.hold_again(again) {
+            return Some(number);
+        }
         let doc = r.memos.recall(handle, path)?;
         r.owned.hold(doc)
     })
@@ -182,7 +262,10 @@ pub fn release(number: usize) -> bool {
     // Read while held: once free, the slot's owner may take it again at once.
     let doc = slot.doc.load(Ordering::Acquire);
     loop {
-        let next = (state & !HELD_BIT) + COUNT_ONE;
+        // An owned slot retains the reference for its owner (who alone lets it go); a pooled
+        // one has no owner to give it to.
+        let keep = if state & POOLED == 0 { RETAINED } else { 0 };
+        let next = ((state & !HELD_BIT) + COUNT_ONE) | keep;
         match slot
             .state
             .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
@@ -193,12 +276,24 @@ pub fn release(number: usize) -> bool {
             Err(_) => return false,
         }
     }
-    // SAFETY: stored by `take` from `Arc::into_raw`, and released once (the exchange).
-    drop(unsafe { Arc::from_raw(doc) });
     if state & POOLED != 0 {
-        HELD.push(index);
+        // SAFETY: stored by `take` from `Arc::into_raw`, and released once (the exchange).
+        unsafe { give_back(index, doc) };
     }
     true
+}
+
+/// Drops the reference a pooled slot held and returns the slot to the pool: out of line, so
+/// that a release to an owned slot stays short.
+///
+/// # Safety
+/// `doc` is the slot's reference (`Arc::into_raw`), released once.
+#[cold]
+#[inline(never)]
+unsafe fn give_back(index: usize, doc: *const Document) {
+    // SAFETY: per the contract.
+    drop(unsafe { Arc::from_raw(doc) });
+    HELD.push(index);
 }
 
 /// Runs `f` on the document `number` holds; None when it holds nothing. The caller must not
@@ -322,7 +417,7 @@ mod tests {
         assert_eq!(with(n, |d| d.data_json().to_string()).as_deref(), Some("1"));
         assert_eq!(Arc::strong_count(&d), 2);
         assert!(release(n));
-        assert_eq!(Arc::strong_count(&d), 1);
+        assert_eq!(Arc::strong_count(&d), 2, "retained for this thread");
         assert!(!release(n), "a second release is refused");
         assert!(with(n, |_| ()).is_none(), "a released number reads nothing");
         // The slot comes back under a new number; the old one stays dead.
@@ -331,6 +426,79 @@ mod tests {
         assert_eq!(with(m, |d| d.data_json().to_string()).as_deref(), Some("2"));
         assert!(release(m));
         assert!(!release(0) && !release(usize::MAX) && !release(12345));
+    }
+
+    /// Holds again, for this thread, the document at `doc` if a slot retains it.
+    fn hold_again(doc: &Arc<Document>) -> Option<usize> {
+        reader::with(|r| r.owned.hold_again(Arc::as_ptr(doc))).flatten()
+    }
+
+    #[test]
+    fn a_released_snapshot_is_held_again_without_a_reference_count_until_replaced() {
+        let (d, e) = (doc("6"), doc("7"));
+        let counts = |d: &Arc<Document>| Arc::strong_count(d);
+        std::thread::spawn(move || {
+            assert_eq!(hold_again(&d), None, "nothing retained yet");
+            let n = hold(d.clone()).unwrap();
+            assert!(release(n));
+            assert_eq!(counts(&d), 2, "retained");
+            let m = hold_again(&d).expect("held again");
+            assert_ne!(m, n, "a number of its own");
+            assert!(!release(n), "the first number stays dead");
+            assert_eq!(counts(&d), 2, "no reference taken");
+            assert_eq!(with(m, |x| x.data_json().to_string()).as_deref(), Some("6"));
+            // Released by another thread: retained for this one all the same.
+            std::thread::spawn(move || assert!(release(m)))
+                .join()
+                .unwrap();
+            let m = hold_again(&d).expect("held again after a release elsewhere");
+            assert!(release(m));
+            // Holding the same document anew keeps one reference, not two.
+            let k = hold(d.clone()).unwrap();
+            assert!(release(k));
+            assert_eq!(counts(&d), 2);
+            // Replaced: not held again, and let go at the next snapshot taken.
+            d.supersede();
+            assert_eq!(hold_again(&d), None);
+            assert_eq!(counts(&d), 2);
+            let k = hold(e.clone()).unwrap();
+            assert_eq!(counts(&d), 1, "the replaced document let go");
+            assert!(release(k));
+            assert_eq!(counts(&e), 2);
+            (d, e)
+        })
+        .join()
+        .map(|(d, e)| {
+            assert_eq!(
+                (counts(&d), counts(&e)),
+                (1, 1),
+                "let go when the thread ended"
+            );
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_thread_retains_at_most_its_owned_slots() {
+        let docs: Vec<_> = (0..3 * OWNED).map(|i| doc(&i.to_string())).collect();
+        let docs = std::thread::spawn(move || {
+            // All held at once (the thread owns OWNED slots, the others come from the pool),
+            // then released: only the owned slots retain theirs.
+            let numbers: Vec<usize> = docs.iter().map(|d| hold(d.clone()).unwrap()).collect();
+            assert!(numbers.into_iter().all(release));
+            let retained = docs.iter().filter(|d| Arc::strong_count(d) > 1).count();
+            assert_eq!(retained, OWNED, "one per owned slot");
+            // Taken and released one at a time, they all go through one slot.
+            for d in &docs {
+                assert!(release(hold(d.clone()).unwrap()));
+            }
+            let retained = docs.iter().filter(|d| Arc::strong_count(d) > 1).count();
+            assert_eq!(retained, OWNED, "still one per owned slot");
+            docs
+        })
+        .join()
+        .unwrap();
+        assert!(docs.iter().all(|d| Arc::strong_count(d) == 1));
     }
 
     #[test]
@@ -394,7 +562,9 @@ mod tests {
             while done.load(Ordering::Acquire) != 2 * r {
                 std::thread::yield_now();
             }
-            assert_eq!(Arc::strong_count(&d), 1, "released exactly once");
+            // The test's own reference and the one its slot retains (let go at the next
+            // round's hold of the same document): a release twice would drop one too many.
+            assert_eq!(Arc::strong_count(&d), 2, "released exactly once");
         }
         let released: usize = releasers.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(released, rounds);

@@ -68,15 +68,31 @@ impl Memos {
     /// The document remembered for `path` of `handle`, if it is still current.
     #[inline(always)]
     pub fn recall(&self, handle: usize, path: &[u8]) -> Option<Arc<Document>> {
+        let doc = self.with_memo(handle, path, Weak::upgrade)?;
+        (!doc.is_superseded()).then_some(doc)
+    }
+
+    /// Where the document remembered for `path` of `handle` is (or was: the pointer may dangle
+    /// and is for comparing only), without taking a reference. Whether it is current is the
+    /// caller's to check, through a reference of its own.
+    #[inline(always)]
+    pub fn recall_address(&self, handle: usize, path: &[u8]) -> Option<*const Document> {
+        self.with_memo(handle, path, |doc| Some(doc.as_ptr()))
+    }
+
+    /// `f` on the weak reference of the memo of `path` of `handle`, if made in this epoch.
+    #[inline(always)]
+    fn with_memo<T>(
+        &self,
+        handle: usize,
+        path: &[u8],
+        f: impl FnOnce(&Weak<Document>) -> Option<T>,
+    ) -> Option<T> {
         let memos = self.memos.borrow();
         let memo = memos
             .iter()
             .find(|m| m.handle == handle && same_bytes(m.path.as_bytes(), path))?;
-        if memo.epoch != epoch() {
-            return None;
-        }
-        let doc = memo.doc.upgrade()?;
-        (!doc.is_superseded()).then_some(doc)
+        (memo.epoch == epoch()).then(|| f(&memo.doc)).flatten()
     }
 
     fn remember(&self, handle: usize, path: &str, epoch: u64, doc: &Arc<Document>) {

@@ -78,19 +78,27 @@ pub(crate) fn guard<T: OnPanic>(body: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(v) => v,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            log::error!("internal error (panic): {what}");
-            fail(Error::new(
-                Status::Internal,
-                format!("internal error: {what}"),
-            ));
+            report_panic(&*panic);
             T::on_panic()
         }
     }
+}
+
+/// Logs a caught panic and records it for `ndsr_last_error`. Out of line: inlined, its
+/// formatting would give every extern function a large stack frame to set up on each call.
+#[cold]
+#[inline(never)]
+fn report_panic(panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    log::error!("internal error (panic): {what}");
+    fail(Error::new(
+        Status::Internal,
+        format!("internal error: {what}"),
+    ));
 }
 
 /// Runs `body` under [`guard`] and returns its status code; an error is recorded for
