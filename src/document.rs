@@ -90,12 +90,15 @@ fn key_tag(key: &[u8]) -> u64 {
     (key.len() as u32 as u64) | (head as u64) << 32
 }
 
-/// The head of a key shorter than four bytes, zero-padded.
-#[inline(never)]
+/// The head of a key shorter than four bytes, zero-padded (no loop, no call to `memcpy`).
+#[inline(always)]
 fn short_head(key: &[u8]) -> u32 {
-    let mut head = [0; 4];
-    head[..key.len()].copy_from_slice(key);
-    u32::from_le_bytes(head)
+    match *key {
+        [] => 0,
+        [a] => u32::from(a),
+        [a, b] => u32::from(a) | u32::from(b) << 8,
+        [a, b, c, ..] => u32::from(a) | u32::from(b) << 8 | u32::from(c) << 16,
+    }
 }
 
 /// A snapshot of one watched path: immutable, shared by reference count between the cache,
@@ -358,13 +361,37 @@ impl Document {
     /// for that child). Always inlined: the typed getters are a C reader's hot path.
     #[inline(always)]
     fn field(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&Field> {
-        let fields = match self.fields.get().and_then(|all| all.get(i)?.get()) {
+        let fields = match self.fields_if_parsed(i) {
             Some(fields) => fields,
             None => self.parsed_fields(i)?,
         };
-        let key = key.as_ref();
-        let tag = key_tag(key);
-        fields.iter().find(|e| e.is(key, tag)).map(|e| &e.value)
+        find(fields, key.as_ref())
+    }
+
+    /// The integer value of the top-level key `key` of child `i` if that child's keys are
+    /// parsed already, else None (as when it is not an integer): [`Document::child_int`]'s
+    /// common case, in code that calls nothing.
+    #[inline(always)]
+    pub fn parsed_child_int(&self, i: usize, key: &[u8]) -> Option<i64> {
+        match find(self.fields_if_parsed(i)?, key)? {
+            Field::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// As [`Document::parsed_child_int`], for [`Document::child_str`].
+    #[inline(always)]
+    pub fn parsed_child_str(&self, i: usize, key: &[u8]) -> Option<&CStr> {
+        match find(self.fields_if_parsed(i)?, key)? {
+            Field::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Child `i`'s keys if they are parsed already.
+    #[inline(always)]
+    fn fields_if_parsed(&self, i: usize) -> Option<&Fields> {
+        self.fields.get()?.get(i)?.get()
     }
 
     /// Child `i`'s keys, parsed now if they were not yet (None: no child `i`). Out of line, so
@@ -387,6 +414,13 @@ impl Document {
     fn fields_of(&self, i: usize) -> Fields {
         parse_fields(self.child_json(i).unwrap_or("null"))
     }
+}
+
+/// The value of `key` among `fields`.
+#[inline(always)]
+fn find<'a>(fields: &'a Fields, key: &[u8]) -> Option<&'a Field> {
+    let tag = key_tag(key);
+    fields.iter().find(|e| e.is(key, tag)).map(|e| &e.value)
 }
 
 /// Whether `a` and `b` are equal, compared inline (fixed-size loads, no call to `memcmp`): the
@@ -595,6 +629,25 @@ mod tests {
         ] {
             assert_eq!(d.child_int(0, absent), Err(Status::NotFound), "{absent:?}");
         }
+    }
+
+    #[test]
+    fn the_parsed_getters_answer_once_a_child_is_parsed() {
+        let d = doc(
+            "null",
+            &[("a", r#"{"id":7,"s":"x"}"#), ("b", r#"{"id":8}"#)],
+        );
+        assert_eq!(d.parsed_child_int(0, b"id"), None, "not parsed yet");
+        assert_eq!(d.child_int(0, "id"), Ok(7));
+        assert_eq!(d.parsed_child_int(0, b"id"), Some(7));
+        assert_eq!(
+            d.parsed_child_str(0, b"s").map(CStr::to_bytes),
+            Some(&b"x"[..])
+        );
+        assert_eq!(d.parsed_child_int(0, b"s"), None, "not an integer");
+        assert_eq!(d.parsed_child_str(0, b"id"), None, "not a string");
+        assert_eq!(d.parsed_child_int(1, b"id"), None, "child 1 not parsed yet");
+        assert_eq!(d.parsed_child_int(5, b"id"), None, "no child 5");
     }
 
     fn doc(data: &str, children: &[(&str, &str)]) -> Document {

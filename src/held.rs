@@ -10,7 +10,7 @@
 //! in a loop touches no reference count at all (a shared cache line, with many readers): one
 //! compare-and-swap per snapshot, on a slot of its own. So a thread keeps alive at most OWNED
 //! documents it no longer holds, each until it takes that slot for another document (a
-//! replaced one is let go at the thread's next snapshot of a changed path) or ends.
+//! replaced one is let go at the thread's next snapshot of a newer document) or ends.
 //!
 //! The other slots are pooled: free ones form a stack whose head carries a tag against ABA.
 //! When a thread ends, its slots join the pool: at once if free, at their release if held.

@@ -83,13 +83,14 @@ pub(crate) unsafe fn arg_bytes<'a>(p: *const c_char, name: &str) -> Result<&'a [
 
 /// A short string argument as bytes (see [`arg_bytes`]), its length found inline: a key of a
 /// typed getter is a few bytes, and for those `strlen` costs more as a call (a quarter of the
-/// getter's time, measured) than the bytes cost to test one by one. Longer ones go to
-/// `strlen`. The loop is bounded so that the compiler does not turn it back into a call.
+/// getter's time, measured) than the bytes cost to test one by one. None when it is 16 bytes
+/// or longer (the caller takes its slow path). The loop is bounded so that the compiler does
+/// not turn it back into a call.
 ///
 /// # Safety
 /// `p` is a NUL-terminated string valid for the call (not NULL).
 #[inline(always)]
-pub(crate) unsafe fn short_arg_bytes<'a>(p: *const c_char) -> &'a [u8] {
+pub(crate) unsafe fn short_arg_bytes<'a>(p: *const c_char) -> Option<&'a [u8]> {
     const INLINE: usize = 16;
     let bytes = p.cast::<u8>();
     let mut len = 0;
@@ -97,12 +98,8 @@ pub(crate) unsafe fn short_arg_bytes<'a>(p: *const c_char) -> &'a [u8] {
     while len < INLINE && unsafe { *bytes.add(len) } != 0 {
         len += 1;
     }
-    if len == INLINE {
-        // SAFETY: NUL-terminated per the contract.
-        return unsafe { CStr::from_ptr(p) }.to_bytes();
-    }
     // SAFETY: the `len` bytes before the NUL.
-    unsafe { std::slice::from_raw_parts(bytes, len) }
+    (len < INLINE).then(|| unsafe { std::slice::from_raw_parts(bytes, len) })
 }
 
 #[cfg(test)]
@@ -116,7 +113,8 @@ mod tests {
             let s: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
             let c = CString::new(s.clone()).unwrap();
             // SAFETY: a NUL-terminated string.
-            assert_eq!(unsafe { short_arg_bytes(c.as_ptr()) }, &s[..], "length {n}");
+            let short = unsafe { short_arg_bytes(c.as_ptr()) };
+            assert_eq!(short, (n < 16).then_some(&s[..]), "length {n}");
         }
     }
 }

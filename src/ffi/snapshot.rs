@@ -226,12 +226,53 @@ pub unsafe extern "C" fn ndsr_snapshot_child_str(
     key: *const c_char,
 ) -> *const c_char {
     guard(|| {
-        if key.is_null() {
-            return std::ptr::null();
+        // SAFETY: per the contract.
+        if let Some(value) = unsafe { parsed_child_str(s, i, key) } {
+            return value;
         }
-        // SAFETY: not NULL, NUL-terminated per the contract.
-        let key = unsafe { short_arg_bytes(key) };
-        with(s, |d| d.child_str(i, key).map(|v| v.as_ptr()))
+        // SAFETY: per the contract.
+        unsafe { child_str_slow(s, i, key) }
+    })
+}
+
+/// `ndsr_snapshot_child_str`'s common case: a key shorter than 16 bytes, of a child whose keys
+/// are parsed already. It calls nothing, and the getter only jumps to its slow path, so the
+/// getter needs no stack frame of its own.
+///
+/// # Safety
+/// As `ndsr_snapshot_child_str`.
+#[inline(always)]
+unsafe fn parsed_child_str(
+    s: *const ndsr_snapshot_t,
+    i: usize,
+    key: *const c_char,
+) -> Option<*const c_char> {
+    if key.is_null() {
+        return None;
+    }
+    // SAFETY: not NULL, NUL-terminated per the contract.
+    let key = unsafe { short_arg_bytes(key) }?;
+    with(s, |d| d.parsed_child_str(i, key).map(CStr::as_ptr)).flatten()
+}
+
+/// `ndsr_snapshot_child_str` past its common case. `extern "C"` (not exported): it cannot
+/// unwind, so the getter can jump to it rather than call it.
+///
+/// # Safety
+/// As `ndsr_snapshot_child_str`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn child_str_slow(
+    s: *const ndsr_snapshot_t,
+    i: usize,
+    key: *const c_char,
+) -> *const c_char {
+    guard(|| {
+        // SAFETY: per the contract.
+        let Ok(key) = (unsafe { arg_bytes(key, "key") }) else {
+            return std::ptr::null();
+        };
+        with(s, |d| d.child_str(i, key).map(CStr::as_ptr))
             .flatten()
             .unwrap_or(std::ptr::null())
     })
@@ -251,29 +292,47 @@ pub unsafe extern "C" fn ndsr_snapshot_child_int(
     key: *const c_char,
     out: *mut i64,
 ) -> c_int {
-    // The common case first, without building a Result that may carry a message.
     guard(|| {
-        if !key.is_null() && !out.is_null() {
-            // SAFETY: not NULL, NUL-terminated per the contract.
-            let name = unsafe { short_arg_bytes(key) };
-            if let Some(Ok(value)) = with(s, |d| d.child_int(i, name)) {
+        if !out.is_null() {
+            // SAFETY: per the contract.
+            if let Some(value) = unsafe { parsed_child_int(s, i, key) } {
                 // SAFETY: not NULL; valid per the contract.
                 unsafe { *out = value };
                 return Status::Ok.code();
             }
         }
         // SAFETY: per the contract.
-        unsafe { child_int_failure(s, i, key) }
+        unsafe { child_int_slow(s, i, key, out) }
     })
 }
 
-/// Why `ndsr_snapshot_child_int` found no integer: the status, with its message recorded.
+/// `ndsr_snapshot_child_int`'s common case (see `parsed_child_str`).
 ///
 /// # Safety
-/// `key` is NULL or a NUL-terminated string.
+/// As `ndsr_snapshot_child_int`.
+#[inline(always)]
+unsafe fn parsed_child_int(s: *const ndsr_snapshot_t, i: usize, key: *const c_char) -> Option<i64> {
+    if key.is_null() {
+        return None;
+    }
+    // SAFETY: not NULL, NUL-terminated per the contract.
+    let key = unsafe { short_arg_bytes(key) }?;
+    with(s, |d| d.parsed_child_int(i, key)).flatten()
+}
+
+/// `ndsr_snapshot_child_int` past its common case: the value, or why there is none (its
+/// message recorded). `extern "C"` (not exported): see `child_str_slow`.
+///
+/// # Safety
+/// As `ndsr_snapshot_child_int`.
 #[cold]
 #[inline(never)]
-unsafe fn child_int_failure(s: *const ndsr_snapshot_t, i: usize, key: *const c_char) -> c_int {
+unsafe extern "C" fn child_int_slow(
+    s: *const ndsr_snapshot_t,
+    i: usize,
+    key: *const c_char,
+    out: *mut i64,
+) -> c_int {
     status(|| {
         // SAFETY: per the contract.
         let key = unsafe { arg_bytes(key, "key")? };
@@ -283,7 +342,12 @@ unsafe fn child_int_failure(s: *const ndsr_snapshot_t, i: usize, key: *const c_c
                     "not a snapshot (released already, or never taken)",
                 ))
             }
-            Some(Ok(_)) => return Err(Error::invalid("argument out is NULL")),
+            Some(Ok(value)) => {
+                let out = arg_ptr(out, "out")?;
+                // SAFETY: checked not NULL; valid per the contract.
+                unsafe { *out = value };
+                return Ok(Status::Ok);
+            }
             Some(Err(code)) => code,
         };
         let key = String::from_utf8_lossy(key);
