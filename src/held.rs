@@ -85,6 +85,8 @@ impl Owned {
 
     /// Holds the document at `doc` again if a free slot of this thread's retains it and it is
     /// still current: no reference count touched. None: no slot retains it, or it was replaced.
+    /// Equal addresses are the same document: `doc` comes from a memo's weak reference, which
+    /// keeps its allocation, and a retained document is alive, so neither address is reused.
     #[inline(always)]
     fn hold_again(&self, doc: *const Document) -> Option<usize> {
         for k in 0..self.len.get() {
