@@ -59,6 +59,26 @@ enum Field {
     Other,
 }
 
+impl Field {
+    /// The string, if it is one.
+    #[inline(always)]
+    fn as_str(&self) -> Option<&CStr> {
+        match self {
+            Field::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The integer, if it is one.
+    #[inline(always)]
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Field::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
 /// One top-level key of a child, with its value.
 #[derive(Debug)]
 struct Entry {
@@ -340,21 +360,17 @@ impl Document {
     /// is missing or the value is not a string (or holds a NUL).
     #[inline]
     pub fn child_str(&self, i: usize, key: impl AsRef<[u8]>) -> Option<&CStr> {
-        match self.field(i, key)? {
-            Field::Str(v) => Some(v),
-            _ => None,
-        }
+        self.field(i, key)?.as_str()
     }
 
     /// The integer value of the top-level key `key` of child `i`: `NotFound` when the child or
     /// the key is missing, `InvalidArgument` when the value is not an integer that fits 64 bits.
     #[inline]
     pub fn child_int(&self, i: usize, key: impl AsRef<[u8]>) -> Result<i64, Status> {
-        match self.field(i, key) {
-            Some(Field::Int(v)) => Ok(*v),
-            Some(_) => Err(Status::InvalidArgument),
-            None => Err(Status::NotFound),
-        }
+        self.field(i, key)
+            .ok_or(Status::NotFound)?
+            .as_int()
+            .ok_or(Status::InvalidArgument)
     }
 
     /// The value of the top-level key `key` of child `i` (its keys parsed at the first call
@@ -373,19 +389,13 @@ impl Document {
     /// common case, in code that calls nothing.
     #[inline(always)]
     pub fn parsed_child_int(&self, i: usize, key: &[u8]) -> Option<i64> {
-        match find(self.fields_if_parsed(i)?, key)? {
-            Field::Int(v) => Some(*v),
-            _ => None,
-        }
+        find(self.fields_if_parsed(i)?, key)?.as_int()
     }
 
     /// As [`Document::parsed_child_int`], for [`Document::child_str`].
     #[inline(always)]
     pub fn parsed_child_str(&self, i: usize, key: &[u8]) -> Option<&CStr> {
-        match find(self.fields_if_parsed(i)?, key)? {
-            Field::Str(v) => Some(v),
-            _ => None,
-        }
+        find(self.fields_if_parsed(i)?, key)?.as_str()
     }
 
     /// Child `i`'s keys if they are parsed already.

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::document::Document;
+use crate::memo;
 use crate::reader;
 
 /// Slots per chunk, and chunks at most: about four million snapshots held at once.
@@ -85,7 +86,7 @@ impl Owned {
 
     /// Holds the document at `doc` again if a free slot of this thread's retains it and it is
     /// still current: no reference count touched. None: no slot retains it, or it was replaced.
-    /// Equal addresses are the same document: `doc` comes from a memo's weak reference, which
+    /// Equal addresses are the same document: `doc` is a memo's weak reference's address, which
     /// keeps its allocation, and a retained document is alive, so neither address is reused.
     #[inline(always)]
     fn hold_again(&self, doc: *const Document) -> Option<usize> {
@@ -244,12 +245,11 @@ pub fn hold(doc: Arc<Document>) -> Option<usize> {
 #[inline(always)]
 pub fn hold_recalled(handle: usize, path: &[u8]) -> Option<usize> {
     reader::with(|r| {
-        let again = r.memos.recall_address(handle, path)?;
-        if let Some(number) = r.owned.hold_again(again) {
-            return Some(number);
-        }
-        let doc = r.memos.recall(handle, path)?;
-        r.owned.hold(doc)
+        r.memos.with_memo(handle, path, |memo| {
+            r.owned
+                .hold_again(memo.as_ptr())
+                .or_else(|| r.owned.hold(memo::current(memo)?))
+        })
     })
     .flatten()
 }

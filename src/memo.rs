@@ -57,6 +57,12 @@ pub fn remember(handle: usize, path: &str, epoch: u64, doc: &Arc<Document>) {
     reader::with(|r| r.memos.remember(handle, path, epoch, doc));
 }
 
+/// The document of a memo's weak reference, if it is alive and still current.
+#[inline(always)]
+pub fn current(memo: &Weak<Document>) -> Option<Arc<Document>> {
+    memo.upgrade().filter(|doc| !doc.is_superseded())
+}
+
 impl Memos {
     pub const fn new() -> Memos {
         Memos {
@@ -68,21 +74,13 @@ impl Memos {
     /// The document remembered for `path` of `handle`, if it is still current.
     #[inline(always)]
     pub fn recall(&self, handle: usize, path: &[u8]) -> Option<Arc<Document>> {
-        let doc = self.with_memo(handle, path, Weak::upgrade)?;
-        (!doc.is_superseded()).then_some(doc)
+        self.with_memo(handle, path, current)
     }
 
-    /// Where the document remembered for `path` of `handle` is (or was: the pointer may dangle
-    /// and is for comparing only), without taking a reference. Whether it is current is the
-    /// caller's to check, through a reference of its own.
+    /// `f` on the weak reference of the memo of `path` of `handle`, if made in this epoch:
+    /// for a caller that may not need a reference of its own (see `held::hold_recalled`).
     #[inline(always)]
-    pub fn recall_address(&self, handle: usize, path: &[u8]) -> Option<*const Document> {
-        self.with_memo(handle, path, |doc| Some(doc.as_ptr()))
-    }
-
-    /// `f` on the weak reference of the memo of `path` of `handle`, if made in this epoch.
-    #[inline(always)]
-    fn with_memo<T>(
+    pub fn with_memo<T>(
         &self,
         handle: usize,
         path: &[u8],
