@@ -39,10 +39,23 @@ def settle(read, pred, timeout=10.0):
         time.sleep(0.02)
 
 
+def undo_the_originals_constructor_race(original, path):
+    """The original's DataNode can see its watcher's pre-create snapshot while it is being built
+    (behaviour.md, bug 24): its desired state is then False, and a later unset does nothing. That
+    depends on its event thread's timing. A user of the original restores the state by setting it
+    again; do the same, so that what is compared below is unset itself."""
+    registration = original._registrations[path]
+    if registration.state() is False:
+        registration.set_state(True)
+    assert registration.state() is True
+
+
 def test_the_same_results(both, base):
     for side, nd in zip(("original", "ours"), both):
         p = "%s/%s" % (base, side)
         assert nd.set_data(p + "/cfg", {"x": 1}) is True
+        if side == "original":
+            undo_the_originals_constructor_race(nd, p + "/cfg")
         got = settle(lambda: nd.get(p + "/cfg"), lambda d: d["data"])
         assert mine(got["data"]) == {"pid": os.getpid(), "x": 1}, side
         assert got["stat"].ephemeralOwner == 0, side
