@@ -52,6 +52,16 @@ func open(t *testing.T) *Registry {
 	return r
 }
 
+var runID = time.Now().UnixNano()
+var roots int64
+
+// testRoot is a path of the calling test's own, new on every run, so that `go test -count=N` and
+// runs against one server (NDSR_TEST_SERVER) never see an earlier run's nodes.
+func testRoot(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("/go/%d-%d", runID, atomic.AddInt64(&roots, 1))
+}
+
 func code(err error) int {
 	var e *Error
 	if errors.As(err, &e) {
@@ -91,48 +101,50 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestRegisterAndGet(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
-	if q, err := r.SetNode("/go/svc/host1:80", map[string]int{"weight": 10}); err != nil || q {
+	if q, err := r.SetNode(root+"/svc/host1:80", map[string]int{"weight": 10}); err != nil || q {
 		t.Fatal(q, err)
 	}
-	if _, err := r.SetData("/go/conf", "a string"); err != nil {
+	if _, err := r.SetData(root+"/conf", "a string"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.SetNode("bad", nil); code(err) != EInvalidArgument {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := r.SetNode("/go/x", []int{1}); code(err) != EInvalidArgument {
+	if _, err := r.SetNode(root+"/x", []int{1}); code(err) != EInvalidArgument {
 		t.Fatalf("got %v", err)
 	}
-	d, err := r.Get("/go/svc")
+	d, err := r.Get(root + "/svc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Path != "/go/svc" || d.Stat == nil || d.Stat.NumChildren != 1 || d.Data != nil {
+	if d.Path != root+"/svc" || d.Stat == nil || d.Stat.NumChildren != 1 || d.Data != nil {
 		t.Fatalf("%+v", d)
 	}
 	if w := d.Children["host1:80"]["weight"]; w != float64(10) {
 		t.Fatalf("weight %v in %s", w, d.Raw)
 	}
-	c, _ := r.Get("/go/conf")
+	c, _ := r.Get(root + "/conf")
 	if c.Data["string_value"] != "a string" {
 		t.Fatal(c.Raw)
 	}
-	m, _ := r.Get("/go/missing")
+	m, _ := r.Get(root + "/missing")
 	if m.Stat != nil || len(m.Children) != 0 {
 		t.Fatal(m.Raw)
 	}
-	if _, err := r.Unset("/go/svc/host1:80"); err != nil {
+	if _, err := r.Unset(root + "/svc/host1:80"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestOnChangeOnStateAndPanics(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
 	other := open(t)
 	ch := make(chan *Document, 100)
 	var panics int32
-	sub, err := r.OnChange("/go/watch", func(d *Document) {
+	sub, err := r.OnChange(root+"/watch", func(d *Document) {
 		ch <- d
 		if atomic.AddInt32(&panics, 1) == 2 {
 			panic("a panicking callback is recovered")
@@ -142,9 +154,9 @@ func TestOnChangeOnStateAndPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	next(t, ch, func(d *Document) bool { return d.Stat == nil })
-	other.SetNode("/go/watch/a", map[string]string{"v": "1"})
+	other.SetNode(root+"/watch/a", map[string]string{"v": "1"})
 	next(t, ch, func(d *Document) bool { return d.Children["a"] != nil })
-	other.SetNode("/go/watch/b", nil)
+	other.SetNode(root+"/watch/b", nil)
 	next(t, ch, func(d *Document) bool { return d.Children["b"] != nil })
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
@@ -160,9 +172,9 @@ func TestOnChangeOnStateAndPanics(t *testing.T) {
 		t.Fatal(s)
 	}
 	// The ended subscription gets nothing more; a new one sees the latest state.
-	other.Unset("/go/watch/a")
+	other.Unset(root + "/watch/a")
 	ch2 := make(chan *Document, 10)
-	s2, _ := r.OnChange("/go/watch", func(d *Document) { ch2 <- d })
+	s2, _ := r.OnChange(root+"/watch", func(d *Document) { ch2 <- d })
 	defer s2.Close()
 	next(t, ch2, func(d *Document) bool { return d.Children["a"] == nil })
 	if len(ch) != 0 {
@@ -172,6 +184,7 @@ func TestOnChangeOnStateAndPanics(t *testing.T) {
 
 // Callbacks keep working while the garbage collector runs all the time (and inside them).
 func TestGCDuringCallbacks(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
 	w := open(t)
 	stop := make(chan struct{})
@@ -189,7 +202,7 @@ func TestGCDuringCallbacks(t *testing.T) {
 		}
 	}()
 	ch := make(chan *Document, 1000)
-	sub, err := r.OnChange("/go/gc", func(d *Document) {
+	sub, err := r.OnChange(root+"/gc", func(d *Document) {
 		runtime.GC()
 		ch <- d
 	})
@@ -197,7 +210,7 @@ func TestGCDuringCallbacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 50; i++ {
-		if _, err := w.SetData("/go/gc", map[string]int{"i": i}); err != nil {
+		if _, err := w.SetData(root+"/gc", map[string]int{"i": i}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,6 +221,7 @@ func TestGCDuringCallbacks(t *testing.T) {
 }
 
 func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
+	root := testRoot(t)
 	r, err := Open(server, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +233,7 @@ func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				_, err := r.SetNode(fmt.Sprintf("/go/race/g%d", g), map[string]int{"i": i})
+				_, err := r.SetNode(fmt.Sprintf(root+"/race/g%d", g), map[string]int{"i": i})
 				atomic.AddInt64(&calls, 1)
 				if err != nil {
 					if code(err) != EClosed {
@@ -236,7 +250,7 @@ func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
 	r.Close()
 	r.Close()
 	wg.Wait()
-	if _, err := r.Get("/go"); code(err) != EClosed {
+	if _, err := r.Get(root); code(err) != EClosed {
 		t.Fatalf("got %v", err)
 	}
 	if r.State() != Closed {
@@ -246,14 +260,14 @@ func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
 	// A registry nobody references is not collected: its registration stays until Close.
 	watcher := open(t)
 	ch := make(chan *Document, 10)
-	sub, _ := watcher.OnChange("/go/fin", func(d *Document) { ch <- d })
+	sub, _ := watcher.OnChange(root+"/fin", func(d *Document) { ch <- d })
 	defer sub.Close()
 	func() {
 		lost, err := Open(server, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lost.SetNode("/go/fin/lost", nil)
+		lost.SetNode(root+"/fin/lost", nil)
 	}()
 	next(t, ch, func(d *Document) bool { return d.Children["lost"] != nil })
 	deadline := time.Now().Add(2 * time.Second)
@@ -267,26 +281,27 @@ func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if d, err := watcher.Get("/go/fin"); err != nil || d.Children["lost"] == nil {
+	if d, err := watcher.Get(root + "/fin"); err != nil || d.Children["lost"] == nil {
 		t.Fatalf("registration gone: %v %v", d, err)
 	}
 }
 
 func TestLocks(t *testing.T) {
+	root := testRoot(t)
 	a, b := open(t), open(t)
-	l, err := a.Lock("/go/lock", "a", 1, 0)
+	l, err := a.Lock(root+"/lock", "a", 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Lock("/go/lock", "b", 1, 200*time.Millisecond); code(err) != ETimeout {
+	if _, err := b.Lock(root+"/lock", "b", 1, 200*time.Millisecond); code(err) != ETimeout {
 		t.Fatalf("got %v", err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		l2, err := b.Lock("/go/lock", "b", 1, 30*time.Second)
+		l2, err := b.Lock(root+"/lock", "b", 1, 30*time.Second)
 		if err == nil {
 			defer l2.Free()
 			err = l2.Check()
@@ -315,15 +330,16 @@ func TestLocks(t *testing.T) {
 }
 
 func TestLockContext(t *testing.T) {
+	root := testRoot(t)
 	a, b := open(t), open(t)
-	held, err := a.Lock("/go/ctxlock", "a", 1, 0)
+	held, err := a.Lock(root+"/ctxlock", "a", 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() {
-		_, err := b.LockContext(ctx, "/go/ctxlock", "b", 1)
+		_, err := b.LockContext(ctx, root+"/ctxlock", "b", 1)
 		got <- err
 	}()
 	time.Sleep(700 * time.Millisecond) // past the first attempt: the waiter is in its second
@@ -347,7 +363,7 @@ func TestLockContext(t *testing.T) {
 	}()
 	live, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	l, err := b.LockContext(live, "/go/ctxlock", "b", 1)
+	l, err := b.LockContext(live, root+"/ctxlock", "b", 1)
 	if err != nil {
 		t.Fatalf("LockContext: %v", err)
 	}
@@ -359,12 +375,13 @@ func TestLockContext(t *testing.T) {
 }
 
 func TestDiffsAndSnapshots(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
-	if _, err := r.SetNode("/go/diff/a:1", map[string]interface{}{"port": 1, "host": "h1"}); err != nil {
+	if _, err := r.SetNode(root+"/diff/a:1", map[string]interface{}{"port": 1, "host": "h1"}); err != nil {
 		t.Fatal(err)
 	}
 	ch := make(chan *Diff, 100)
-	sub, err := r.OnDiff("/go/diff", func(d *Diff) { ch <- d })
+	sub, err := r.OnDiff(root+"/diff", func(d *Diff) { ch <- d })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,14 +407,14 @@ func TestDiffsAndSnapshots(t *testing.T) {
 	if first.Added["a:1"]["host"] != "h1" || len(first.Removed) != 0 || first.Stat == nil {
 		t.Fatal(first.Raw)
 	}
-	if _, err := r.SetNode("/go/diff/b:2", map[string]interface{}{"port": 2}); err != nil {
+	if _, err := r.SetNode(root+"/diff/b:2", map[string]interface{}{"port": 2}); err != nil {
 		t.Fatal(err)
 	}
 	d := wait(func(d *Diff) bool { return len(d.Added) > 0 })
 	if d.Added["b:2"]["port"] != float64(2) || d.Data != nil {
 		t.Fatal(d.Raw)
 	}
-	if _, err := r.Unset("/go/diff/a:1"); err != nil {
+	if _, err := r.Unset(root + "/diff/a:1"); err != nil {
 		t.Fatal(err)
 	}
 	d = wait(func(d *Diff) bool { return len(d.Removed) > 0 })
@@ -405,7 +422,7 @@ func TestDiffsAndSnapshots(t *testing.T) {
 		t.Fatal(d.Raw)
 	}
 
-	s, err := r.Snapshot("/go/diff")
+	s, err := r.Snapshot(root + "/diff")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +441,7 @@ func TestDiffsAndSnapshots(t *testing.T) {
 	if !strings.HasPrefix(string(s.ChildJSON(0)), "{") {
 		t.Fatal(string(s.ChildJSON(0)))
 	}
-	doc, _ := r.Get("/go/diff")
+	doc, _ := r.Get(root + "/diff")
 	if s.JSON() != doc.Raw {
 		t.Fatal(s.JSON(), doc.Raw)
 	}
@@ -457,6 +474,7 @@ func TestDiffsAndSnapshots(t *testing.T) {
 }
 
 func TestTheRestOfTheCAPI(t *testing.T) {
+	root := testRoot(t)
 	var mu sync.Mutex
 	components := map[string]bool{}
 	secret := false
@@ -469,22 +487,22 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 	defer SetLogHandler(nil, 2)
 	r := open(t)
 	defer r.Close()
-	if q, err := r.SetNode("/go/extra/n1", nil); err != nil || q {
+	if q, err := r.SetNode(root+"/extra/n1", nil); err != nil || q {
 		t.Fatalf("SetNode: %v %v", q, err)
 	}
-	if q, err := r.RegistrationStatus("/go/extra/n1"); err != nil || q {
+	if q, err := r.RegistrationStatus(root + "/extra/n1"); err != nil || q {
 		t.Fatalf("RegistrationStatus: %v %v", q, err)
 	}
-	if _, err := r.RegistrationStatus("/go/extra/none"); code(err) != ENotFound {
+	if _, err := r.RegistrationStatus(root + "/extra/none"); code(err) != ENotFound {
 		t.Fatalf("RegistrationStatus of an unknown path: %v", err)
 	}
-	if _, err := r.Get("/go/extra"); err != nil {
+	if _, err := r.Get(root + "/extra"); err != nil {
 		t.Fatal(err)
 	}
-	if live, since, err := r.Freshness("/go/extra"); err != nil || !live || since.IsZero() {
+	if live, since, err := r.Freshness(root + "/extra"); err != nil || !live || since.IsZero() {
 		t.Fatalf("Freshness: %v %v %v", live, since, err)
 	}
-	if _, _, err := r.Freshness("/go/never-read"); code(err) != ENotFound {
+	if _, _, err := r.Freshness(root + "/never-read"); code(err) != ENotFound {
 		t.Fatalf("Freshness of a path never read: %v", err)
 	}
 	if id, err := r.SessionID(); err != nil || id == 0 {
@@ -523,16 +541,16 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 	}
 	other := open(t)
 	defer other.Close()
-	if err := r.AcquireLock("/go/plock", "a", 1, 0); err != nil {
+	if err := r.AcquireLock(root+"/plock", "a", 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.AcquireLock("/go/plock", "b", 1, 100*time.Millisecond); code(err) != ETimeout {
+	if err := other.AcquireLock(root+"/plock", "b", 1, 100*time.Millisecond); code(err) != ETimeout {
 		t.Fatalf("a held lock: %v", err)
 	}
-	if err := r.ReleaseLock("/go/plock"); err != nil {
+	if err := r.ReleaseLock(root + "/plock"); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.AcquireLock("/go/plock", "b", 1, 2*time.Second); err != nil {
+	if err := other.AcquireLock(root+"/plock", "b", 1, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.SetCredentials("gouser", "gosecret"); err != nil {
@@ -553,15 +571,16 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 }
 
 func TestPickersAndWaitFor(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
 	defer r.Close()
-	if err := r.WaitFor("/go/pick", 2, 100*time.Millisecond); code(err) != ETimeout {
+	if err := r.WaitFor(root+"/pick", 2, 100*time.Millisecond); code(err) != ETimeout {
 		t.Fatalf("WaitFor on an empty service: %v", err)
 	}
-	r.SetNode("/go/pick/a:1", map[string]int{"weight": 1})
-	r.SetNode("/go/pick/b:1", map[string]int{"weight": 3})
-	r.SetNode("/go/pick/c:1", map[string]string{"state": "draining"})
-	if err := r.WaitFor("/go/pick", 2, 10*time.Second); err != nil {
+	r.SetNode(root+"/pick/a:1", map[string]int{"weight": 1})
+	r.SetNode(root+"/pick/b:1", map[string]int{"weight": 3})
+	r.SetNode(root+"/pick/c:1", map[string]string{"state": "draining"})
+	if err := r.WaitFor(root+"/pick", 2, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	count := func(p *Picker, n int, key func(int) string) map[string]int {
@@ -581,7 +600,7 @@ func TestPickersAndWaitFor(t *testing.T) {
 		}
 		return seen
 	}
-	rr, err := r.NewPicker("/go/pick", nil)
+	rr, err := r.NewPicker(root+"/pick", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +608,7 @@ func TestPickersAndWaitFor(t *testing.T) {
 	if seen := count(rr, 40, nil); seen["a:1"] != 20 || seen["b:1"] != 20 || len(seen) != 2 {
 		t.Fatalf("round robin: %v", seen)
 	}
-	w, err := r.NewPicker("/go/pick", map[string]string{"strategy": "weighted"})
+	w, err := r.NewPicker(root+"/pick", map[string]string{"strategy": "weighted"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -601,7 +620,7 @@ func TestPickersAndWaitFor(t *testing.T) {
 	if _, err := w.Pick(); code(err) != EInvalidArgument {
 		t.Fatalf("a freed picker: %v", err)
 	}
-	c, err := r.NewPicker("/go/pick", map[string]string{"strategy": "consistent"})
+	c, err := r.NewPicker(root+"/pick", map[string]string{"strategy": "consistent"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,10 +635,10 @@ func TestPickersAndWaitFor(t *testing.T) {
 	if err := rr.Report("a:1", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Drain("/go/pick/none:1", 0); code(err) != ENotFound {
+	if err := r.Drain(root+"/pick/none:1", 0); code(err) != ENotFound {
 		t.Fatalf("Drain of no registration: %v", err)
 	}
-	if _, err := r.NewPicker("/go/pick", map[string]string{"strategy": "fastest"}); code(err) != EInvalidArgument {
+	if _, err := r.NewPicker(root+"/pick", map[string]string{"strategy": "fastest"}); code(err) != EInvalidArgument {
 		t.Fatalf("a bad strategy: %v", err)
 	}
 	// Picks from many goroutines while the list changes.
@@ -637,7 +656,7 @@ func TestPickersAndWaitFor(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 20; i++ {
-		r.SetNode(fmt.Sprintf("/go/pick/n%d:1", i), nil)
+		r.SetNode(fmt.Sprintf(root+"/pick/n%d:1", i), nil)
 	}
 	wg.Wait()
 }
@@ -650,14 +669,15 @@ func firstKey(m map[string]int) string {
 }
 
 func TestWatchContextAndDecodeChildren(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
 	defer r.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	docs, err := r.Watch(ctx, "/go/watch")
+	docs, err := r.Watch(ctx, root+"/watch")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.SetNode("/go/watch/a:1", map[string]int{"weight": 3}); err != nil {
+	if _, err := r.SetNode(root+"/watch/a:1", map[string]int{"weight": 3}); err != nil {
 		t.Fatal(err)
 	}
 	d := next(t, docs, func(d *Document) bool { return len(d.Children) == 1 })
@@ -667,13 +687,13 @@ func TestWatchContextAndDecodeChildren(t *testing.T) {
 	if err := d.DecodeChildren(&instances); err != nil || instances["a:1"].Weight != 3 {
 		t.Fatalf("DecodeChildren: %v %v", instances, err)
 	}
-	if err := r.WaitForContext(ctx, "/go/watch", 1); err != nil {
+	if err := r.WaitForContext(ctx, root+"/watch", 1); err != nil {
 		t.Fatalf("WaitForContext, satisfied: %v", err)
 	}
 	short, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer stop()
 	started := time.Now()
-	if err := r.WaitForContext(short, "/go/watch", 5); err != context.DeadlineExceeded {
+	if err := r.WaitForContext(short, root+"/watch", 5); err != context.DeadlineExceeded {
 		t.Fatalf("WaitForContext past its deadline: %v", err)
 	}
 	if took := time.Since(started); took > 2*time.Second {
@@ -700,18 +720,20 @@ type lateContext struct{ context.Context }
 func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
 
 func TestContextWaitsPastTheirDeadlineBeforeTheTimerFires(t *testing.T) {
+	root := testRoot(t)
 	r := open(t)
 	defer r.Close()
 	late := lateContext{context.Background()}
-	if err := r.WaitForContext(late, "/go/late", 5); err != context.DeadlineExceeded {
+	if err := r.WaitForContext(late, root+"/late", 5); err != context.DeadlineExceeded {
 		t.Fatalf("WaitForContext: %v", err)
 	}
-	if l, err := r.LockContext(late, "/go/late-lock", "a", 1); err != context.DeadlineExceeded || l != nil {
+	if l, err := r.LockContext(late, root+"/late-lock", "a", 1); err != context.DeadlineExceeded || l != nil {
 		t.Fatalf("LockContext: %v %v", l, err)
 	}
 }
 
 func TestOpenWithTypedOptions(t *testing.T) {
+	root := testRoot(t)
 	if _, err := OpenWith(server, Options{Timeout: 50 * time.Millisecond}); code(err) != EInvalidArgument {
 		t.Fatalf("a 50 ms timeout: %v", err)
 	}
@@ -720,7 +742,7 @@ func TestOpenWithTypedOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := r.SetNode("/go/typed/a:1", nil); code(err) != EReadOnly {
+	if _, err := r.SetNode(root+"/typed/a:1", nil); code(err) != EReadOnly {
 		t.Fatalf("SetNode on a read-only handle: %v", err)
 	}
 	m := Options{Timeout: 1500 * time.Millisecond, OneShotWatches: true, RateLimitPerSec: 2.5}.Map()
