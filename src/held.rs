@@ -113,7 +113,7 @@ impl Owned {
     /// go of what free slots retain that is replaced or `doc` itself, and prefers a slot that
     /// retains nothing to one that retains another current document.
     fn hold(&self, doc: Arc<Document>) -> Option<usize> {
-        let mut chosen: Option<(usize, usize)> = None;
+        let mut chosen: Option<(&Slot, usize, usize)> = None;
         for k in 0..self.len.get() {
             let (slot, mut state) = self.slot(k);
             if state & HELD_BIT != 0 {
@@ -126,15 +126,14 @@ impl Owned {
                     state = let_go(slot, state);
                 }
             }
-            let better = chosen.is_none_or(|(_, s)| s & RETAINED != 0 && state & RETAINED == 0);
+            let better = chosen.is_none_or(|(_, _, s)| s & RETAINED != 0 && state & RETAINED == 0);
             if better {
-                chosen = Some((k, state));
+                chosen = Some((slot, k, state));
             }
         }
-        let Some((k, state)) = chosen else {
+        let Some((slot, k, state)) = chosen else {
             return self.hold_in_another_slot(doc);
         };
-        let (slot, _) = self.slot(k);
         let state = if state & RETAINED != 0 {
             let_go(slot, state)
         } else {

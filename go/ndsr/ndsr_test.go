@@ -57,8 +57,7 @@ var roots int64
 
 // testRoot is a path of the calling test's own, new on every run, so that `go test -count=N` and
 // runs against one server (NDSR_TEST_SERVER) never see an earlier run's nodes.
-func testRoot(t *testing.T) string {
-	t.Helper()
+func testRoot() string {
 	return fmt.Sprintf("/go/%d-%d", runID, atomic.AddInt64(&roots, 1))
 }
 
@@ -101,7 +100,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestRegisterAndGet(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	if q, err := r.SetNode(root+"/svc/host1:80", map[string]int{"weight": 10}); err != nil || q {
 		t.Fatal(q, err)
@@ -139,7 +138,7 @@ func TestRegisterAndGet(t *testing.T) {
 }
 
 func TestOnChangeOnStateAndPanics(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	other := open(t)
 	ch := make(chan *Document, 100)
@@ -184,7 +183,7 @@ func TestOnChangeOnStateAndPanics(t *testing.T) {
 
 // Callbacks keep working while the garbage collector runs all the time (and inside them).
 func TestGCDuringCallbacks(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	w := open(t)
 	stop := make(chan struct{})
@@ -221,7 +220,7 @@ func TestGCDuringCallbacks(t *testing.T) {
 }
 
 func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r, err := Open(server, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +286,7 @@ func TestCloseIdempotentRacingCallsAndNoFinalizer(t *testing.T) {
 }
 
 func TestLocks(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	a, b := open(t), open(t)
 	l, err := a.Lock(root+"/lock", "a", 1, 0)
 	if err != nil {
@@ -330,7 +329,7 @@ func TestLocks(t *testing.T) {
 }
 
 func TestLockContext(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	a, b := open(t), open(t)
 	held, err := a.Lock(root+"/ctxlock", "a", 1, 0)
 	if err != nil {
@@ -375,7 +374,7 @@ func TestLockContext(t *testing.T) {
 }
 
 func TestDiffsAndSnapshots(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	if _, err := r.SetNode(root+"/diff/a:1", map[string]interface{}{"port": 1, "host": "h1"}); err != nil {
 		t.Fatal(err)
@@ -474,7 +473,7 @@ func TestDiffsAndSnapshots(t *testing.T) {
 }
 
 func TestTheRestOfTheCAPI(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	var mu sync.Mutex
 	components := map[string]bool{}
 	secret := false
@@ -571,7 +570,7 @@ func TestTheRestOfTheCAPI(t *testing.T) {
 }
 
 func TestPickersAndWaitFor(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	defer r.Close()
 	if err := r.WaitFor(root+"/pick", 2, 100*time.Millisecond); code(err) != ETimeout {
@@ -669,7 +668,7 @@ func firstKey(m map[string]int) string {
 }
 
 func TestWatchContextAndDecodeChildren(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	defer r.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -720,7 +719,7 @@ type lateContext struct{ context.Context }
 func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
 
 func TestContextWaitsPastTheirDeadlineBeforeTheTimerFires(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	r := open(t)
 	defer r.Close()
 	late := lateContext{context.Background()}
@@ -733,7 +732,7 @@ func TestContextWaitsPastTheirDeadlineBeforeTheTimerFires(t *testing.T) {
 }
 
 func TestOpenWithTypedOptions(t *testing.T) {
-	root := testRoot(t)
+	root := testRoot()
 	if _, err := OpenWith(server, Options{Timeout: 50 * time.Millisecond}); code(err) != EInvalidArgument {
 		t.Fatalf("a 50 ms timeout: %v", err)
 	}
